@@ -1,0 +1,628 @@
+"""SMS PDUs in both directions (3GPP TS 23.040, 23.038; 27.005 PDU mode).
+
+What the box sends: SMS-SUBMIT with a status-report request, a relative
+validity period and, for long texts, a concatenation header. What it reads:
+SMS-DELIVER (inbound texts, possibly in parts) and SMS-STATUS-REPORT
+(delivery reports). The simulator also needs the other direction of each
+(decode SUBMIT, encode DELIVER and STATUS-REPORT), so they live here too.
+
+All PDUs are hex strings as they travel over AT. A PDU read from a modem
+starts with the SMSC address; the TPDU length an AT command reports tells
+whether it is there (some modems leave it out of +CDS).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from hw.errors import PduError
+from hw.modem import alphabet
+from hw.modem.segments import GSM7, UCS2, Segmented, split
+
+EIGHT_BIT = "8bit"
+
+# TP-MTI values (lowest two bits of the first octet).
+MTI_DELIVER = 0b00
+MTI_SUBMIT = 0b01
+MTI_STATUS_REPORT = 0b10
+
+IEI_CONCAT_8 = 0x00
+IEI_CONCAT_16 = 0x08
+
+DEFAULT_VALIDITY = timedelta(days=1)
+
+_BCD_DIGITS = "0123456789*#abc"
+
+
+# --- small value types -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pdu:
+    """An encoded PDU ready for AT+CMGS: hex with the SMSC part, and the TPDU length."""
+
+    hex: str
+    tpdu_length: int
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Concatenation header: which part of which long message this is."""
+
+    reference: int
+    total: int
+    sequence: int
+
+
+@dataclass
+class UserData:
+    """Decoded TP-UD. ``text`` is None when it could not be decoded; ``problem`` says why."""
+
+    encoding: str
+    text: str | None
+    concat: Concat | None = None
+    header: list[tuple[int, bytes]] = field(default_factory=list)
+    raw: bytes = b""
+    problem: str | None = None
+
+
+@dataclass
+class Submit:
+    """A decoded SMS-SUBMIT (what a phone or this box hands to the network)."""
+
+    recipient: str
+    reference: int
+    status_report: bool
+    validity: timedelta | None
+    user_data: UserData
+    smsc: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        return self.user_data.text
+
+
+@dataclass
+class Deliver:
+    """A decoded SMS-DELIVER (an inbound text, or one part of it)."""
+
+    sender: str
+    timestamp: datetime | None
+    user_data: UserData
+    smsc: str | None = None
+    pid: int = 0
+    dcs: int = 0
+
+    @property
+    def text(self) -> str | None:
+        return self.user_data.text
+
+    @property
+    def concat(self) -> Concat | None:
+        return self.user_data.concat
+
+
+@dataclass
+class StatusReport:
+    """A decoded SMS-STATUS-REPORT: what became of a message we sent."""
+
+    reference: int
+    recipient: str
+    status: int
+    submitted: datetime | None
+    discharged: datetime | None
+    smsc: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """``delivered``, ``pending``, ``failed`` or ``expired``."""
+        return status_meaning(self.status)[0]
+
+    @property
+    def reason(self) -> str:
+        return status_meaning(self.status)[1]
+
+
+# --- TP-ST -------------------------------------------------------------------
+
+_ST_TEMPORARY = {
+    0x00: "network congestion",
+    0x01: "the phone was busy",
+    0x02: "no response from the phone",
+    0x03: "service rejected",
+    0x04: "quality of service not available",
+    0x05: "error in the phone",
+}
+_ST_PERMANENT = {
+    0x40: "remote procedure error",
+    0x41: "incompatible destination",
+    0x42: "rejected by the phone",
+    0x43: "number not obtainable",
+    0x44: "quality of service not available",
+    0x45: "no interworking available",
+    0x46: "validity period expired before delivery",
+    0x47: "deleted by the sender",
+    0x48: "deleted by the operator",
+    0x49: "the message does not exist at the service centre",
+}
+
+
+def status_meaning(st: int) -> tuple[str, str]:
+    """TP-Status (TS 23.040 §9.2.3.15) -> (outcome, plain-language reason)."""
+    if st <= 0x1F:
+        reason = {0x00: "received by the phone", 0x01: "forwarded, delivery not confirmed",
+                  0x02: "replaced by the service centre"}.get(st, "delivered")
+        return "delivered", reason
+    if st <= 0x3F:
+        return "pending", "still trying: " + _ST_TEMPORARY.get(st - 0x20, "temporary error")
+    if st == 0x46:
+        return "expired", _ST_PERMANENT[st]
+    if st <= 0x5F:
+        return "failed", _ST_PERMANENT.get(st, "permanent error")
+    if st <= 0x7F:
+        return "failed", "gave up: " + _ST_TEMPORARY.get(st - 0x60, "temporary error")
+    return "failed", f"unknown delivery status 0x{st:02X}"
+
+
+# --- addresses ---------------------------------------------------------------
+
+
+def _bcd(digits: str) -> bytes:
+    if len(digits) % 2:
+        digits += "F"
+    return bytes(int(digits[i + 1] + digits[i], 16) for i in range(0, len(digits), 2))
+
+
+def encode_address(number: str) -> bytes:
+    """TP-DA/OA: digit count, type of address, swapped BCD digits."""
+    international = number.startswith("+")
+    digits = number[1:] if international else number
+    if not digits or not digits.isdigit() or not digits.isascii():
+        raise PduError(f"{number!r} is not a phone number (digits, optionally with a leading +)")
+    if len(digits) > 20:
+        raise PduError(f"{number!r} has more than 20 digits")
+    toa = 0x91 if international else 0x81
+    return bytes([len(digits), toa]) + _bcd(digits)
+
+
+def encode_alphanumeric_address(name: str) -> bytes:
+    """An alphanumeric sender (e.g. a bank's name), as the simulator sends it."""
+    septets = alphabet.encode(name)
+    packed = alphabet.pack(septets)
+    return bytes([len(packed) * 2, 0xD0]) + packed
+
+
+def encode_smsc(number: str | None) -> bytes:
+    """The SMSC field: ``00`` means 'use the SMSC stored in the modem'."""
+    if not number:
+        return b"\x00"
+    addr = encode_address(number)
+    return bytes([len(addr) - 1]) + addr[1:]
+
+
+def _decode_digits(data: bytes, count: int) -> str:
+    out = []
+    for b in data:
+        for nibble in (b & 0x0F, b >> 4):
+            if nibble == 0x0F:
+                continue
+            out.append(_BCD_DIGITS[nibble])
+    return "".join(out[:count])
+
+
+def _decode_number(toa: int, body: bytes, count: int) -> str:
+    ton = (toa >> 4) & 0x07
+    if ton == 0b101:  # alphanumeric, GSM-7 packed
+        return alphabet.decode(alphabet.unpack(body, count * 4 // 7))
+    digits = _decode_digits(body, count)
+    return ("+" + digits) if ton == 0b001 and digits else digits
+
+
+class _Reader:
+    """Octet cursor over a PDU that raises PduError instead of IndexError."""
+
+    def __init__(self, data: bytes, what: str):
+        self.data = data
+        self.pos = 0
+        self.what = what
+
+    def take(self, n: int, field_name: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise PduError(f"{self.what} ends inside {field_name} (at octet {self.pos} of {len(self.data)})")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def octet(self, field_name: str) -> int:
+        return self.take(1, field_name)[0]
+
+    def rest(self) -> bytes:
+        chunk = self.data[self.pos:]
+        self.pos = len(self.data)
+        return chunk
+
+    def address(self, field_name: str) -> str:
+        count = self.octet(field_name)
+        toa = self.octet(field_name)
+        return _decode_number(toa, self.take((count + 1) // 2, field_name), count)
+
+    def smsc(self) -> str | None:
+        length = self.octet("SMSC address")
+        if length == 0:
+            return None
+        body = self.take(length, "SMSC address")
+        return _decode_number(body[0], body[1:], (length - 1) * 2)
+
+    def timestamp(self, field_name: str) -> datetime | None:
+        return decode_timestamp(self.take(7, field_name))
+
+
+# --- timestamps --------------------------------------------------------------
+
+
+def encode_timestamp(when: datetime) -> bytes:
+    """TP-SCTS: seven swapped-BCD octets, the last the zone in quarter hours."""
+    if when.tzinfo is None:
+        raise PduError("timestamps need a time zone")
+    offset = when.utcoffset() or timedelta(0)
+    quarters = int(offset.total_seconds() // 900)
+    fields = [when.year % 100, when.month, when.day, when.hour, when.minute, when.second]
+    out = bytes(((v % 10) << 4) | (v // 10) for v in fields)
+    q = abs(quarters)
+    tz = ((q % 10) << 4) | (q // 10) | (0x08 if quarters < 0 else 0)
+    return out + bytes([tz])
+
+
+def decode_timestamp(data: bytes) -> datetime | None:
+    """TP-SCTS -> aware datetime, or None when the fields are not a valid time."""
+    def swapped(b: int) -> int:
+        return (b & 0x0F) * 10 + (b >> 4)
+
+    try:
+        year, month, day, hour, minute, second = (swapped(b) for b in data[:6])
+        tz = data[6]
+        quarters = (tz & 0x07) * 10 + (tz >> 4)
+        if tz & 0x08:
+            quarters = -quarters
+        century = 1900 if year >= 90 else 2000  # the SMS era began in the 1990s
+        return datetime(century + year, month, day, hour, minute, second,
+                        tzinfo=timezone(timedelta(minutes=15 * quarters)))
+    except (ValueError, IndexError):
+        return None
+
+
+# --- validity period ---------------------------------------------------------
+
+
+def encode_validity(period: timedelta) -> int:
+    """Relative TP-VP octet for at least ``period`` (TS 23.040 §9.2.3.12.1)."""
+    minutes = period.total_seconds() / 60
+    if minutes <= 12 * 60:
+        return max(0, math.ceil(minutes / 5) - 1)
+    if minutes <= 24 * 60:
+        return 143 + math.ceil((minutes - 12 * 60) / 30)
+    days = minutes / (24 * 60)
+    if days <= 30:
+        return 166 + math.ceil(days)
+    return min(255, 192 + math.ceil(days / 7))
+
+
+def decode_validity(vp: int) -> timedelta:
+    if vp <= 143:
+        return timedelta(minutes=(vp + 1) * 5)
+    if vp <= 167:
+        return timedelta(hours=12, minutes=(vp - 143) * 30)
+    if vp <= 196:
+        return timedelta(days=vp - 166)
+    return timedelta(weeks=vp - 192)
+
+
+# --- user data ---------------------------------------------------------------
+
+
+def _concat_header(concat: Concat) -> bytes:
+    return bytes([0x05, IEI_CONCAT_8, 0x03, concat.reference & 0xFF, concat.total, concat.sequence])
+
+
+def encode_user_data(text: str, encoding: str, concat: Concat | None = None) -> tuple[int, bytes]:
+    """-> (TP-UDL, TP-UD) for ``text`` in ``encoding``, with an optional concat header."""
+    header = _concat_header(concat) if concat else b""
+    if encoding == GSM7:
+        septets = alphabet.encode(text)
+        # Fill bits after the header align the text to a septet boundary.
+        fill = (7 - len(header) * 8 % 7) % 7
+        header_septets = (len(header) * 8 + fill) // 7
+        return header_septets + len(septets), header + alphabet.pack(septets, fill)
+    if encoding == UCS2:
+        ud = header + text.encode("utf-16-be")
+        return len(ud), ud
+    raise PduError(f"cannot send text in encoding {encoding!r}")
+
+
+def _parse_header(udh: bytes) -> tuple[list[tuple[int, bytes]], Concat | None]:
+    elements: list[tuple[int, bytes]] = []
+    concat = None
+    i = 0
+    while i + 2 <= len(udh):
+        iei, length = udh[i], udh[i + 1]
+        value = udh[i + 2:i + 2 + length]
+        if len(value) < length:
+            raise PduError("user data header element runs past the header")
+        elements.append((iei, value))
+        if iei == IEI_CONCAT_8 and length == 3 and value[1] and 1 <= value[2] <= value[1]:
+            concat = Concat(value[0], value[1], value[2])
+        elif iei == IEI_CONCAT_16 and length == 4 and value[2] and 1 <= value[3] <= value[2]:
+            concat = Concat((value[0] << 8) | value[1], value[2], value[3])
+        i += 2 + length
+    return elements, concat
+
+
+def dcs_alphabet(dcs: int) -> tuple[str, str | None]:
+    """TP-DCS -> (encoding, problem). Reserved groups read as GSM-7, as TS 23.038 says."""
+    group = dcs >> 4
+    if group <= 0b0111:  # general data coding, with or without auto-deletion
+        if dcs & 0x20:
+            return EIGHT_BIT, "compressed text (not supported)"
+        return {0: GSM7, 1: EIGHT_BIT, 2: UCS2, 3: GSM7}[(dcs >> 2) & 0x03], None
+    if group in (0b1100, 0b1101):
+        return GSM7, None
+    if group == 0b1110:
+        return UCS2, None
+    if group == 0b1111:
+        return (EIGHT_BIT if dcs & 0x04 else GSM7), None
+    return GSM7, None
+
+
+def decode_user_data(udl: int, ud: bytes, dcs: int, has_header: bool) -> UserData:
+    """TP-UD -> UserData. Undecodable content keeps its raw octets and a reason, never raises."""
+    encoding, problem = dcs_alphabet(dcs)
+    header: list[tuple[int, bytes]] = []
+    concat = None
+    header_octets = 0
+    try:
+        if has_header:
+            if not ud:
+                raise PduError("header indicated but user data is empty")
+            header_octets = ud[0] + 1
+            if header_octets > len(ud):
+                raise PduError("user data header is longer than the user data")
+            header, concat = _parse_header(ud[1:header_octets])
+        if problem:
+            return UserData(encoding, None, concat, header, ud, problem)
+        if encoding == GSM7:
+            fill = (7 - header_octets * 8 % 7) % 7
+            count = udl - (header_octets * 8 + fill) // 7
+            if count < 0:
+                raise PduError("user data length is shorter than its header")
+            septets = alphabet.unpack(ud[header_octets:], count, fill)
+            return UserData(encoding, alphabet.decode(septets), concat, header, ud)
+        body = ud[header_octets:udl]
+        if encoding == UCS2:
+            if len(body) % 2:
+                body = body[:-1]
+                problem = "odd number of octets in UCS-2 text; last octet dropped"
+            return UserData(encoding, body.decode("utf-16-be", errors="replace"), concat, header, ud, problem)
+        return UserData(encoding, None, concat, header, ud, "8-bit data, not text")
+    except (PduError, ValueError) as exc:
+        return UserData(encoding, None, concat, header, ud, str(exc))
+
+
+# --- SMS-SUBMIT --------------------------------------------------------------
+
+
+def encode_submit(
+    recipient: str,
+    text: str,
+    *,
+    encoding: str | None = None,
+    concat: Concat | None = None,
+    status_report: bool = True,
+    validity: timedelta | None = DEFAULT_VALIDITY,
+    reference: int = 0,
+    smsc: str | None = None,
+) -> Pdu:
+    """One SMS-SUBMIT PDU for one segment of text.
+
+    ``reference`` 0 lets the modem choose TP-MR; it reports the value it used
+    in ``+CMGS: <mr>``, and delivery reports carry it back.
+    """
+    encoding = encoding or split(text).encoding
+    first = MTI_SUBMIT
+    if validity is not None:
+        first |= 0b10 << 3  # TP-VPF relative
+    if status_report:
+        first |= 0x20
+    if concat:
+        first |= 0x40
+    udl, ud = encode_user_data(text, encoding, concat)
+    dcs = 0x08 if encoding == UCS2 else 0x00
+    tpdu = bytes([first, reference & 0xFF]) + encode_address(recipient) + bytes([0x00, dcs])
+    if validity is not None:
+        tpdu += bytes([encode_validity(validity)])
+    tpdu += bytes([udl]) + ud
+    if len(tpdu) > 164:
+        raise PduError(f"SMS-SUBMIT would be {len(tpdu)} octets; segment too long for one SMS")
+    return Pdu((encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu))
+
+
+def encode_message(
+    recipient: str,
+    text: str | Segmented,
+    *,
+    concat_reference: int = 0,
+    status_report: bool = True,
+    validity: timedelta | None = DEFAULT_VALIDITY,
+) -> list[Pdu]:
+    """Every SMS-SUBMIT needed for ``text``: one, or a concatenated series."""
+    plan = text if isinstance(text, Segmented) else split(text)
+    if not plan.concatenated:
+        return [encode_submit(recipient, plan.parts[0], encoding=plan.encoding,
+                              status_report=status_report, validity=validity)]
+    return [
+        encode_submit(recipient, part, encoding=plan.encoding,
+                      concat=Concat(concat_reference & 0xFF, plan.segments, i),
+                      status_report=status_report, validity=validity)
+        for i, part in enumerate(plan.parts, start=1)
+    ]
+
+
+def _has_sca(data: bytes, tpdu_length: int | None) -> bool:
+    """27.005 puts the SMSC address before the TPDU; a few modems leave it out of +CDS.
+
+    When the TPDU length is known and the PDU is exactly that long, there is none.
+    """
+    return tpdu_length is None or len(data) != tpdu_length
+
+
+def _from_hex(pdu_hex: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(pdu_hex.strip())
+    except ValueError:
+        raise PduError(f"{what} is not hexadecimal: {pdu_hex[:40]!r}") from None
+
+
+def decode_submit(pdu_hex: str, tpdu_length: int | None = None) -> Submit:
+    data = _from_hex(pdu_hex, "SMS-SUBMIT")
+    has_sca = _has_sca(data, tpdu_length)
+    r = _Reader(data, "SMS-SUBMIT")
+    smsc = r.smsc() if has_sca else None
+    first = r.octet("first octet")
+    if first & 0x03 != MTI_SUBMIT:
+        raise PduError(f"not an SMS-SUBMIT (message type {first & 0x03})")
+    reference = r.octet("message reference")
+    recipient = r.address("destination address")
+    r.octet("protocol identifier")
+    dcs = r.octet("data coding scheme")
+    vpf = (first >> 3) & 0x03
+    validity = None
+    if vpf == 0b10:
+        validity = decode_validity(r.octet("validity period"))
+    elif vpf in (0b01, 0b11):
+        r.take(7, "validity period")
+    udl = r.octet("user data length")
+    ud = r.rest()
+    return Submit(recipient, reference, bool(first & 0x20), validity,
+                  decode_user_data(udl, ud, dcs, bool(first & 0x40)), smsc)
+
+
+# --- SMS-DELIVER and SMS-STATUS-REPORT (inbound) -------------------------------
+
+
+def encode_deliver(
+    sender: str,
+    text: str,
+    when: datetime,
+    *,
+    encoding: str | None = None,
+    concat: Concat | None = None,
+    smsc: str | None = "+8613800100500",
+) -> Pdu:
+    """An SMS-DELIVER as a modem would report it; used by the simulator."""
+    encoding = encoding or split(text).encoding
+    first = MTI_DELIVER | 0x04  # TP-MMS: no more messages waiting
+    if concat:
+        first |= 0x40
+    if sender and not sender.lstrip("+").isdigit():
+        addr = encode_alphanumeric_address(sender)
+    else:
+        addr = encode_address(sender)
+    udl, ud = encode_user_data(text, encoding, concat)
+    dcs = 0x08 if encoding == UCS2 else 0x00
+    tpdu = bytes([first]) + addr + bytes([0x00, dcs]) + encode_timestamp(when) + bytes([udl]) + ud
+    return Pdu((encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu))
+
+
+def encode_status_report(
+    reference: int,
+    recipient: str,
+    status: int,
+    submitted: datetime,
+    discharged: datetime,
+    *,
+    smsc: str | None = "+8613800100500",
+) -> Pdu:
+    """An SMS-STATUS-REPORT as a modem would report it; used by the simulator."""
+    first = MTI_STATUS_REPORT | 0x04
+    tpdu = (bytes([first, reference & 0xFF]) + encode_address(recipient)
+            + encode_timestamp(submitted) + encode_timestamp(discharged) + bytes([status & 0xFF]))
+    return Pdu((encode_smsc(smsc) + tpdu).hex().upper(), len(tpdu))
+
+
+def decode_deliver(pdu_hex: str, tpdu_length: int | None = None) -> Deliver:
+    data = _from_hex(pdu_hex, "SMS-DELIVER")
+    has_sca = _has_sca(data, tpdu_length)
+    r = _Reader(data, "SMS-DELIVER")
+    smsc = r.smsc() if has_sca else None
+    first = r.octet("first octet")
+    if first & 0x03 != MTI_DELIVER:
+        raise PduError(f"not an SMS-DELIVER (message type {first & 0x03})")
+    sender = r.address("originating address")
+    pid = r.octet("protocol identifier")
+    dcs = r.octet("data coding scheme")
+    when = r.timestamp("service centre time stamp")
+    udl = r.octet("user data length")
+    return Deliver(sender, when, decode_user_data(udl, r.rest(), dcs, bool(first & 0x40)), smsc, pid, dcs)
+
+
+def decode_status_report(pdu_hex: str, tpdu_length: int | None = None) -> StatusReport:
+    data = _from_hex(pdu_hex, "SMS-STATUS-REPORT")
+    has_sca = _has_sca(data, tpdu_length)
+    r = _Reader(data, "SMS-STATUS-REPORT")
+    smsc = r.smsc() if has_sca else None
+    first = r.octet("first octet")
+    if first & 0x03 != MTI_STATUS_REPORT:
+        raise PduError(f"not an SMS-STATUS-REPORT (message type {first & 0x03})")
+    reference = r.octet("message reference")
+    recipient = r.address("recipient address")
+    submitted = r.timestamp("service centre time stamp")
+    discharged = r.timestamp("discharge time")
+    status = r.octet("status")
+    return StatusReport(reference, recipient, status, submitted, discharged, smsc)
+
+
+def decode_incoming(pdu_hex: str, tpdu_length: int | None = None) -> Deliver | StatusReport:
+    """A PDU the modem reported or stored: DELIVER or STATUS-REPORT, by its type."""
+    data = _from_hex(pdu_hex, "PDU")
+    offset = (data[0] + 1) if _has_sca(data, tpdu_length) and data else 0
+    if offset >= len(data):
+        raise PduError("PDU ends before its first octet")
+    mti = data[offset] & 0x03
+    if mti == MTI_DELIVER:
+        return decode_deliver(pdu_hex, tpdu_length)
+    if mti == MTI_STATUS_REPORT:
+        return decode_status_report(pdu_hex, tpdu_length)
+    raise PduError(f"unexpected message type {mti} in an inbound PDU")
+
+
+# --- reassembly --------------------------------------------------------------
+
+
+class Reassembler:
+    """Collects the parts of concatenated inbound texts until each is whole.
+
+    Keyed by sender and reference; a part seen twice (a modem that reports a
+    message again after a restart) is kept once.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, int, int], dict[int, str]] = {}
+
+    def add(self, deliver: Deliver) -> str | None:
+        """Add a part; returns the whole text when the last part arrives, else None."""
+        concat = deliver.concat
+        text = deliver.text if deliver.text is not None else "\ufffd"
+        if concat is None:
+            return text
+        key = (deliver.sender, concat.reference, concat.total)
+        parts = self._parts.setdefault(key, {})
+        parts[concat.sequence] = text
+        if len(parts) == concat.total:
+            del self._parts[key]
+            return "".join(parts[i] for i in sorted(parts))
+        return None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._parts)
