@@ -46,6 +46,10 @@ class ModemDisconnected(ModemError, ConnectionError):
     """The serial port went away while it was open (USB unplugged, modem reset)."""
 
 
+class ModemBusy(ModemError):
+    """Another program holds the modem's serial port."""
+
+
 class ModemClosed(ModemError):
     """An operation was tried on a modem connection that has been closed."""
 
@@ -56,6 +60,18 @@ class ModemTimeout(ModemError, TimeoutError):
 
 class ModemRebooted(ModemError):
     """The modem restarted (sent RDY) while a command was waiting for its answer."""
+
+
+class ModemNotReady(ModemError):
+    """The modem answers but cannot send: no SIM, SIM locked, or no network.
+
+    ``state`` is the machine-readable state (``no-sim``, ``sim-locked``,
+    ``sim-error``, ``searching``, ``denied``); the message says what to check.
+    """
+
+    def __init__(self, state: str, message: str):
+        self.state = state
+        super().__init__(message)
 
 
 class OutcomeUnknown(ModemError):
@@ -71,14 +87,18 @@ class CommandFailed(ModemError):
 
     ``kind`` is ``"cms"``, ``"cme"`` or ``None`` for a bare ERROR; ``code`` is
     the numeric code when there is one; ``reason`` is plain language;
-    ``retryable`` says whether trying the same thing later may succeed.
+    ``retryable`` says whether trying the same thing later may succeed;
+    ``device_problem`` that the box, not the message, is at fault (no SIM, no
+    network), so nothing should be sent until it is fixed.
     """
 
-    def __init__(self, command: str, kind: str | None, code: int | None, reason: str, retryable: bool):
+    def __init__(self, command: str, kind: str | None, code: int | None, reason: str, retryable: bool,
+                 device_problem: bool = False):
         self.command = command
         self.kind = kind
         self.code = code
         self.reason = reason
         self.retryable = retryable
+        self.device_problem = device_problem
         label = f"+{kind.upper()} ERROR: {code}" if kind else "ERROR"
         super().__init__(f"{command}: {label} ({reason})")

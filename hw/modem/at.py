@@ -1,0 +1,368 @@
+"""The AT conversation over a serial port (3GPP TS 27.007 / 27.005 framing).
+
+One reader thread owns the input side. It cuts the byte stream into lines
+and sorts each one: the echo of our own command (dropped), a final result
+code (OK, ERROR, +CME ERROR, +CMS ERROR) that ends the pending command, an
+information line that belongs to it, or an unsolicited result code (URC:
++CMTI, +CDS, RDY, ...) that goes to the ``on_urc`` callback. It also spots
+the ``> `` prompt AT+CMGS answers with, which has no line end.
+
+Commands are sent one at a time under a lock, each with its own timeout.
+Modems differ: echo may be on until ATE0, URCs may arrive between a command
+and its result, and boot URCs may be waiting in the buffer when we open the
+port. A line we cannot place is logged and dropped, never fatal.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import serial
+
+from hw.errors import (
+    ModemBusy,
+    ModemClosed,
+    ModemDisconnected,
+    ModemError,
+    ModemNotFound,
+    ModemPermissionDenied,
+    ModemRebooted,
+    ModemTimeout,
+    OutcomeUnknown,
+)
+from hw.modem.codes import command_failed
+
+log = logging.getLogger(__name__)
+
+CTRL_Z = b"\x1a"
+ESC = b"\x1b"
+
+FINAL_OK = {"OK"}
+FINAL_ERRORS = {"ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER"}
+FINAL_ERROR_PREFIXES = ("+CME ERROR:", "+CMS ERROR:")
+
+#: URCs followed by a second line holding a PDU (27.005 §3.4.1, PDU mode).
+PDU_URCS = {"+CMT", "+CDS", "+CBM"}
+#: Names (text before ':' or the whole line) we know as unsolicited.
+URC_NAMES = {
+    "+CMTI", "+CDSI", "+CMT", "+CDS", "+CBM", "+CBMI",
+    "RDY", "+CPIN", "SMS DONE", "PB DONE", "+QIND", "+CREG", "+CGREG", "+CEREG", "+CSQ",
+    "RING", "+CRING", "+CLIP", "+CUSD", "+CFUN", "+SIMCARD", "POWERED DOWN", "NORMAL POWER DOWN",
+    "+CPSI", "+CGEV", "+CTZV", "+CTZE", "*PSUTTZ", "+QUSIM", "+CNSMOD",
+}
+REBOOT_URCS = {"RDY"}
+
+
+@dataclass(frozen=True)
+class Urc:
+    """An unsolicited result code. ``pdu`` is set for +CMT / +CDS."""
+
+    name: str
+    line: str
+    pdu: str | None = None
+
+    @property
+    def args(self) -> str:
+        return self.line.split(":", 1)[1].strip() if ":" in self.line else ""
+
+
+@dataclass
+class _Pending:
+    command: str
+    info_prefix: str | None
+    payload: str | None
+    lines: list[str] = field(default_factory=list)
+    prompt: bool = False
+    final: str | None = None
+    error: ModemError | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.final is not None or self.error is not None
+
+
+def line_name(line: str) -> str:
+    """'+CMTI: "SM",3' -> '+CMTI'; 'SMS DONE' -> 'SMS DONE'."""
+    if line.startswith(("+", "*", "^")) and ":" in line:
+        return line.split(":", 1)[0].strip().upper()
+    return line.strip().upper()
+
+
+def info_prefix_for(command: str) -> str | None:
+    """The prefix of information lines a command answers with: AT+CSQ -> '+CSQ:'."""
+    body = command[2:] if command[:2].upper() == "AT" else command
+    if not body or body[0] not in "+^*":
+        return None
+    name = ""
+    for ch in body[1:]:
+        if not (ch.isalnum() or ch == "_"):
+            break
+        name += ch
+    return f"{body[0]}{name.upper()}:" if name else None
+
+
+def open_serial(port: str, baudrate: int, *, read_timeout: float = 0.1) -> serial.Serial:
+    """Open ``port`` (a device path or any pyserial URL) and map failures to plain errors."""
+    try:
+        return serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout,
+                                     write_timeout=5, exclusive=True)
+    except serial.SerialException as exc:
+        code = getattr(exc, "errno", None)
+        if code is None and isinstance(exc.__context__, OSError):
+            code = exc.__context__.errno
+        if code == errno.ENOENT:
+            raise ModemNotFound(
+                f"modem port {port} does not exist: check the modem is plugged in and powered, "
+                f"and that the udev rule created the name") from exc
+        if code in (errno.EACCES, errno.EPERM):
+            raise ModemPermissionDenied(
+                f"not allowed to open modem port {port}: add the service user to the 'dialout' group") from exc
+        if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY):
+            raise ModemBusy(
+                f"modem port {port} is in use by another program (another smsgenie, or ModemManager: "
+                f"stop it or blacklist the modem)") from exc
+        raise ModemDisconnected(f"could not open modem port {port}: {exc}") from exc
+
+
+class ATChannel:
+    """A serial line to a modem that speaks AT commands.
+
+    ``on_urc`` is called from the reader thread for every URC; keep it quick
+    (put the URC on a queue). ``on_lost`` is called once if the port fails.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        *,
+        on_urc: Callable[[Urc], None] | None = None,
+        on_lost: Callable[[ModemError], None] | None = None,
+    ):
+        self.port = port
+        self.baudrate = baudrate
+        self._on_urc = on_urc or (lambda urc: None)
+        self._on_lost = on_lost or (lambda exc: None)
+        self._serial: serial.Serial | None = None
+        self._reader: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()          # one command at a time
+        self._cond = threading.Condition()     # guards _pending and wakes the waiter
+        self._write_lock = threading.Lock()
+        self._pending: _Pending | None = None
+        self._urc_waiting_pdu: tuple[str, str] | None = None
+        self._lost: ModemError | None = None
+        self.stray_lines = 0
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._serial = open_serial(self.port, self.baudrate)
+        self._serial.reset_input_buffer()
+        self._lost = None
+        self._stopping.clear()
+        self._reader = threading.Thread(target=self._read_loop, name=f"at-reader {self.port}", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        """Stop the reader and close the port. Safe to call twice."""
+        self._stopping.set()
+        ser, self._serial = self._serial, None
+        if ser is not None:
+            try:
+                ser.cancel_read()
+            except Exception:  # noqa: BLE001 - port may already be gone
+                pass
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2)
+        self._reader = None
+        if ser is not None:
+            try:
+                ser.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._fail_pending(ModemClosed("the modem connection was closed"))
+
+    @property
+    def closed(self) -> bool:
+        return self._serial is None
+
+    def __enter__(self) -> "ATChannel":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- commands ---------------------------------------------------------------------
+
+    def command(self, command: str, *, timeout: float = 5.0) -> list[str]:
+        """Send ``command`` and return its information lines; raise on anything but OK."""
+        return self._run(command, None, prompt_timeout=0, timeout=timeout)
+
+    def command_with_payload(self, command: str, payload: str, *, prompt_timeout: float = 5.0,
+                             timeout: float = 60.0) -> list[str]:
+        """AT+CMGS-style command: wait for '> ', send ``payload`` and Ctrl-Z, wait for the result.
+
+        If the modem goes quiet, reboots or vanishes *after* the payload was
+        sent, :class:`OutcomeUnknown` is raised: the payload may have gone out.
+        """
+        return self._run(command, payload, prompt_timeout=prompt_timeout, timeout=timeout)
+
+    def write_raw(self, data: bytes) -> None:
+        """Write bytes with no framing (e.g. ESC to leave a stuck prompt)."""
+        self._write(data)
+
+    def _run(self, command: str, payload: str | None, *, prompt_timeout: float, timeout: float) -> list[str]:
+        with self._lock:
+            if self._serial is None:
+                raise ModemClosed(f"{command}: the modem connection is closed")
+            if self._lost is not None:
+                raise self._lost
+            pending = _Pending(command, info_prefix_for(command), payload)
+            with self._cond:
+                self._pending = pending
+            try:
+                self._write(command.encode("ascii") + b"\r")
+                if payload is not None:
+                    with self._cond:
+                        self._cond.wait_for(lambda: pending.prompt or pending.finished, prompt_timeout)
+                    if not (pending.prompt or pending.finished):
+                        self._write(ESC)  # leave the prompt if it comes late
+                        raise ModemTimeout(f"{command}: no '> ' prompt within {prompt_timeout:g} s")
+                    if not pending.finished:
+                        self._write(payload.encode("ascii") + CTRL_Z)
+                        try:
+                            return self._wait_final(pending, timeout)
+                        except (ModemTimeout, ModemRebooted, ModemDisconnected, ModemClosed) as exc:
+                            raise OutcomeUnknown(
+                                f"{command}: {exc}; the modem had the message, it may have been sent") from exc
+                return self._wait_final(pending, timeout)
+            finally:
+                with self._cond:
+                    self._pending = None
+
+    def _wait_final(self, pending: _Pending, timeout: float) -> list[str]:
+        with self._cond:
+            self._cond.wait_for(lambda: pending.finished, timeout)
+        if pending.error is not None:
+            raise pending.error
+        if pending.final is None:
+            raise ModemTimeout(f"{pending.command}: no answer within {timeout:g} s")
+        if pending.final in FINAL_OK:
+            return pending.lines
+        raise command_failed(pending.command, pending.final)
+
+    def _write(self, data: bytes) -> None:
+        ser = self._serial
+        if ser is None:
+            raise ModemClosed("the modem connection is closed")
+        try:
+            with self._write_lock:
+                ser.write(data)
+                ser.flush()
+        except (serial.SerialException, OSError) as exc:
+            err = ModemDisconnected(f"writing to modem port {self.port} failed: {exc}")
+            self._connection_lost(err)
+            raise err from exc
+
+    # --- reader -----------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        buf = bytearray()
+        ser = self._serial
+        while not self._stopping.is_set() and ser is not None:
+            try:
+                data = ser.read(ser.in_waiting or 1)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                if not self._stopping.is_set():
+                    self._connection_lost(ModemDisconnected(f"modem port {self.port} went away: {exc}"))
+                return
+            if data:
+                buf += data
+                try:
+                    self._process(buf)
+                except Exception:  # noqa: BLE001 - a callback bug must not kill the reader
+                    log.exception("error while handling modem output")
+
+    def _process(self, buf: bytearray) -> None:
+        while True:
+            start = 0
+            while start < len(buf) and buf[start] in b"\r\n":
+                start += 1
+            del buf[:start]
+            if not buf:
+                return
+            pending = self._pending
+            if buf[:1] == b">" and pending is not None and pending.payload is not None and not pending.prompt:
+                del buf[:2 if buf[1:2] == b" " else 1]
+                with self._cond:
+                    pending.prompt = True
+                    self._cond.notify_all()
+                continue
+            ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
+            if not ends:
+                return
+            end = min(ends)
+            raw = bytes(buf[:end])
+            del buf[:end + 1]
+            self._handle_line(raw.decode("utf-8", errors="replace").strip())
+
+    def _handle_line(self, line: str) -> None:
+        if not line:
+            return
+        if self._urc_waiting_pdu is not None:
+            name, header = self._urc_waiting_pdu
+            self._urc_waiting_pdu = None
+            self._on_urc(Urc(name, header, pdu=line))
+            return
+        pending = self._pending
+        upper = line.upper()
+        if upper.startswith("AT") or (pending is not None and line.rstrip("\x1a") == pending.payload):
+            return  # echo
+        name = line_name(line)
+        if upper in FINAL_OK or upper in FINAL_ERRORS or upper.startswith(FINAL_ERROR_PREFIXES):
+            if pending is None:
+                log.debug("final result with no command waiting (late answer?): %r", line)
+                return
+            with self._cond:
+                pending.final = upper if (upper in FINAL_OK or upper in FINAL_ERRORS) else line
+                self._cond.notify_all()
+            return
+        if pending is not None and pending.info_prefix and upper.startswith(pending.info_prefix):
+            pending.lines.append(line)
+            return
+        if name in PDU_URCS:
+            self._urc_waiting_pdu = (name, line)
+            return
+        if name in URC_NAMES:
+            if name in REBOOT_URCS and pending is not None:
+                self._fail_pending(ModemRebooted(f"{pending.command}: the modem restarted (RDY) before answering"))
+            self._on_urc(Urc(name, line))
+            return
+        if pending is not None:
+            pending.lines.append(line)  # info line without a prefix (ATI, the PDU after +CMGR)
+            return
+        self.stray_lines += 1
+        log.debug("unexpected modem output dropped: %r", line[:80])
+
+    def _fail_pending(self, error: ModemError) -> None:
+        with self._cond:
+            pending = self._pending
+            if pending is not None and not pending.finished:
+                pending.error = error
+            self._cond.notify_all()
+
+    def _connection_lost(self, error: ModemError) -> None:
+        first = self._lost is None
+        self._lost = error
+        self._fail_pending(error)
+        if first:
+            try:
+                self._on_lost(error)
+            except Exception:  # noqa: BLE001
+                log.exception("on_lost callback failed")

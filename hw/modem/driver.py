@@ -1,0 +1,419 @@
+"""A SIM7600 / EC25 class modem, driven over AT in PDU mode.
+
+Nothing here is specific to our simulator: the same calls go to any modem
+that follows 3GPP TS 27.005 / 27.007. :meth:`Modem.init` brings a freshly
+opened (or freshly rebooted) modem into the state the daemon relies on:
+echo off, numeric errors, SIM unlocked, PDU mode, new-message and
+status-report indications on. :attr:`Modem.state` is what the status page,
+the OLED and ``smsgenie status`` show.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+from hw.errors import CommandFailed, ModemError, ModemNotReady, ModemRebooted, ModemTimeout
+from hw.modem.at import ESC, ATChannel, Urc
+from hw.modem.codes import SIM_FAILED, SIM_LOCKED, SIM_MISSING
+from hw.modem.pdu import Pdu
+
+log = logging.getLogger(__name__)
+
+# <stat> of +CREG / +CEREG (27.007 §7.2)
+REGISTRATION = {
+    0: "not registered, not searching",
+    1: "registered, home network",
+    2: "searching for a network",
+    3: "registration denied",
+    4: "registration state unknown",
+    5: "registered, roaming",
+    6: "registered for SMS only, home network",
+    7: "registered for SMS only, roaming",
+    8: "emergency calls only",
+    9: "registered (CSFB not preferred), home network",
+    10: "registered (CSFB not preferred), roaming",
+}
+HOME = {1, 6, 9}
+ROAMING = {5, 7, 10}
+ACCESS = {0: "GSM", 1: "GSM", 2: "3G", 3: "EDGE", 4: "3G", 5: "3G", 6: "3G", 7: "4G", 8: "4G", 9: "4G",
+          10: "4G", 11: "5G", 12: "5G", 13: "5G"}
+
+#: States in which the modem can send.
+READY_STATES = {"registered", "roaming"}
+
+
+@dataclass(frozen=True)
+class ModemState:
+    """What the box knows about its modem, for people and for the daemon."""
+
+    state: str = "disconnected"
+    """disconnected, starting, no-sim, sim-locked, sim-error, searching, denied, registered, roaming, error"""
+    detail: str = ""
+    operator: str = ""
+    signal: int = 99
+    """+CSQ <rssi>: 0 (-113 dBm) to 31 (-51 dBm or better); 99 unknown."""
+    access: str = ""
+    registration: int | None = None
+    smsc: str = ""
+    model: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.state in READY_STATES
+
+    @property
+    def signal_dbm(self) -> int | None:
+        return -113 + 2 * self.signal if 0 <= self.signal <= 31 else None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["signal_dbm"] = self.signal_dbm
+        d["ready"] = self.ready
+        return d
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for each kind of answer. 27.005 allows AT+CMGS to take a while."""
+
+    command: float = 5.0
+    sync: float = 1.0
+    prompt: float = 5.0
+    send: float = 60.0
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A PDU held in the modem's (or SIM's) message memory."""
+
+    index: int
+    status: int
+    length: int
+    pdu: str
+
+
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def _fields(line: str) -> list[str]:
+    """'+COPS: 0,0,"CHINA MOBILE",7' -> ['0', '0', 'CHINA MOBILE', '7']."""
+    body = line.split(":", 1)[1] if ":" in line else line
+    out, cur, quoted = [], "", False
+    for ch in body:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def _int(value: str, default: int | None = None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class Modem:
+    """One modem on one serial port.
+
+    ``on_urc`` receives every unsolicited result code (from the reader
+    thread); the driver itself reacts to RDY (the modem restarted: it needs
+    :meth:`init` again) and to SIM and registration changes.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        *,
+        sim_pin: str = "",
+        timeouts: Timeouts = Timeouts(),
+        on_urc: Callable[[Urc], None] | None = None,
+        on_lost: Callable[[ModemError], None] | None = None,
+    ):
+        self.port = port
+        self.baudrate = baudrate
+        self.sim_pin = sim_pin
+        self.timeouts = timeouts
+        self._on_urc = on_urc or (lambda urc: None)
+        self._on_lost = on_lost or (lambda exc: None)
+        self._channel: ATChannel | None = None
+        self._read_memory: str | None = None
+        self.state = ModemState()
+        self.needs_init = True
+        self.refresh_wanted = False
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the port. Raises ModemNotFound / ModemPermissionDenied / ModemBusy."""
+        self.close()
+        channel = ATChannel(self.port, self.baudrate, on_urc=self._urc, on_lost=self._lost)
+        channel.open()
+        self._channel = channel
+        self.needs_init = True
+        self.state = ModemState(state="starting", detail="talking to the modem")
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self.state = replace(self.state, state="disconnected", detail="modem port closed")
+
+    @property
+    def closed(self) -> bool:
+        return self._channel is None or self._channel.closed
+
+    def __enter__(self) -> "Modem":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _cmd(self, command: str, timeout: float | None = None) -> list[str]:
+        if self._channel is None:
+            raise ModemError(f"{command}: the modem is not open")
+        return self._channel.command(command, timeout=timeout or self.timeouts.command)
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def sync(self, attempts: int = 4) -> None:
+        """Get a clean OK: leave any half-typed prompt (ESC), then AT until it answers."""
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                if self._channel is None:
+                    raise ModemError("the modem is not open")
+                self._channel.write_raw(ESC)
+                self._cmd("AT", self.timeouts.sync)
+                return
+            except (ModemTimeout, ModemRebooted, CommandFailed) as exc:
+                last = exc
+        self.state = replace(self.state, state="error", detail="the modem does not answer AT")
+        raise ModemTimeout(
+            f"the modem on {self.port} does not answer AT ({last}): check its power, the cable, "
+            f"and that {self.port} is its AT port") from last
+
+    def init(self) -> ModemState:
+        """Bring the modem into PDU mode with indications on; returns the new state.
+
+        Raises :class:`ModemNotReady` when the SIM is missing or locked, and
+        ModemTimeout / ModemRebooted when the modem misbehaves; call again later.
+        """
+        self.state = replace(self.state, state="starting", detail="setting up the modem")
+        self.sync()
+        self._cmd("ATE0")
+        self._cmd("AT+CMEE=1")
+        self._check_sim()
+        self._cmd("AT+CMGF=0")
+        # new SMS -> +CMTI (stored, so nothing is lost if we miss the URC); status report -> +CDS
+        self._cmd("AT+CNMI=2,1,0,1,0")
+        self._read_memory = None
+        smsc = ""
+        try:
+            for line in self._cmd("AT+CSCA?"):
+                f = _fields(line)
+                smsc = f[0] if f else ""
+        except CommandFailed:
+            pass
+        model = ""
+        try:
+            model = next((line for line in self._cmd("AT+CGMM") if line.strip()), "")
+        except CommandFailed:
+            pass
+        try:
+            self._cmd("AT+COPS=3,0")  # operator as long alphanumeric name
+        except CommandFailed:
+            pass
+        self.state = replace(self.state, smsc=smsc, model=model.strip())
+        self.needs_init = False
+        return self.refresh()
+
+    def _check_sim(self) -> None:
+        try:
+            status = self._sim_status()
+            if status == "SIM PIN" and self.sim_pin:
+                self._cmd(f'AT+CPIN="{self.sim_pin}"')
+                for _ in range(10):
+                    status = self._sim_status()
+                    if status != "SIM PIN":
+                        break
+                    time.sleep(0.2)
+        except CommandFailed as exc:
+            if exc.kind == "cme" and exc.code in SIM_MISSING:
+                self._not_ready("no-sim", "no SIM card: insert the shop's SIM card (contacts down) and restart")
+            if exc.kind == "cme" and exc.code in SIM_LOCKED:
+                self._not_ready("sim-locked", f"the SIM refused the PIN ({exc.reason}): check sim_pin in the config")
+            if exc.kind == "cme" and exc.code in SIM_FAILED:
+                self._not_ready("sim-error", f"SIM problem: {exc.reason}")
+            if exc.kind == "cme" and exc.code == 14:
+                self._not_ready("starting", "the SIM is busy starting up")
+            raise
+        if status == "READY":
+            return
+        if status == "SIM PIN":
+            self._not_ready("sim-locked", "the SIM needs a PIN: set sim_pin in the config, or remove the PIN")
+        if status in ("SIM PUK", "SIM PUK2"):
+            self._not_ready("sim-locked", "the SIM is blocked (PUK needed): unblock it in a phone first")
+        self._not_ready("sim-error", f"the SIM reports {status!r}")
+
+    def _sim_status(self) -> str:
+        for line in self._cmd("AT+CPIN?"):
+            return line.split(":", 1)[1].strip().upper()
+        return ""
+
+    def _not_ready(self, state: str, message: str) -> None:
+        self.state = replace(self.state, state=state, detail=message)
+        raise ModemNotReady(state, message)
+
+    def refresh(self) -> ModemState:
+        """Read registration, signal and operator again."""
+        stats = []
+        access = ""
+        for cmd in ("AT+CREG?", "AT+CEREG?"):
+            try:
+                for line in self._cmd(cmd):
+                    f = _fields(line)
+                    stat = _int(f[1]) if len(f) > 1 else None
+                    if stat is not None:
+                        stats.append(stat)
+                    if len(f) > 4 and _int(f[4]) is not None:
+                        access = ACCESS.get(_int(f[4]), access)
+            except CommandFailed:
+                pass  # a modem without LTE does not know +CEREG
+        signal = 99
+        for line in self._cmd("AT+CSQ"):
+            signal = _int(_fields(line)[0], 99)
+        operator = ""
+        try:
+            for line in self._cmd("AT+COPS?"):
+                f = _fields(line)
+                operator = f[2] if len(f) > 2 else ""
+                if len(f) > 3 and _int(f[3]) is not None:
+                    access = ACCESS.get(_int(f[3]), access)
+        except CommandFailed:
+            pass
+        self.refresh_wanted = False
+        best = self._best_registration(stats)
+        self.state = replace(self.state, signal=signal, operator=operator, access=access,
+                             registration=best, **self._registration_state(best))
+        return self.state
+
+    @staticmethod
+    def _best_registration(stats: list[int]) -> int | None:
+        for group in (HOME, ROAMING):
+            for s in stats:
+                if s in group:
+                    return s
+        return stats[0] if stats else None
+
+    @staticmethod
+    def _registration_state(stat: int | None) -> dict:
+        if stat in HOME:
+            return {"state": "registered", "detail": REGISTRATION[stat]}
+        if stat in ROAMING:
+            return {"state": "roaming", "detail": REGISTRATION[stat]}
+        if stat == 3:
+            return {"state": "denied", "detail": "the network refused the SIM: check the SIM is active and paid up"}
+        detail = REGISTRATION.get(stat, "registration unknown") if stat is not None else "registration unknown"
+        return {"state": "searching", "detail": f"{detail}: check the antenna and the SIM's service"}
+
+    # --- sending ------------------------------------------------------------------------
+
+    def send(self, pdu: Pdu) -> int | None:
+        """Hand one SMS-SUBMIT to the network; returns the TP-MR it was given.
+
+        Raises CommandFailed (the network or modem refused it: not sent),
+        ModemTimeout / ModemRebooted (no prompt: not sent), or OutcomeUnknown
+        (the modem had it and then went quiet: it may have been sent).
+        """
+        if self._channel is None:
+            raise ModemError("the modem is not open")
+        lines = self._channel.command_with_payload(
+            f"AT+CMGS={pdu.tpdu_length}", pdu.hex, prompt_timeout=self.timeouts.prompt, timeout=self.timeouts.send)
+        for line in lines:
+            if line.upper().startswith("+CMGS:"):
+                return _int(_fields(line)[0])
+        log.warning("modem accepted a message without reporting its reference")
+        return None
+
+    # --- message memory -----------------------------------------------------------------
+
+    def select_memory(self, memory: str) -> None:
+        if memory and memory != self._read_memory:
+            self._cmd(f'AT+CPMS="{memory}"')
+            self._read_memory = memory
+
+    def read_stored(self, index: int, memory: str | None = None) -> StoredMessage | None:
+        """AT+CMGR: one stored PDU, or None if the slot is empty."""
+        if memory:
+            self.select_memory(memory)
+        try:
+            lines = self._cmd(f"AT+CMGR={index}")
+        except CommandFailed as exc:
+            if exc.kind == "cms" and exc.code == 321:
+                return None
+            raise
+        return next(iter(self._stored(lines, index)), None)
+
+    def list_stored(self, memory: str | None = None) -> list[StoredMessage]:
+        """AT+CMGL=4: every stored PDU (read, unread, sent, unsent)."""
+        if memory:
+            self.select_memory(memory)
+        return self._stored(self._cmd("AT+CMGL=4", timeout=max(self.timeouts.command, 20)))
+
+    def delete_stored(self, index: int) -> None:
+        self._cmd(f"AT+CMGD={index}")
+
+    @staticmethod
+    def _stored(lines: list[str], index: int | None = None) -> list[StoredMessage]:
+        out = []
+        header: list[str] | None = None
+        for line in lines:
+            if line.upper().startswith(("+CMGR:", "+CMGL:")):
+                header = _fields(line)
+                continue
+            if header is None:
+                continue
+            if index is None:  # +CMGL: <index>,<stat>,[<alpha>],<length>
+                idx, stat, length = _int(header[0], -1), _int(header[1], -1), _int(header[-1], 0)
+            else:  # +CMGR: <stat>,[<alpha>],<length>
+                idx, stat, length = index, _int(header[0], -1), _int(header[-1], 0)
+            out.append(StoredMessage(idx, stat, length, line.strip()))
+            header = None
+        return out
+
+    # --- unsolicited --------------------------------------------------------------------
+
+    def _urc(self, urc: Urc) -> None:
+        if urc.name == "RDY":
+            self.needs_init = True
+            self.state = replace(self.state, state="starting", detail="the modem restarted")
+        elif urc.name == "+CPIN":
+            value = urc.args.upper()
+            if "NOT INSERTED" in value or "NOT READY" in value:
+                self.state = replace(self.state, state="no-sim", detail="no SIM card: insert the shop's SIM card")
+                self.needs_init = True
+        elif urc.name in ("+CREG", "+CEREG"):
+            # One URC shows one access technology (LTE can be registered while
+            # +CREG says 0), so ask for the whole picture again.
+            self.refresh_wanted = True
+        try:
+            self._on_urc(urc)
+        except Exception:  # noqa: BLE001
+            log.exception("URC handler failed for %r", urc.line)
+
+    def _lost(self, error: ModemError) -> None:
+        self.needs_init = True
+        self.state = replace(self.state, state="disconnected", detail=str(error))
+        self._on_lost(error)
