@@ -191,6 +191,11 @@ class ATChannel:
     def closed(self) -> bool:
         return self._serial is None
 
+    @property
+    def lost(self) -> ModemError | None:
+        """Why the port failed, if it did; the channel is useless after that."""
+        return self._lost
+
     def __enter__(self) -> "ATChannel":
         self.open()
         return self

@@ -171,7 +171,8 @@ class Modem:
 
     @property
     def closed(self) -> bool:
-        return self._channel is None or self._channel.closed
+        """True when the port is closed or has failed: :meth:`open` it again."""
+        return self._channel is None or self._channel.closed or self._channel.lost is not None
 
     def __enter__(self) -> "Modem":
         self.open()

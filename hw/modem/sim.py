@@ -95,6 +95,7 @@ class SimulatedModem:
         boot_urcs: bool = True,
     ):
         self.directory = directory or tempfile.mkdtemp(prefix="smsgenie-sim-")
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self.port = os.path.join(self.directory, "modem")
         self.send_latency = send_latency
         self.report_delay = report_delay

@@ -1,0 +1,200 @@
+"""The box's SQLite database: everything that must survive a power cut.
+
+WAL mode with ``synchronous=FULL``: a commit is on the card before the
+daemon hands a message to the modem, so after any power cut the database
+says at least as much as the modem did. One ``Database`` per thread; the
+daemon and the CLI each open their own.
+
+Schema changes are named migrations, applied in order and recorded in the
+``migrations`` table, so a box upgraded from any earlier version ends up
+with the same schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Callable, Iterator
+
+from appliance.errors import DataDirError
+
+DB_NAME = "smsgenie.db"
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
+
+
+def migration(name: str):
+    """Register a migration; they run in the order they are defined."""
+    def register(fn: Callable[[sqlite3.Connection], None]):
+        MIGRATIONS.append((name, fn))
+        return fn
+    return register
+
+
+def run_script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run ';'-separated statements inside the caller's transaction.
+
+    (``executescript`` would commit first, which breaks a migration's atomicity.)
+    """
+    for statement in sql.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+@migration("0001_queue")
+def _queue(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        CREATE TABLE send_list (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            service_code TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE message (
+            id INTEGER PRIMARY KEY,
+            send_list_id INTEGER REFERENCES send_list(id),
+            recipient TEXT NOT NULL,
+            text TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            segments INTEGER NOT NULL CHECK (segments >= 1),
+            service_code TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
+                ('queued', 'sending', 'sent', 'delivered', 'failed', 'expired', 'uncertain')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            concat_ref INTEGER NOT NULL,
+            error TEXT,
+            created_at REAL NOT NULL,
+            sending_at REAL,
+            sent_at REAL,
+            finished_at REAL
+        );
+        CREATE INDEX message_due ON message (state, next_attempt_at, id);
+        CREATE INDEX message_list ON message (send_list_id, state);
+        -- One row per SMS part the network accepted (+CMGS: <mr> received).
+        CREATE TABLE segment (
+            message_id INTEGER NOT NULL REFERENCES message(id),
+            seq INTEGER NOT NULL,
+            reference INTEGER,
+            submitted_at REAL NOT NULL,
+            status TEXT,
+            status_code INTEGER,
+            reported_at REAL,
+            PRIMARY KEY (message_id, seq)
+        );
+        CREATE INDEX segment_reference ON segment (reference, submitted_at);
+        CREATE TABLE inbound (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            sender TEXT NOT NULL,
+            sent_at TEXT,
+            text TEXT,
+            concat_ref INTEGER,
+            part INTEGER,
+            parts INTEGER,
+            problem TEXT,
+            pdu TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE modem_status (
+            port TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE unmatched_report (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            reference INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            status_code INTEGER NOT NULL
+        );
+    """)
+
+
+class Database:
+    """A connection to the box's database, with transactions that nest."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            if not self.path.exists():
+                # Created 0600: numbers and message texts are for the service user only.
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise DataDirError(f"cannot open the database {self.path}: {exc}") from exc
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._depth = 0
+        self.migrate()
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | os.PathLike) -> "Database":
+        return cls(ensure_data_dir(data_dir) / DB_NAME)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (BEGIN IMMEDIATE); nested calls become savepoints."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database has not had yet; returns their names."""
+        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        applied = []
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            with self.atomic() as conn:
+                fn(conn)
+                conn.execute("INSERT INTO migrations VALUES (?, strftime('%s','now'))", (name,))
+            applied.append(name)
+        return applied
+
+
+def ensure_data_dir(data_dir: str | os.PathLike) -> Path:
+    """Create the data dir (mode 0700) if needed and return it."""
+    path = Path(data_dir)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"cannot create the data directory {path}: {exc}. "
+                           f"Create it, owned by the service user, or pass --data-dir") from exc
+    if not os.access(path, os.W_OK):
+        raise DataDirError(f"the data directory {path} is not writable by this user; "
+                           f"run as the service user or pass --data-dir")
+    return path

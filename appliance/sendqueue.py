@@ -1,0 +1,294 @@
+"""The durable send queue: every message's life, one committed state at a time.
+
+::
+
+    queued -> sending -> sent -> delivered | failed | expired
+                 |  \\-> queued (retry later) | failed (permanent)
+                 \\-> uncertain (in flight when the box died, or the modem went
+                                quiet after taking it; never resent by itself)
+
+A message is marked ``sending`` and committed *before* its PDU goes to the
+modem, and each part's +CMGS reference is committed as soon as it arrives.
+So after a crash or power cut, a ``sending`` row means "may have gone out":
+it becomes ``uncertain``, for a person to check and requeue; and a part whose
+reference was recorded is never handed to the modem again, even on requeue.
+
+Delivery reports find their message by the modem's reference (TP-MR, which
+wraps at 256) and the recipient's number, newest first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable
+
+from appliance.clock import Clock
+from appliance.db import Database
+from appliance.errors import MessageNotFound
+from appliance.plan import MessagePlan
+
+STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "uncertain")
+FINISHED = ("delivered", "failed", "expired")
+#: How far back a delivery report may reach for its message.
+REPORT_WINDOW_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    send_list_id: int | None
+    recipient: str
+    text: str
+    encoding: str
+    segments: int
+    service_code: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    concat_ref: int
+    error: str | None
+    created_at: float
+    sending_at: float | None
+    sent_at: float | None
+    finished_at: float | None
+    accepted: frozenset[int] = frozenset()
+    """Parts (1-based) the network already accepted: never hand these over again."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_seconds: float = 30.0
+    cap_seconds: float = 1800.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+
+
+def same_number(a: str, b: str) -> bool:
+    """Do two renderings of a number name the same phone? (+8613..., 8613..., 13...)"""
+    da = "".join(c for c in a if c.isdigit())
+    db = "".join(c for c in b if c.isdigit())
+    if not da or not db:
+        return False
+    short, long_ = sorted((da, db), key=len)
+    return len(short) >= 7 and long_.endswith(short)
+
+
+class SendQueue:
+    """The queue over a :class:`Database`. Timestamps come from ``clock``."""
+
+    def __init__(self, db: Database, clock: Clock):
+        self.db = db
+        self.clock = clock
+
+    # --- putting messages in ---------------------------------------------------------
+
+    def create_list(self, name: str, service_code: str) -> int:
+        with self.db.atomic() as conn:
+            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at) VALUES (?, ?, ?)",
+                               (name, service_code, self.clock.time()))
+            return cur.lastrowid
+
+    def enqueue(self, send_list_id: int | None, recipients: Iterable[str], plan: MessagePlan,
+                service_code: str) -> list[int]:
+        """Queue ``plan``'s text for every recipient, in one transaction; returns the ids."""
+        now = self.clock.time()
+        with self.db.atomic() as conn:
+            next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM message").fetchone()[0] + 1
+            rows = []
+            for i, recipient in enumerate(recipients):
+                mid = next_id + i
+                rows.append((mid, send_list_id, recipient, plan.text, plan.encoding, plan.segments,
+                             service_code, now, mid & 0xFF, now))
+            conn.executemany(
+                "INSERT INTO message (id, send_list_id, recipient, text, encoding, segments, service_code,"
+                " next_attempt_at, concat_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return [r[0] for r in rows]
+
+    # --- the daemon's side ---------------------------------------------------------------
+
+    def claim(self) -> Message | None:
+        """Take the next due message and mark it ``sending`` (committed) before it goes out."""
+        now = self.clock.time()
+        with self.db.atomic() as conn:
+            row = conn.execute(
+                "SELECT id FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT 1", (now,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?"
+                         " WHERE id = ?", (now, row[0]))
+            return self.get(row[0])
+
+    def next_due_at(self) -> float | None:
+        row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued'").fetchone()
+        return row[0]
+
+    def record_segment(self, message_id: int, seq: int, reference: int | None) -> None:
+        """The network accepted part ``seq`` (+CMGS: <reference>): commit it at once."""
+        with self.db.atomic() as conn:
+            conn.execute("INSERT INTO segment (message_id, seq, reference, submitted_at) VALUES (?, ?, ?, ?)",
+                         (message_id, seq, reference, self.clock.time()))
+
+    def mark_sent(self, message_id: int) -> None:
+        self._set(message_id, "sent", None, sent_at=self.clock.time(), only_from=("sending",))
+
+    def fail(self, message_id: int, reason: str) -> None:
+        self._set(message_id, "failed", reason, finished_at=self.clock.time())
+
+    def mark_uncertain(self, message_id: int, reason: str) -> None:
+        self._set(message_id, "uncertain", reason)
+
+    def retry_later(self, message_id: int, reason: str, policy: RetryPolicy) -> str:
+        """A passing problem: queue again after a backoff, or fail once attempts run out."""
+        msg = self.get(message_id)
+        if msg.attempts >= policy.max_attempts:
+            self.fail(message_id, f"gave up after {msg.attempts} attempts: {reason}")
+            return "failed"
+        self._set(message_id, "queued", reason, next_attempt_at=self.clock.time() + policy.delay(msg.attempts))
+        return "queued"
+
+    def give_back(self, message_id: int, reason: str) -> None:
+        """The box, not the message, could not send (no SIM, no network, port gone):
+        queue it again at once without counting the attempt."""
+        with self.db.atomic() as conn:
+            conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1), error = ?,"
+                         " next_attempt_at = ? WHERE id = ? AND state = 'sending'",
+                         (reason, self.clock.time(), message_id))
+
+    def recover_interrupted(self) -> int:
+        """At start: whatever was ``sending`` when the box stopped may have gone out."""
+        with self.db.atomic() as conn:
+            cur = conn.execute(
+                "UPDATE message SET state = 'uncertain', error = ? WHERE state = 'sending'",
+                ("the box stopped while this message was being sent; it may have gone out. "
+                 "Check with the customer, then requeue it if it did not arrive",))
+            return cur.rowcount
+
+    def requeue_uncertain(self, ids: Iterable[int] | None = None) -> int:
+        """A person decided: send the uncertain messages (only their unconfirmed parts) again."""
+        now = self.clock.time()
+        with self.db.atomic() as conn:
+            if ids is None:
+                cur = conn.execute("UPDATE message SET state = 'queued', attempts = 0, error = NULL,"
+                                   " next_attempt_at = ? WHERE state = 'uncertain'", (now,))
+                return cur.rowcount
+            count = 0
+            for mid in ids:
+                cur = conn.execute("UPDATE message SET state = 'queued', attempts = 0, error = NULL,"
+                                   " next_attempt_at = ? WHERE id = ? AND state = 'uncertain'", (now, mid))
+                count += cur.rowcount
+            return count
+
+    def _set(self, message_id: int, state: str, error: str | None, *, only_from: tuple[str, ...] | None = None,
+             **columns: float) -> None:
+        sets = ", ".join(["state = ?", "error = ?"] + [f"{k} = ?" for k in columns])
+        sql = f"UPDATE message SET {sets} WHERE id = ?"
+        params = [state, error, *columns.values(), message_id]
+        if only_from:
+            sql += f" AND state IN ({', '.join('?' * len(only_from))})"
+            params += list(only_from)
+        with self.db.atomic() as conn:
+            if conn.execute(sql, params).rowcount == 0 and not only_from:
+                raise MessageNotFound(f"no message {message_id}")
+
+    # --- delivery reports ------------------------------------------------------------------
+
+    def apply_report(self, reference: int, recipient: str, outcome: str, status_code: int,
+                     reason: str) -> Message | None:
+        """Record a status report on its part; settle the message when its parts allow.
+
+        Returns the message, or None when no sent part matches (kept in
+        ``unmatched_report`` for the technician).
+        """
+        now = self.clock.time()
+        with self.db.atomic() as conn:
+            rows = conn.execute(
+                "SELECT s.message_id, s.seq, m.recipient FROM segment s JOIN message m ON m.id = s.message_id"
+                " WHERE s.reference = ? AND (s.status IS NULL OR s.status = 'pending') AND s.submitted_at >= ?"
+                " ORDER BY s.submitted_at DESC, s.message_id DESC",
+                (reference, now - REPORT_WINDOW_SECONDS)).fetchall()
+            match = next((r for r in rows if same_number(r["recipient"], recipient)), None)
+            if match is None:
+                conn.execute("INSERT INTO unmatched_report (received_at, reference, recipient, status_code)"
+                             " VALUES (?, ?, ?, ?)", (now, reference, recipient, status_code))
+                return None
+            mid = match["message_id"]
+            conn.execute("UPDATE segment SET status = ?, status_code = ?, reported_at = ?"
+                         " WHERE message_id = ? AND seq = ?", (outcome, status_code, now, mid, match["seq"]))
+            msg = self.get(mid)
+            if msg.state in ("sent", "uncertain"):
+                statuses = [r[0] for r in conn.execute("SELECT status FROM segment WHERE message_id = ?", (mid,))]
+                settled = None
+                if "failed" in statuses:
+                    settled = "failed"
+                elif "expired" in statuses:
+                    settled = "expired"
+                elif len(statuses) == msg.segments and all(s == "delivered" for s in statuses):
+                    settled = "delivered"
+                if settled:
+                    error = None if settled == "delivered" else reason
+                    conn.execute("UPDATE message SET state = ?, error = ?, finished_at = ? WHERE id = ?",
+                                 (settled, error, now, mid))
+            return self.get(mid)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get(self, message_id: int) -> Message:
+        row = self.db.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise MessageNotFound(f"no message {message_id}")
+        accepted = frozenset(r[0] for r in self.db.execute(
+            "SELECT seq FROM segment WHERE message_id = ?", (message_id,)))
+        return Message(**{k: row[k] for k in row.keys()}, accepted=accepted)
+
+    def messages(self, state: str | None = None, limit: int = 1000) -> list[Message]:
+        sql = "SELECT id FROM message" + (" WHERE state = ?" if state else "") + " ORDER BY id LIMIT ?"
+        params = (state, limit) if state else (limit,)
+        return [self.get(r[0]) for r in self.db.execute(sql, params).fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for state, n in self.db.execute("SELECT state, COUNT(*) FROM message GROUP BY state"):
+            out[state] = n
+        return out
+
+    def sent_total(self) -> int:
+        """Messages the network accepted in full (every part has its +CMGS reference)."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM message m WHERE state IN ('sent', 'delivered', 'expired')"
+            " OR (state IN ('failed', 'uncertain')"
+            "     AND (SELECT COUNT(*) FROM segment s WHERE s.message_id = m.id) = m.segments)").fetchone()[0]
+
+    # --- inbound and modem state -------------------------------------------------------------
+
+    def store_inbound(self, sender: str, sent_at: str | None, text: str | None, pdu: str, *,
+                      concat: tuple[int, int, int] | None = None, problem: str | None = None) -> bool:
+        """Keep an inbound SMS (or one part of it). False if this PDU was stored before."""
+        ref, part, parts = concat if concat else (None, None, None)
+        with self.db.atomic() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO inbound (received_at, sender, sent_at, text, concat_ref, part, parts,"
+                " problem, pdu) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.clock.time(), sender, sent_at, text, ref, part, parts, problem, pdu))
+            return cur.rowcount == 1
+
+    def inbound(self, limit: int = 100) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM inbound ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def set_modem_status(self, port: str, data: dict) -> None:
+        with self.db.atomic() as conn:
+            conn.execute("INSERT INTO modem_status (port, data, updated_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (port) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                         (port, json.dumps(data, ensure_ascii=False), self.clock.time()))
+
+    def modem_statuses(self) -> dict[str, dict]:
+        out = {}
+        for row in self.db.execute("SELECT port, data, updated_at FROM modem_status ORDER BY port"):
+            data = json.loads(row["data"])
+            data["updated_at"] = row["updated_at"]
+            out[row["port"]] = data
+        return out
