@@ -55,6 +55,11 @@ URC_NAMES = {
     "+CPSI", "+CGEV", "+CTZV", "+CTZE", "*PSUTTZ", "+QUSIM", "+CNSMOD",
 }
 REBOOT_URCS = {"RDY"}
+#: Identification commands most modems answer in plain text, without the '+XXX:' prefix.
+PLAIN_ANSWERS = {"+CGMI:", "+CGMM:", "+CGMR:", "+CGSN:", "+CIMI:", "+GMI:", "+GMM:", "+GMR:", "+GSN:"}
+#: Responses whose information line is followed by a PDU line (27.005 §3.4.2, §3.4.3).
+PDU_RESPONSES = {"+CMGR:", "+CMGL:"}
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ def info_prefix_for(command: str) -> str | None:
         if not (ch.isalnum() or ch == "_"):
             break
         name += ch
-    return f"{body[0]}{name.upper()}:" if name else None
+    prefix = f"{body[0]}{name.upper()}:" if name else None
+    return None if prefix in PLAIN_ANSWERS else prefix
 
 
 def open_serial(port: str, baudrate: int, *, read_timeout: float = 0.1) -> serial.Serial:
@@ -245,7 +251,7 @@ class ATChannel:
                             return self._wait_final(pending, timeout)
                         except (ModemTimeout, ModemRebooted, ModemDisconnected, ModemClosed) as exc:
                             raise OutcomeUnknown(
-                                f"{command}: {exc}; the modem had the message, it may have been sent") from exc
+                                f"{exc}; the modem had the message, it may have been sent") from exc
                 return self._wait_final(pending, timeout)
             finally:
                 with self._cond:
@@ -349,11 +355,24 @@ class ATChannel:
                 self._fail_pending(ModemRebooted(f"{pending.command}: the modem restarted (RDY) before answering"))
             self._on_urc(Urc(name, line))
             return
-        if pending is not None:
-            pending.lines.append(line)  # info line without a prefix (ATI, the PDU after +CMGR)
+        if pending is not None and self._belongs_to(pending, line):
+            pending.lines.append(line)
             return
         self.stray_lines += 1
         log.debug("unexpected modem output dropped: %r", line[:80])
+
+    @staticmethod
+    def _belongs_to(pending: _Pending, line: str) -> bool:
+        """Is an unprefixed line part of the pending command's answer?
+
+        Commands without a '+XXX:' prefix (ATI, AT+CGMM) answer in plain
+        lines. For the others, only the PDU after a +CMGR/+CMGL line is
+        unprefixed; anything else is line noise.
+        """
+        if pending.info_prefix is None:
+            return True
+        return (pending.info_prefix in PDU_RESPONSES and bool(pending.lines)
+                and pending.lines[-1].upper().startswith(pending.info_prefix) and set(line) <= _HEX)
 
     def _fail_pending(self, error: ModemError) -> None:
         with self._cond:

@@ -236,6 +236,7 @@ class Modem:
             self._cmd("AT+COPS=3,0")  # operator as long alphanumeric name
         except CommandFailed:
             pass
+        model = model.split(":", 1)[1] if model.upper().startswith("+CGMM:") else model
         self.state = replace(self.state, smsc=smsc, model=model.strip())
         self.needs_init = False
         return self.refresh()

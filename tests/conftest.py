@@ -1,0 +1,84 @@
+"""Shared fixtures: a simulated modem on a real pty, configs, clocks, a running daemon."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import pytest
+
+from appliance.clock import FakeClock, SystemClock
+from appliance.config import Config, ModemConfig, QueueConfig
+from appliance.daemon import Daemon
+from appliance.db import Database
+from appliance.sendqueue import SendQueue
+from hw.modem.sim import SimulatedModem
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def sim(tmp_path):
+    modem = SimulatedModem(directory=str(tmp_path / "sim"))
+    modem.start()
+    yield modem
+    modem.close()
+
+
+@pytest.fixture
+def make_config(tmp_path, sim):
+    def make(**queue) -> Config:
+        q = {"max_attempts": 3, "retry_base_seconds": 0.05, "retry_cap_seconds": 0.2, **queue}
+        return Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                      modem=ModemConfig(port=sim.port, command_timeout=1.0, send_timeout=1.0),
+                      queue=QueueConfig(**q))
+    return make
+
+
+@pytest.fixture
+def config(make_config):
+    return make_config()
+
+
+@pytest.fixture
+def fake_clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def queue(config):
+    db = Database.in_data_dir(config.data_dir)
+    yield SendQueue(db, SystemClock())
+    db.close()
+
+
+@contextlib.contextmanager
+def running_daemon(config, clock=None, poll_interval=0.02):
+    daemon = Daemon(config, clock=clock, poll_interval=poll_interval)
+    errors = []
+
+    def target():
+        try:
+            daemon.run()
+        except BaseException as exc:  # surfaced by the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "daemon did not stop"
+        if errors:
+            raise errors[0]
