@@ -55,9 +55,11 @@ def fake_clock():
 
 
 @pytest.fixture
-def queue(config):
+def queue(config, request):
+    """The test's view of the daemon's queue, on the same clock as the daemon."""
+    clock = request.getfixturevalue("fake_clock") if "fake_clock" in request.fixturenames else SystemClock()
     db = Database.in_data_dir(config.data_dir)
-    yield SendQueue(db, SystemClock())
+    yield SendQueue(db, clock)
     db.close()
 
 

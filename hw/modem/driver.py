@@ -158,16 +158,23 @@ class Modem:
         """Open the port. Raises ModemNotFound / ModemPermissionDenied / ModemBusy."""
         self.close()
         channel = ATChannel(self.port, self.baudrate, on_urc=self._urc, on_lost=self._lost)
-        channel.open()
+        try:
+            channel.open()
+        except ModemError as exc:
+            self.state = replace(self.state, state="disconnected", detail=str(exc))
+            raise
         self._channel = channel
         self.needs_init = True
         self.state = ModemState(state="starting", detail="talking to the modem")
 
     def close(self) -> None:
+        """Close the port. Safe to call twice; keeps the reason if the port had failed."""
         if self._channel is not None:
+            lost = self._channel.lost
             self._channel.close()
             self._channel = None
-        self.state = replace(self.state, state="disconnected", detail="modem port closed")
+            self.state = replace(self.state, state="disconnected",
+                                 detail=str(lost) if lost else "modem port closed")
 
     @property
     def closed(self) -> bool:
