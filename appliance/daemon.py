@@ -80,6 +80,7 @@ class Daemon:
         self._hold_until = 0.0
         self._hold_reason = ""
         self._last_problem = ""
+        self._memories: list[str] = []  # message memories the modem has indicated (SM, ME, SR)
         self.stats = {"sent": 0, "reports": 0, "inbound": 0}
 
     # --- life cycle -------------------------------------------------------------------
@@ -269,24 +270,33 @@ class Daemon:
                 self._incoming(urc.pdu, length)
             elif urc.name in ("+CMTI", "+CDSI"):
                 memory, _, index = urc.args.partition(",")
+                memory = memory.strip().strip('"')
+                if memory and memory not in self._memories:
+                    self._memories.append(memory)
                 if index.strip().isdigit():
-                    stored = self.modem.read_stored(int(index), memory.strip().strip('"'))
+                    stored = self.modem.read_stored(int(index), memory)
                     if stored is not None:
                         self._incoming(stored.pdu, stored.length)
                         self.modem.delete_stored(stored.index)
 
     def _read_stored(self) -> None:
-        """After (re)start: anything that arrived while we were not listening."""
-        try:
-            stored = self.modem.list_stored()
-        except CommandFailed as exc:
-            log.warning("could not list the modem's stored messages: %s", exc)
-            return
-        for item in stored:
-            if item.status in (2, 3):  # stored unsent/sent by someone else: not ours to handle
+        """After (re)start: texts and delivery reports that arrived while we were not listening.
+
+        Reads the modem's current memory, then every memory it has named in
+        an indication since this daemon started (some keep reports in "SR").
+        """
+        for memory in [None, *self._memories]:
+            try:
+                stored = self.modem.list_stored(memory)
+            except CommandFailed as exc:
+                log.warning("could not list the modem's stored messages%s: %s",
+                            f" in {memory}" if memory else "", exc)
                 continue
-            self._incoming(item.pdu, item.length)
-            self.modem.delete_stored(item.index)
+            for item in stored:
+                if item.status in (2, 3):  # stored unsent/sent by someone else: not ours to handle
+                    continue
+                self._incoming(item.pdu, item.length)
+                self.modem.delete_stored(item.index)
 
     def _incoming(self, pdu_hex: str, length: int | None) -> None:
         try:

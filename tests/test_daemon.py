@@ -137,7 +137,7 @@ def test_modem_reboot_mid_send_is_recovered(sim, config, queue, fake_clock):
     with running_daemon(config, clock=fake_clock):
         wait_states(queue, ids, {"delivered": 4})
     assert_sent_once(sim, queue, ids)
-    assert sim.commands.count("AT+CNMI=2,1,0,1,0") >= 2  # re-initialised after RDY
+    assert sim.commands.count("AT+CNMI=2,1,0,2,0") >= 2  # re-initialised after RDY
 
 
 def test_modem_reboot_after_the_pdu_leaves_it_uncertain(sim, config, queue, fake_clock):

@@ -42,10 +42,18 @@ def test_init_sets_up_pdu_mode_and_reads_state(sim, modem):
     assert (state.operator, state.signal, state.signal_dbm, state.access) == ("CHINA MOBILE", 24, -65, "4G")
     assert state.smsc == "+8613800100500"
     assert state.model == "SIMCOM_SIM7600G-H"
-    for cmd in ("ATE0", "AT+CMEE=1", "AT+CPIN?", "AT+CMGF=0", "AT+CNMI=2,1,0,1,0", "AT+CSCA?", "AT+CREG?",
+    for cmd in ("ATE0", "AT+CMEE=1", "AT+CPIN?", "AT+CMGF=0", "AT+CNMI=2,1,0,2,0", "AT+CSCA?", "AT+CREG?",
                 "AT+CEREG?", "AT+CSQ", "AT+COPS?"):
         assert cmd in sim.commands
-    assert sim.echo is False and sim.cmgf == 0 and sim.cnmi_ds == 1
+    assert sim.echo is False and sim.cmgf == 0 and sim.cnmi_ds == 2
+
+
+def read_indicated(modem, urc):
+    """+CDSI / +CMTI: the PDU waits in the modem's memory; read and delete it."""
+    memory, index = urc.args.split(",")
+    stored = modem.read_stored(int(index), memory.strip('"'))
+    modem.delete_stored(stored.index)
+    return pdu.decode_incoming(stored.pdu, stored.length)
 
 
 def test_send_records_the_pdu_and_returns_the_reference(sim, modem, urcs):
@@ -54,18 +62,29 @@ def test_send_records_the_pdu_and_returns_the_reference(sim, modem, urcs):
     assert refs == [0, 1]
     assert [a.recipient for a in sim.accepted] == [CN, CN]
     assert "".join(a.text for a in sim.accepted) == "你好" * 40
-    reports = [u for u in (urcs.get(timeout=2), urcs.get(timeout=2)) if u.name == "+CDS"]
-    decoded = [pdu.decode_incoming(u.pdu, int(u.args)) for u in reports]
+    indications = [urcs.get(timeout=2), urcs.get(timeout=2)]
+    assert [u.name for u in indications] == ["+CDSI", "+CDSI"]
+    decoded = [read_indicated(modem, u) for u in indications]
     assert sorted(r.reference for r in decoded) == [0, 1]
     assert all(r.outcome == "delivered" for r in decoded)
+    assert sim.stored_count() == 0
+
+
+def test_status_report_routed_directly_is_read_too(sim, modem, urcs):
+    """A modem that ignores <ds>=2 and sends +CDS with the PDU inline."""
+    modem.init()
+    sim.cnmi_ds = 1
+    modem.send(pdu.encode_submit(CN, "hi"))
+    urc = urcs.get(timeout=2)
+    assert urc.name == "+CDS"
+    assert pdu.decode_incoming(urc.pdu, int(urc.args)).outcome == "delivered"
 
 
 def test_failed_delivery_report(sim, modem, urcs):
     modem.init()
     sim.set_outcome(CN, FAILED)
     modem.send(pdu.encode_submit(CN, "hi"))
-    urc = urcs.get(timeout=2)
-    assert pdu.decode_incoming(urc.pdu, int(urc.args)).outcome == "failed"
+    assert read_indicated(modem, urcs.get(timeout=2)).outcome == "failed"
 
 
 def test_cms_error_for_an_unassigned_number_is_permanent(sim, modem):
@@ -183,13 +202,10 @@ def test_inbound_sms_is_indicated_read_and_deleted(sim, modem, urcs):
     sim.inject_sms("+8613912345678", "退订")
     urc = urcs.get(timeout=2)
     assert urc.name == "+CMTI"
-    memory, index = urc.args.split(",")
-    stored = modem.read_stored(int(index), memory.strip('"'))
-    d = pdu.decode_incoming(stored.pdu, stored.length)
+    d = read_indicated(modem, urc)
     assert (d.sender, d.text) == ("+8613912345678", "退订")
-    modem.delete_stored(stored.index)
     assert sim.stored_count() == 0
-    assert modem.read_stored(int(index)) is None
+    assert modem.read_stored(int(urc.args.split(",")[1])) is None
 
 
 def test_messages_stored_while_away_are_listed(sim, modem):

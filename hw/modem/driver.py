@@ -224,8 +224,10 @@ class Modem:
         self._cmd("AT+CMEE=1")
         self._check_sim()
         self._cmd("AT+CMGF=0")
-        # new SMS -> +CMTI (stored, so nothing is lost if we miss the URC); status report -> +CDS
-        self._cmd("AT+CNMI=2,1,0,1,0")
+        # New SMS and status reports are stored in the modem and indicated (+CMTI / +CDSI),
+        # not routed straight to us (+CMT / +CDS): what arrives while the daemon is down
+        # waits in memory and is collected at the next start.
+        self._cmd("AT+CNMI=2,1,0,2,0")
         self._read_memory = None
         smsc = ""
         try:
