@@ -1,0 +1,149 @@
+"""The smsgenie command line, through click's CliRunner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from appliance.cli import cli
+from appliance.clock import SystemClock
+from appliance.db import Database
+from appliance.sendqueue import SendQueue
+from tests.conftest import running_daemon, wait_for
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMSGENIE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SMSGENIE_CONFIG", raising=False)
+    return CliRunner()
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def test_send_queues_every_good_row_and_reports_the_rest(runner, tmp_path):
+    csv = write(tmp_path / "list.csv", "\ufeff姓名,手机号\n张伟,138 0013 8000\n王芳,+86-139-0013-9000\n"
+                                       "重复,13800138000\n错号,12345\n空,\n")
+    result = runner.invoke(cli, ["send", csv, "--text", "您好，订单已到店。"])
+    assert result.exit_code == 0, result.output
+    assert "Queued 2 messages from list.csv (1 SMS part each, UCS-2; numbers from column '手机号')" in result.output
+    assert "row 4: 138****8000: duplicate" in result.output
+    assert "row 5: 12345: not a phone number" in result.output
+    assert "row 6: (empty): no phone number" in result.output
+    assert "daemon is not running" in result.output
+    q = SendQueue(Database.in_data_dir(tmp_path / "data"), SystemClock())
+    assert [m.recipient for m in q.messages()] == ["+8613800138000", "+8613900139000"]
+
+
+def test_send_reads_gbk_from_excel_and_takes_the_first_column_without_a_phone_header(runner, tmp_path):
+    csv = write(tmp_path / "gbk.csv", "号码,名字\r\n13800138000,张伟\r\n", encoding="gbk")
+    result = runner.invoke(cli, ["send", csv, "--text", "hi " * 60])
+    assert result.exit_code == 0, result.output
+    assert "Queued 1 message from gbk.csv (2 SMS parts each, GSM-7; numbers from column '号码')" in result.output
+
+
+def test_send_warns_about_one_character_forcing_ucs2(runner, tmp_path):
+    csv = write(tmp_path / "l.csv", "phone\n13800138000\n")
+    result = runner.invoke(cli, ["send", csv, "--text", "Don’t miss our sale"])
+    assert "the character '’' makes this a UCS-2" in result.output
+
+
+@pytest.mark.parametrize("content,text,message", [
+    (None, "hi", "cannot read"),
+    ("", "hi", "is empty"),
+    ("phone\nabc\n", "hi", "no usable phone numbers"),
+    ("phone\n13800138000\n", "  ", "the message text is empty"),
+])
+def test_send_refuses_bad_input_clearly(runner, tmp_path, content, text, message):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    result = runner.invoke(cli, ["send", str(path), "--text", text])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_status_json_contract(runner, tmp_path):
+    result = runner.invoke(cli, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data["queue"]) >= {"queued", "sending", "sent", "delivered", "failed", "uncertain"}
+    assert isinstance(data["modem"]["state"], str) and data["modem"]["state"] == "stopped"
+    assert isinstance(data["modem"]["operator"], str)
+    assert isinstance(data["modem"]["signal"], int)
+
+
+def test_status_while_the_daemon_runs(sim, config, tmp_path):
+    with running_daemon(config):
+        q = SendQueue(Database.in_data_dir(config.data_dir), SystemClock())
+        wait_for(lambda: q.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        result = CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status", "--json"])
+        data = json.loads(result.output)
+        assert (data["modem"]["state"], data["modem"]["operator"], data["modem"]["signal"]) == \
+            ("registered", "CHINA MOBILE", 24)
+        assert data["daemon"]["running"] is True
+        human = CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status"]).output
+        assert "Modem:  registered" in human and "CHINA MOBILE" in human
+
+
+def test_requeue_uncertain(runner, tmp_path):
+    q = SendQueue(Database.in_data_dir(tmp_path / "data"), SystemClock())
+    from appliance.plan import plan_message
+    ids = q.enqueue(None, ["+8613800138000", "+8613800138001"], plan_message("x"), "YL08")
+    q.claim()
+    q.claim()
+    q.recover_interrupted()
+    assert runner.invoke(cli, ["requeue"]).exit_code == 2
+    result = runner.invoke(cli, ["requeue", "--uncertain", "--id", str(ids[0])])
+    assert "Requeued 1 uncertain message." in result.output
+    assert runner.invoke(cli, ["requeue", "--uncertain"]).output.strip() == "Requeued 1 uncertain message."
+    assert q.counts()["queued"] == 2
+
+
+def test_config_errors_name_the_key(runner, tmp_path):
+    cfg = write(tmp_path / "c.toml", '[modem]\nport = "/dev/x"\nbaud = 9600\n')
+    result = runner.invoke(cli, ["--config", cfg, "status"])
+    assert result.exit_code == 1
+    assert "unknown key 'modem.baud' (did you mean 'modem.baudrate'?)" in result.output
+    result = runner.invoke(cli, ["--config", str(tmp_path / "nope.toml"), "status"])
+    assert "config file" in result.output and "does not exist" in result.output
+
+
+def test_data_dir_flag_overrides_the_config(runner, tmp_path):
+    cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "from-config"}"\n')
+    runner.invoke(cli, ["--config", cfg, "status"])
+    assert (tmp_path / "data" / "smsgenie.db").exists()  # $SMSGENIE_DATA_DIR wins
+    runner.invoke(cli, ["--config", cfg, "--data-dir", str(tmp_path / "flag"), "status"])
+    assert (tmp_path / "flag" / "smsgenie.db").exists()
+
+
+def test_unwritable_data_dir_is_a_clear_error(runner, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(cli, ["--data-dir", str(blocker / "sub"), "status"])
+    assert result.exit_code == 1
+    assert "cannot create the data directory" in result.output
+
+
+def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
+    import signal
+    cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{tmp_path / "none"}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", cfg, "run"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        q = SendQueue(Database.in_data_dir(tmp_path / "d"), SystemClock())
+        wait_for(lambda: "does not exist" in q.modem_statuses().get(str(tmp_path / "none"), {}).get("detail", ""), 15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "does not exist: check the modem is plugged in" in err
+    assert q.modem_statuses()[str(tmp_path / "none")]["state"] == "stopped"
