@@ -14,15 +14,18 @@ and a reboot (RDY) is followed by a fresh init.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue as stdqueue
 import threading
 from datetime import timedelta
+from typing import Callable
 
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
+from appliance.journal import HandoverJournal
 from appliance.lock import DataDirLock
 from appliance.privacy import mask_number
 from appliance.sendqueue import Message, RetryPolicy, SendQueue
@@ -48,20 +51,37 @@ REFRESH_INTERVAL = 30.0
 PUBLISH_INTERVAL = 10.0
 #: Longest idle wait before looking at the queue again (other processes add to it).
 POLL_INTERVAL = 1.0
+#: Delivery reports wait in the modem's memory and are collected in batches:
+#: one AT+CMGL and one commit for many, instead of two AT round trips each.
+REPORT_BATCH = 20
+REPORT_MAX_DELAY = 3.0
 #: After the modem says the box cannot send (no SIM, no network), wait this long.
 DEVICE_HOLD = 15.0
 REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def read_boot_id() -> str | None:
+    """This boot's id: it changes when the machine restarts (a power cut), not when a process does."""
+    try:
+        with open(BOOT_ID, encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 class Daemon:
     """Sends ``config``'s queue through its modem until :meth:`stop` is called."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, poll_interval: float = POLL_INTERVAL):
+    def __init__(self, config: Config, *, clock: Clock | None = None, poll_interval: float = POLL_INTERVAL,
+                 boot_id: Callable[[], str | None] = read_boot_id):
         self.config = config
+        self._boot_id = boot_id
         self.clock = clock or SystemClock()
         self.poll_interval = poll_interval
         self.db = Database.in_data_dir(config.data_dir)
         self.queue = SendQueue(self.db, self.clock)
+        self.journal = HandoverJournal(config.data_dir)
         q = config.queue
         self.policy = RetryPolicy(q.max_attempts, q.retry_base_seconds, q.retry_cap_seconds)
         self.validity = timedelta(hours=q.validity_hours)
@@ -81,6 +101,14 @@ class Daemon:
         self._hold_reason = ""
         self._last_problem = ""
         self._memories: list[str] = []  # message memories the modem has indicated (SM, ME, SR)
+        self._stored_waiting = 0        # indications (+CDSI/+CMTI) not yet collected
+        self._stored_since = 0.0
+        self._collect_now = False
+        self._collecting = False        # a listing not yet stored and deleted
+        self._to_delete: list = []      # listed and stored: delete from the modem at the next step
+        self._deferred: list = []       # bookkeeping of the last send, written during the next one
+        self._next: Message | None = None  # claimed while the modem works on the current message
+        self._pdus: dict[int, list[pducodec.Pdu]] = {}  # ... and its PDUs, encoded meanwhile
         self.stats = {"sent": 0, "reports": 0, "inbound": 0}
 
     # --- life cycle -------------------------------------------------------------------
@@ -97,15 +125,29 @@ class Daemon:
     def run(self) -> None:
         """Run until :meth:`stop`. Holds the data-dir lock: one daemon per box."""
         with DataDirLock(self.config.data_dir):
-            interrupted = self.queue.recover_interrupted()
-            if interrupted:
-                log.warning("%d message(s) were being sent when the box last stopped; marked uncertain",
-                            interrupted)
+            boot = self._boot_id()
+            same_boot = boot is not None and self.queue.swap_value("boot_id", boot) == boot
+            requeued, uncertain = self.queue.recover_interrupted(self.journal.read() if same_boot else None)
+            self.journal.open()
+            if uncertain:
+                log.warning("%d message(s) were with the modem when the box last stopped; marked uncertain",
+                            uncertain)
+            if requeued:
+                log.info("%d message(s) claimed but not yet sent when the box last stopped; queued again",
+                         requeued)
             log.info("sending from %s through %s", self.config.data_dir, self.config.modem.port)
             try:
                 while not self._stop.is_set():
                     self.step()
             finally:
+                self._flush_deferred()
+                self._release_next()
+                self.journal.close()
+                if self._to_delete and not self.modem.closed:
+                    try:
+                        self._delete_collected()
+                    except ModemError:
+                        pass  # read again at the next start; stored once
                 self.modem.close()
                 self._publish(force=True, state="stopped", detail="the smsgenie daemon stopped")
                 self.db.close()
@@ -122,6 +164,11 @@ class Daemon:
                 return self._idle(self._retry_at - self.clock.monotonic())
         try:
             self._handle_urcs()
+            if self._to_delete:
+                self._delete_collected()
+            if not self._collecting and (self._collect_now or self._stored_waiting >= self._report_batch() or (
+                    self._stored_waiting and now - self._stored_since >= REPORT_MAX_DELAY)):
+                self._collect_stored()
             if self.modem.refresh_wanted or now >= self._refresh_at:
                 self.modem.refresh()
                 self._refresh_at = now + REFRESH_INTERVAL
@@ -135,8 +182,14 @@ class Daemon:
             return self._idle(self._hold_until - now)
         if self._stop.is_set():
             return None
-        msg = self.queue.claim()
+        msg, self._next = self._next or self.queue.claim(), None
         if msg is None:
+            if self._stored_waiting and not self._collecting:  # nothing to send: collect reports now
+                try:
+                    self._collect_stored()
+                except ModemError as exc:
+                    self._modem_trouble(exc)
+                return self._idle(0)
             due = self.queue.next_due_at()
             wait = self.poll_interval if due is None else min(self.poll_interval, max(0.0, due - self.clock.time()))
             return self._idle(wait)
@@ -144,6 +197,9 @@ class Daemon:
         return None
 
     def _idle(self, seconds: float) -> None:
+        self._flush_deferred()
+        self._release_next()
+        self.journal.clear()  # nothing is with the modem now
         if seconds > 0 and not self._stop.is_set():
             self.clock.wait(self._wake, seconds)
         if not self._stop.is_set():
@@ -155,7 +211,9 @@ class Daemon:
             if self.modem.closed:
                 self.modem.open()
             self.modem.init()
-            self._read_stored()
+            self._flush_deferred()
+            self._to_delete, self._collecting = [], False  # a fresh listing covers what was pending
+            self._collect_stored()
         except ModemNotReady as exc:
             self._problem(str(exc))
             self._schedule_retry(max_delay=DEVICE_HOLD)
@@ -186,6 +244,7 @@ class Daemon:
 
     def _modem_trouble(self, exc: ModemError) -> None:
         """A command outside a send failed: resync, or reopen if the port is gone."""
+        self._release_next()
         self._problem(f"modem trouble: {exc}")
         self.modem.needs_init = True
         if self.modem.closed:
@@ -195,54 +254,109 @@ class Daemon:
     # --- sending ----------------------------------------------------------------------------
 
     def _send(self, msg: Message) -> None:
-        who = mask_number(msg.recipient)
+        """Hand each part of ``msg`` to the modem and settle the message by what happens.
+
+        The claim ("sending") is already on the card. The part references and
+        "sent" are bookkeeping that is written while the modem works on the
+        *next* part or message (:meth:`_flush_deferred`), so the modem never
+        waits for the database.
+        """
         try:
-            pdus = pducodec.encode_message(msg.recipient, split(msg.text), concat_reference=msg.concat_ref,
-                                           validity=self.validity)
+            pdus = self._pdus.pop(msg.id, None) or self._encode(msg)
         except PduError as exc:
+            self._flush_deferred()
             self.queue.fail(msg.id, f"cannot be sent: {exc}")
-            log.warning("message %d to %s failed: %s", msg.id, who, exc)
+            log.warning("message %d to %s failed: %s", msg.id, mask_number(msg.recipient), exc)
             return
+        handed = False
         for seq, p in enumerate(pdus, start=1):
             if seq in msg.accepted:
                 continue
             part = "" if len(pdus) == 1 else f"part {seq} of {len(pdus)}: "
             try:
-                reference = self.modem.send(p)
-            except OutcomeUnknown as exc:
-                self.queue.mark_uncertain(msg.id, f"{part}{exc}. Check with the customer, then requeue it "
-                                                  f"if it did not arrive")
-                log.warning("message %d to %s is uncertain: %s", msg.id, who, exc)
-                self._modem_trouble(exc)
-                return
-            except CommandFailed as exc:
-                reason = f"{part}{exc.reason}"
-                if exc.device_problem:
-                    self.queue.give_back(msg.id, reason)
-                    self._hold(reason)
-                    self.modem.needs_init = True
-                elif exc.retryable:
-                    state = self.queue.retry_later(msg.id, reason, self.policy)
-                    log.info("message %d to %s: %s (%s)", msg.id, who, reason,
-                             "will retry" if state == "queued" else "failed")
-                else:
-                    self.queue.fail(msg.id, reason)
-                    log.info("message %d to %s failed: %s", msg.id, who, reason)
-                return
-            except (ModemTimeout, ModemRebooted) as exc:
-                # No prompt: the modem never had the message. Counted, but no backoff:
-                # once the modem is resynced it may go at once.
-                self.queue.retry_later(msg.id, f"{part}{exc}", RetryPolicy(self.policy.max_attempts, 0.0, 0.0))
-                self._modem_trouble(exc)
-                return
-            except ModemError as exc:  # port gone or closed: not the message's fault
-                self.queue.give_back(msg.id, f"{part}{exc}")
-                self._modem_trouble(exc)
-                return
-            self.queue.record_segment(msg.id, seq, reference)
-        self.queue.mark_sent(msg.id)
+                # noted in the journal while the modem answers AT+CMGS with its prompt
+                pending = self.modem.submit(p, meanwhile=None if handed else functools.partial(
+                    self.journal.record, msg.id, msg.sending_at))
+                handed = True
+            except ModemError as exc:
+                return self._not_sent(msg, part, exc)
+            # The network is working: write down what came before, and claim what comes next.
+            self._flush_deferred()
+            if seq == len(pdus):
+                self._pre_claim()
+            try:
+                reference = pending.reference()
+            except ModemError as exc:
+                return self._not_sent(msg, part, exc)
+            self._deferred.append(functools.partial(self.queue.record_segment, msg.id, seq, reference,
+                                                    at=self.clock.time()))
+        self._deferred.append(functools.partial(self._sent, msg, len(pdus), self.clock.time()))
+
+    def _encode(self, msg: Message) -> list[pducodec.Pdu]:
+        return pducodec.encode_message(msg.recipient, split(msg.text), concat_reference=msg.concat_ref,
+                                       validity=self.validity)
+
+    def _sent(self, msg: Message, parts: int, at: float) -> None:
+        self.queue.mark_sent(msg.id, at=at)
         self.stats["sent"] += 1
-        log.info("message %d sent to %s (%d part%s)", msg.id, who, len(pdus), "" if len(pdus) == 1 else "s")
+        log.info("message %d sent to %s (%d part%s)", msg.id, mask_number(msg.recipient), parts,
+                 "" if parts == 1 else "s")
+
+    def _flush_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)()
+
+    def _pre_claim(self) -> None:
+        """Claim the next message (an fsync) while the modem is busy, so it costs no sending time."""
+        if self._next is None and not self._stop.is_set() and self.clock.monotonic() >= self._hold_until:
+            self._next = self.queue.claim()
+            if self._next is not None:
+                try:
+                    self._pdus = {self._next.id: self._encode(self._next)}
+                except PduError:
+                    pass  # _send fails it with the reason
+
+    def _release_next(self) -> None:
+        if self._next is not None:
+            self.queue.unclaim(self._next.id)
+            self._next = None
+
+    def _not_sent(self, msg: Message, part: str, exc: ModemError) -> None:
+        """A part did not go (or may have gone): settle the message by the kind of failure."""
+        self._flush_deferred()
+        self._release_next()
+        who = mask_number(msg.recipient)
+        if isinstance(exc, OutcomeUnknown):
+            self.queue.mark_uncertain(msg.id, f"{part}{exc}. Check with the customer, then requeue it "
+                                              f"if it did not arrive")
+            log.warning("message %d to %s is uncertain: %s", msg.id, who, exc)
+            self._modem_trouble(exc)
+        elif isinstance(exc, CommandFailed):
+            reason = f"{part}{exc.reason}"
+            if exc.device_problem:
+                self.queue.give_back(msg.id, reason)
+                self._hold(reason)
+                self.modem.needs_init = True
+            elif exc.retryable:
+                state = self.queue.retry_later(msg.id, reason, self.policy)
+                log.info("message %d to %s: %s (%s)", msg.id, who, reason,
+                         "will retry" if state == "queued" else "failed")
+            else:
+                self.queue.fail(msg.id, reason)
+                log.info("message %d to %s failed: %s", msg.id, who, reason)
+        elif isinstance(exc, (ModemTimeout, ModemRebooted)):
+            # No prompt: the modem never had the message. Counted, but no backoff:
+            # once the modem is resynced it may go at once.
+            self.queue.retry_later(msg.id, f"{part}{exc}", RetryPolicy(self.policy.max_attempts, 0.0, 0.0))
+            self._modem_trouble(exc)
+        else:  # port gone or closed: not the message's fault
+            self.queue.give_back(msg.id, f"{part}{exc}")
+            self._modem_trouble(exc)
+
+    def _report_batch(self) -> int:
+        """Collect before the modem's memory is half full: a full one refuses new texts."""
+        total = self.modem.storage[1] if self.modem.storage else 0
+        return max(1, min(REPORT_BATCH, total // 2)) if total else REPORT_BATCH
 
     def _hold(self, reason: str) -> None:
         self._hold_until = self.clock.monotonic() + DEVICE_HOLD
@@ -269,34 +383,64 @@ class Daemon:
                 length = int(fields[-1]) if fields[-1].strip().isdigit() else None
                 self._incoming(urc.pdu, length)
             elif urc.name in ("+CMTI", "+CDSI"):
-                memory, _, index = urc.args.partition(",")
-                memory = memory.strip().strip('"')
+                memory = urc.args.partition(",")[0].strip().strip('"')
                 if memory and memory not in self._memories:
                     self._memories.append(memory)
-                if index.strip().isdigit():
-                    stored = self.modem.read_stored(int(index), memory)
-                    if stored is not None:
-                        self._incoming(stored.pdu, stored.length)
-                        self.modem.delete_stored(stored.index)
+                if not self._stored_waiting:
+                    self._stored_since = self.clock.monotonic()
+                self._stored_waiting += 1
+                if urc.name == "+CMTI":
+                    self._collect_now = True  # a customer wrote: an opt-out must count at once
 
-    def _read_stored(self) -> None:
-        """After (re)start: texts and delivery reports that arrived while we were not listening.
+    def _collect_stored(self) -> None:
+        """Keep every text and delivery report waiting in the modem, then let the modem forget them.
 
-        Reads the modem's current memory, then every memory it has named in
-        an indication since this daemon started (some keep reports in "SR").
+        Three steps, so the modem never waits for the database: list the
+        modem's memories now (AT+CMGL, which marks them read); store what was
+        found in one durable commit while the modem works on the next send;
+        then delete the read messages (AT+CMGD=0,1) at the next step. A crash
+        or power cut in between means reading the same PDUs again (stored
+        once), never losing one. No new listing starts until the last one is
+        deleted, so nothing is listed twice.
         """
-        for memory in [None, *self._memories]:
+        self._stored_waiting = 0
+        self._collect_now = False
+        memories = list(dict.fromkeys(m for m in [self.modem.read_memory, *self._memories] if m)) or [None]
+        batch = []
+        for memory in memories:
             try:
                 stored = self.modem.list_stored(memory)
             except CommandFailed as exc:
                 log.warning("could not list the modem's stored messages%s: %s",
                             f" in {memory}" if memory else "", exc)
                 continue
-            for item in stored:
-                if item.status in (2, 3):  # stored unsent/sent by someone else: not ours to handle
-                    continue
-                self._incoming(item.pdu, item.length)
-                self.modem.delete_stored(item.index)
+            items = [i for i in stored if i.status not in (2, 3)]  # 2, 3: outgoing drafts, not ours
+            if items:
+                batch.append((memory, items))
+        if batch:
+            self._collecting = True
+            self._deferred.append(functools.partial(self._store_collected, batch))
+
+    def _store_collected(self, batch: list) -> None:
+        with self.db.atomic():
+            for _memory, items in batch:
+                for item in items:
+                    self._incoming(item.pdu, item.length)
+        self._to_delete.extend(batch)
+
+    def _delete_collected(self) -> None:
+        batch, self._to_delete = self._to_delete, []
+        try:
+            for memory, items in batch:
+                if memory:
+                    self.modem.select_memory(memory)
+                try:
+                    self.modem.delete_read()
+                except CommandFailed:
+                    for item in items:
+                        self.modem.delete_stored(item.index)
+        finally:
+            self._collecting = False  # if deleting failed, the next listing reads them again
 
     def _incoming(self, pdu_hex: str, length: int | None) -> None:
         try:
@@ -326,14 +470,16 @@ class Daemon:
     # --- state for people ---------------------------------------------------------------------------
 
     def _publish(self, force: bool = False, **override) -> None:
-        data = self.modem.state.as_dict()
+        """Write the modem's state for ``smsgenie status`` when it changed, and as a heartbeat."""
         now = self.clock.monotonic()
-        if now < self._hold_until and self.modem.state.ready:
+        holding = now < self._hold_until and self.modem.state.ready
+        key = (self.modem.state, holding and self._hold_reason, tuple(sorted(override.items())))
+        if not force and key == self._published and now - self._published_at < PUBLISH_INTERVAL:
+            return
+        data = self.modem.state.as_dict()
+        if holding:
             data["detail"] = f"sending paused for a moment: {self._hold_reason}"
         data.update(override)
         data["pid"] = os.getpid()
-        key = tuple(sorted((k, str(v)) for k, v in data.items()))
-        if not force and key == self._published and now - self._published_at < PUBLISH_INTERVAL:
-            return
         self.queue.set_modem_status(self.config.modem.port, data)
         self._published, self._published_at = key, now

@@ -1,9 +1,16 @@
 """The box's SQLite database: everything that must survive a power cut.
 
-WAL mode with ``synchronous=FULL``: a commit is on the card before the
-daemon hands a message to the modem, so after any power cut the database
-says at least as much as the modem did. One ``Database`` per thread; the
-daemon and the CLI each open their own.
+WAL mode. A *durable* transaction (the default) is fsynced before it
+returns: the daemon's claim of a message ("sending") is on the card before
+the message goes to the modem, so after any power cut the database says at
+least as much as the modem did. Bookkeeping *after* the modem acted (a
+part's reference, "sent") may commit without its own fsync
+(``atomic(durable=False)``): WAL keeps commits in order, so it reaches the
+card with the next durable commit, which always comes before the next
+message goes out. A power cut in that window costs at most a "sent" that
+reads "uncertain" - never a resend.
+
+One ``Database`` per thread; the daemon and the CLI each open their own.
 
 Schema changes are named migrations, applied in order and recorded in the
 ``migrations`` table, so a box upgraded from any earlier version ends up
@@ -102,6 +109,10 @@ def _queue(conn: sqlite3.Connection) -> None:
             data TEXT NOT NULL,
             updated_at REAL NOT NULL
         );
+        CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
         CREATE TABLE unmatched_report (
             id INTEGER PRIMARY KEY,
             received_at REAL NOT NULL,
@@ -127,6 +138,7 @@ class Database:
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
+        self._synchronous = "FULL"
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self.migrate()
@@ -145,9 +157,17 @@ class Database:
         self.close()
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[sqlite3.Connection]:
-        """One transaction (BEGIN IMMEDIATE); nested calls become savepoints."""
+    def atomic(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction (BEGIN IMMEDIATE); nested calls become savepoints.
+
+        ``durable=False`` skips the fsync at commit (see the module notes);
+        the outermost transaction decides.
+        """
         if self._depth == 0:
+            level = "FULL" if durable else "NORMAL"
+            if level != self._synchronous:
+                self.conn.execute(f"PRAGMA synchronous={level}")
+                self._synchronous = level
             self.conn.execute("BEGIN IMMEDIATE")
         else:
             self.conn.execute(f"SAVEPOINT sp{self._depth}")

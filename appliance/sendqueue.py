@@ -7,11 +7,18 @@
                  \\-> uncertain (in flight when the box died, or the modem went
                                 quiet after taking it; never resent by itself)
 
-A message is marked ``sending`` and committed *before* its PDU goes to the
-modem, and each part's +CMGS reference is committed as soon as it arrives.
-So after a crash or power cut, a ``sending`` row means "may have gone out":
-it becomes ``uncertain``, for a person to check and requeue; and a part whose
-reference was recorded is never handed to the modem again, even on requeue.
+A message is claimed (``sending``, fsynced) before its PDU goes to the
+modem - the daemon claims the next one while the modem works on the current
+one, so the fsync costs no sending time. Right before a PDU is handed over
+the daemon notes it in the hand-over journal (``appliance.journal``). Each
+part's +CMGS reference is committed as soon as it arrives.
+
+After a crash, :meth:`SendQueue.recover_interrupted` decides: a claimed
+message that was never handed over goes back to the queue; one that was
+handed over may have gone out and becomes ``uncertain``, for a person to
+check and requeue. After a power cut (the machine rebooted) the journal is
+not trusted, so every claimed message becomes ``uncertain``. A part whose
+reference was recorded is never handed over again, even on requeue.
 
 Delivery reports find their message by the modem's reference (TP-MR, which
 wraps at 256) and the recipient's number, newest first.
@@ -114,26 +121,35 @@ class SendQueue:
         now = self.clock.time()
         with self.db.atomic() as conn:
             row = conn.execute(
-                "SELECT id FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT 1", (now,)).fetchone()
-            if row is None:
-                return None
-            conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?"
-                         " WHERE id = ?", (now, row[0]))
-            return self.get(row[0])
+                "UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?"
+                " WHERE id = (SELECT id FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+                "             ORDER BY next_attempt_at, id LIMIT 1)"
+                " RETURNING *", (now, now)).fetchone()
+        return None if row is None else self._message(row)
+
+    def unclaim(self, message_id: int) -> None:
+        """Put back a claimed message that was never handed to the modem, as it was."""
+        with self.db.atomic() as conn:
+            conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
+                         " WHERE id = ? AND state = 'sending'", (message_id,))
 
     def next_due_at(self) -> float | None:
         row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued'").fetchone()
         return row[0]
 
-    def record_segment(self, message_id: int, seq: int, reference: int | None) -> None:
-        """The network accepted part ``seq`` (+CMGS: <reference>): commit it at once."""
+    def record_segment(self, message_id: int, seq: int, reference: int | None, *, at: float | None = None) -> None:
+        """The network accepted part ``seq`` (+CMGS: <reference>): commit it at once.
+
+        Not fsynced on its own: it reaches the card with the next claim, before
+        anything else goes to the modem (see ``appliance.db``).
+        """
         with self.db.atomic() as conn:
             conn.execute("INSERT INTO segment (message_id, seq, reference, submitted_at) VALUES (?, ?, ?, ?)",
-                         (message_id, seq, reference, self.clock.time()))
+                         (message_id, seq, reference, self.clock.time() if at is None else at))
 
-    def mark_sent(self, message_id: int) -> None:
-        self._set(message_id, "sent", None, sent_at=self.clock.time(), only_from=("sending",))
+    def mark_sent(self, message_id: int, *, at: float | None = None) -> None:
+        self._set(message_id, "sent", None, sent_at=self.clock.time() if at is None else at,
+                  only_from=("sending",))
 
     def fail(self, message_id: int, reason: str) -> None:
         self._set(message_id, "failed", reason, finished_at=self.clock.time())
@@ -158,14 +174,30 @@ class SendQueue:
                          " next_attempt_at = ? WHERE id = ? AND state = 'sending'",
                          (reason, self.clock.time(), message_id))
 
-    def recover_interrupted(self) -> int:
-        """At start: whatever was ``sending`` when the box stopped may have gone out."""
+    def recover_interrupted(self, handed: set[tuple[int, float]] | None) -> tuple[int, int]:
+        """At start: settle what was ``sending`` when the daemon stopped.
+
+        ``handed`` is the hand-over journal's (id, claimed at) pairs when it
+        can be trusted (the machine did not restart), else None. Returns
+        (requeued, uncertain).
+        """
+        if handed is None:
+            why = ("the box lost power while this message was being sent, or just before; it may have "
+                   "gone out. Check with the customer, then requeue it if it did not arrive")
+        else:
+            why = ("the box stopped while this message was with the modem; it may have gone out. "
+                   "Check with the customer, then requeue it if it did not arrive")
+        requeued = uncertain = 0
         with self.db.atomic() as conn:
-            cur = conn.execute(
-                "UPDATE message SET state = 'uncertain', error = ? WHERE state = 'sending'",
-                ("the box stopped while this message was being sent; it may have gone out. "
-                 "Check with the customer, then requeue it if it did not arrive",))
-            return cur.rowcount
+            for row in conn.execute("SELECT id, sending_at FROM message WHERE state = 'sending'").fetchall():
+                if handed is not None and (row["id"], row["sending_at"]) not in handed:
+                    conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
+                                 " WHERE id = ?", (row["id"],))
+                    requeued += 1
+                else:
+                    conn.execute("UPDATE message SET state = 'uncertain', error = ? WHERE id = ?", (why, row["id"]))
+                    uncertain += 1
+        return requeued, uncertain
 
     def requeue_uncertain(self, ids: Iterable[int] | None = None) -> int:
         """A person decided: send the uncertain messages (only their unconfirmed parts) again."""
@@ -183,14 +215,14 @@ class SendQueue:
             return count
 
     def _set(self, message_id: int, state: str, error: str | None, *, only_from: tuple[str, ...] | None = None,
-             **columns: float) -> None:
+             durable: bool = True, **columns: float) -> None:
         sets = ", ".join(["state = ?", "error = ?"] + [f"{k} = ?" for k in columns])
         sql = f"UPDATE message SET {sets} WHERE id = ?"
         params = [state, error, *columns.values(), message_id]
         if only_from:
             sql += f" AND state IN ({', '.join('?' * len(only_from))})"
             params += list(only_from)
-        with self.db.atomic() as conn:
+        with self.db.atomic(durable) as conn:
             if conn.execute(sql, params).rowcount == 0 and not only_from:
                 raise MessageNotFound(f"no message {message_id}")
 
@@ -240,8 +272,11 @@ class SendQueue:
         row = self.db.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise MessageNotFound(f"no message {message_id}")
+        return self._message(row)
+
+    def _message(self, row) -> Message:
         accepted = frozenset(r[0] for r in self.db.execute(
-            "SELECT seq FROM segment WHERE message_id = ?", (message_id,)))
+            "SELECT seq FROM segment WHERE message_id = ?", (row["id"],)))
         return Message(**{k: row[k] for k in row.keys()}, accepted=accepted)
 
     def messages(self, state: str | None = None, limit: int = 1000) -> list[Message]:
@@ -278,6 +313,14 @@ class SendQueue:
     def inbound(self, limit: int = 100) -> list[dict]:
         rows = self.db.execute("SELECT * FROM inbound ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [dict(r) for r in rows]
+
+    def swap_value(self, key: str, value: str) -> str | None:
+        """Store ``value`` under ``key`` and return what was there before."""
+        with self.db.atomic() as conn:
+            row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+            return row[0] if row else None
 
     def set_modem_status(self, port: str, data: dict) -> None:
         with self.db.atomic() as conn:

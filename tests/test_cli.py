@@ -100,7 +100,7 @@ def test_requeue_uncertain(runner, tmp_path):
     ids = q.enqueue(None, ["+8613800138000", "+8613800138001"], plan_message("x"), "YL08")
     q.claim()
     q.claim()
-    q.recover_interrupted()
+    q.recover_interrupted(None)
     assert runner.invoke(cli, ["requeue"]).exit_code == 2
     result = runner.invoke(cli, ["requeue", "--uncertain", "--id", str(ids[0])])
     assert "Requeued 1 uncertain message." in result.output

@@ -129,17 +129,49 @@ def test_give_back_does_not_count_the_attempt(q):
     assert (m.state, m.attempts, m.error) == ("queued", 0, "no network")
 
 
-def test_interrupted_sends_become_uncertain_and_only_a_person_requeues(q):
-    a, b = queue_one(q, "x" * 200), queue_one(q)
-    q.claim()
+def test_after_a_crash_handed_messages_are_uncertain_and_claimed_ones_requeued(q):
+    a, b, c = queue_one(q, "x" * 200), queue_one(q), queue_one(q)
+    ma = q.claim()
     q.record_segment(a, 1, 3)  # part 1 confirmed, part 2 unknown
-    assert q.recover_interrupted() == 1
+    q.claim()  # b: claimed while a was with the modem, never handed over
+    assert q.recover_interrupted({(a, ma.sending_at), (b, 12.5)}) == (1, 1)  # (b, 12.5): an older claim
     m = q.get(a)
     assert m.state == "uncertain" and "may have gone out" in m.error
+    assert (q.get(b).state, q.get(b).attempts) == ("queued", 0)
     assert q.claim().id == b  # the uncertain one is not picked up by itself
     assert q.requeue_uncertain([a]) == 1
     again = q.claim()
     assert again.id == a and again.accepted == frozenset({1})
+    assert q.claim().id == c
+
+
+def test_after_a_power_cut_every_claimed_message_is_uncertain(q):
+    a, b = queue_one(q), queue_one(q)
+    q.claim()
+    q.claim()
+    assert q.recover_interrupted(None) == (0, 2)
+    assert all("lost power" in q.get(i).error for i in (a, b))
+
+
+def test_unclaim_puts_a_message_back_as_it_was(q):
+    a = queue_one(q)
+    q.claim()
+    q.unclaim(a)
+    assert (q.get(a).state, q.get(a).attempts) == ("queued", 0)
+
+
+def test_handover_journal_round_trip_and_torn_lines(tmp_path):
+    from appliance.journal import HandoverJournal
+    j = HandoverJournal(tmp_path)
+    j.open()
+    j.record(7, 1790000000.123456)
+    j.record(8, 0.1 + 0.2)
+    with open(j.path, "a") as f:
+        f.write("9 17900")  # torn mid-write: that hand-over did not happen
+    assert j.read() == {(7, 1790000000.123456), (8, 0.1 + 0.2)}
+    j.clear()
+    assert j.read() == set()
+    j.close()
 
 
 def test_counts_and_sent_total(q):

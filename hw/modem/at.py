@@ -90,6 +90,31 @@ class _Pending:
         return self.final is not None or self.error is not None
 
 
+class Submission:
+    """A command sent to the modem whose final result has not been read yet."""
+
+    def __init__(self, channel: "ATChannel", pending: _Pending, timeout: float, payload_sent: bool):
+        self._channel = channel
+        self._pending = pending
+        self._timeout = timeout
+        self.payload_sent = payload_sent
+        self._done = False
+
+    def result(self) -> list[str]:
+        """Wait for the final result; the information lines on OK, else raise."""
+        if self._done:
+            raise RuntimeError(f"{self._pending.command}: result() was already read")
+        self._done = True
+        try:
+            return self._channel._wait_final(self._pending, self._timeout)
+        except (ModemTimeout, ModemRebooted, ModemDisconnected, ModemClosed) as exc:
+            if self.payload_sent:
+                raise OutcomeUnknown(f"{exc}; the modem had the message, it may have been sent") from exc
+            raise
+        finally:
+            self._channel._release()
+
+
 def line_name(line: str) -> str:
     """'+CMTI: "SM",3' -> '+CMTI'; 'SMS DONE' -> 'SMS DONE'."""
     if line.startswith(("+", "*", "^")) and ":" in line:
@@ -213,7 +238,7 @@ class ATChannel:
 
     def command(self, command: str, *, timeout: float = 5.0) -> list[str]:
         """Send ``command`` and return its information lines; raise on anything but OK."""
-        return self._run(command, None, prompt_timeout=0, timeout=timeout)
+        return self.start(command, timeout=timeout).result()
 
     def command_with_payload(self, command: str, payload: str, *, prompt_timeout: float = 5.0,
                              timeout: float = 60.0) -> list[str]:
@@ -222,14 +247,19 @@ class ATChannel:
         If the modem goes quiet, reboots or vanishes *after* the payload was
         sent, :class:`OutcomeUnknown` is raised: the payload may have gone out.
         """
-        return self._run(command, payload, prompt_timeout=prompt_timeout, timeout=timeout)
+        return self.start(command, payload, prompt_timeout=prompt_timeout, timeout=timeout).result()
 
-    def write_raw(self, data: bytes) -> None:
-        """Write bytes with no framing (e.g. ESC to leave a stuck prompt)."""
-        self._write(data)
+    def start(self, command: str, payload: str | None = None, *, prompt_timeout: float = 5.0,
+              timeout: float = 5.0, meanwhile: Callable[[], None] | None = None) -> "Submission":
+        """Send ``command`` (and ``payload`` after its prompt); return before the final result.
 
-    def _run(self, command: str, payload: str | None, *, prompt_timeout: float, timeout: float) -> list[str]:
-        with self._lock:
+        The caller may do other work - not other commands - while the modem
+        works, then call :meth:`Submission.result`. The channel is reserved
+        for this command until then. ``meanwhile`` is called once the command
+        is written, before the payload is (while the modem sends its prompt).
+        """
+        self._lock.acquire()
+        try:
             if self._serial is None:
                 raise ModemClosed(f"{command}: the modem connection is closed")
             if self._lost is not None:
@@ -237,25 +267,32 @@ class ATChannel:
             pending = _Pending(command, info_prefix_for(command), payload)
             with self._cond:
                 self._pending = pending
-            try:
-                self._write(command.encode("ascii") + b"\r")
-                if payload is not None:
-                    with self._cond:
-                        self._cond.wait_for(lambda: pending.prompt or pending.finished, prompt_timeout)
-                    if not (pending.prompt or pending.finished):
-                        self._write(ESC)  # leave the prompt if it comes late
-                        raise ModemTimeout(f"{command}: no '> ' prompt within {prompt_timeout:g} s")
-                    if not pending.finished:
-                        self._write(payload.encode("ascii") + CTRL_Z)
-                        try:
-                            return self._wait_final(pending, timeout)
-                        except (ModemTimeout, ModemRebooted, ModemDisconnected, ModemClosed) as exc:
-                            raise OutcomeUnknown(
-                                f"{exc}; the modem had the message, it may have been sent") from exc
-                return self._wait_final(pending, timeout)
-            finally:
+            self._write(command.encode("ascii") + b"\r")
+            if meanwhile is not None:
+                meanwhile()
+            payload_sent = False
+            if payload is not None:
                 with self._cond:
-                    self._pending = None
+                    self._cond.wait_for(lambda: pending.prompt or pending.finished, prompt_timeout)
+                if not (pending.prompt or pending.finished):
+                    self._write(ESC)  # leave the prompt if it comes late
+                    raise ModemTimeout(f"{command}: no '> ' prompt within {prompt_timeout:g} s")
+                if not pending.finished:
+                    self._write(payload.encode("ascii") + CTRL_Z)
+                    payload_sent = True
+            return Submission(self, pending, timeout, payload_sent)
+        except BaseException:
+            self._release()
+            raise
+
+    def write_raw(self, data: bytes) -> None:
+        """Write bytes with no framing (e.g. ESC to leave a stuck prompt)."""
+        self._write(data)
+
+    def _release(self) -> None:
+        with self._cond:
+            self._pending = None
+        self._lock.release()
 
     def _wait_final(self, pending: _Pending, timeout: float) -> list[str]:
         with self._cond:

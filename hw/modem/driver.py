@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from hw.errors import CommandFailed, ModemError, ModemNotReady, ModemRebooted, ModemTimeout
-from hw.modem.at import ESC, ATChannel, Urc
+from hw.modem.at import ESC, ATChannel, Submission, Urc
 from hw.modem.codes import SIM_FAILED, SIM_LOCKED, SIM_MISSING
 from hw.modem.pdu import Pdu
 
@@ -122,6 +122,21 @@ def _int(value: str, default: int | None = None) -> int | None:
         return default
 
 
+class PendingSend:
+    """An SMS-SUBMIT the modem has; its reference arrives with the final result."""
+
+    def __init__(self, submission: Submission):
+        self._submission = submission
+
+    def reference(self) -> int | None:
+        """Wait for +CMGS: the TP-MR. Raises CommandFailed or OutcomeUnknown."""
+        for line in self._submission.result():
+            if line.upper().startswith("+CMGS:"):
+                return _int(_fields(line)[0])
+        log.warning("modem accepted a message without reporting its reference")
+        return None
+
+
 class Modem:
     """One modem on one serial port.
 
@@ -149,6 +164,8 @@ class Modem:
         self._channel: ATChannel | None = None
         self._read_memory: str | None = None
         self.state = ModemState()
+        self.storage: tuple[int, int] | None = None
+        """(used, total) slots of the read memory, from AT+CPMS?."""
         self.needs_init = True
         self.refresh_wanted = False
 
@@ -247,8 +264,26 @@ class Modem:
             pass
         model = model.split(":", 1)[1] if model.upper().startswith("+CGMM:") else model
         self.state = replace(self.state, smsc=smsc, model=model.strip())
+        self._read_storage()
         self.needs_init = False
         return self.refresh()
+
+    def _read_storage(self) -> None:
+        """AT+CPMS?: which memory stored messages are read from, and how big it is."""
+        try:
+            lines = self._cmd("AT+CPMS?")
+        except CommandFailed:
+            return
+        for line in lines:
+            f = _fields(line)
+            if len(f) >= 3:
+                self._read_memory = f[0] or None
+                self.storage = (_int(f[1], 0), _int(f[2], 0))
+
+    @property
+    def read_memory(self) -> str | None:
+        """The memory AT+CMGR / AT+CMGL read from (e.g. "SM", "ME"), once known."""
+        return self._read_memory
 
     def _check_sim(self) -> None:
         try:
@@ -348,15 +383,21 @@ class Modem:
         ModemTimeout / ModemRebooted (no prompt: not sent), or OutcomeUnknown
         (the modem had it and then went quiet: it may have been sent).
         """
+        return self.submit(pdu).reference()
+
+    def submit(self, pdu: Pdu, *, meanwhile: Callable[[], None] | None = None) -> "PendingSend":
+        """Like :meth:`send`, in two halves: returns once the PDU is with the modem.
+
+        The daemon does its bookkeeping while the network works, then calls
+        :meth:`PendingSend.reference`. ``meanwhile`` runs after AT+CMGS is
+        written and before the PDU is, while the modem prepares its prompt.
+        Raises here what :meth:`send` raises before the PDU is handed over.
+        """
         if self._channel is None:
             raise ModemError("the modem is not open")
-        lines = self._channel.command_with_payload(
-            f"AT+CMGS={pdu.tpdu_length}", pdu.hex, prompt_timeout=self.timeouts.prompt, timeout=self.timeouts.send)
-        for line in lines:
-            if line.upper().startswith("+CMGS:"):
-                return _int(_fields(line)[0])
-        log.warning("modem accepted a message without reporting its reference")
-        return None
+        return PendingSend(self._channel.start(
+            f"AT+CMGS={pdu.tpdu_length}", pdu.hex, prompt_timeout=self.timeouts.prompt, timeout=self.timeouts.send,
+            meanwhile=meanwhile))
 
     # --- message memory -----------------------------------------------------------------
 
@@ -385,6 +426,15 @@ class Modem:
 
     def delete_stored(self, index: int) -> None:
         self._cmd(f"AT+CMGD={index}")
+
+    def delete_read(self) -> None:
+        """AT+CMGD=0,1: delete every *read* message in the current memory.
+
+        After AT+CMGL=4 has listed (and so marked read) everything, this
+        clears exactly what was listed: a message that arrived since is
+        still unread and stays.
+        """
+        self._cmd("AT+CMGD=0,1")
 
     @staticmethod
     def _stored(lines: list[str], index: int | None = None) -> list[StoredMessage]:

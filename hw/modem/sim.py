@@ -104,12 +104,15 @@ class SimulatedModem:
         self.smsc = smsc
         self.model = model
         self.accepted: list[Accepted] = []
+        self.service_times: list[float] = []
+        """Seconds from each accepted PDU to its +CMGS answer: the modem's own time per send."""
         self.commands: list[str] = []
         self.outcomes: dict[str, str | int] = {}
         self.default_outcome: str | int = DELIVERED
         self.sim_present = True
         self.sim_pin = ""
         self.registration = 1
+        self.capacity = 50  # message slots in the (SIM) memory
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -442,7 +445,10 @@ class SimulatedModem:
             return self._reply(f'+CSCA: "{self.smsc}",145')
         if upper.startswith("+CPMS="):
             n = len(self._storage)
-            return self._reply(f"+CPMS: {n},50,{n},50,{n},50")
+            return self._reply(f"+CPMS: {n},{self.capacity},{n},{self.capacity},{n},{self.capacity}")
+        if upper == "+CPMS?":
+            n = len(self._storage)
+            return self._reply(",".join([f'+CPMS: "SM",{n},{self.capacity}'] + [f'"SM",{n},{self.capacity}'] * 2))
         if upper.startswith("+CSMS"):
             return self._reply("+CSMS: 1,1,1")
         if upper.startswith("+CMGS="):
@@ -450,16 +456,13 @@ class SimulatedModem:
         if upper.startswith("+CMGR="):
             return self._cmgr(int(upper[6:]))
         if upper.startswith("+CMGD="):
-            args = upper[6:].split(",")
-            if len(args) > 1 and args[1].strip() == "4":
-                self._storage.clear()
-            else:
-                self._storage.pop(int(args[0]), None)
-            return self._reply()
+            return self._cmgd(upper[6:])
         if upper.startswith("+CMGL"):
             lines = []
             for index, (stat, p, length) in sorted(self._storage.items()):
                 lines += [f"+CMGL: {index},{stat},,{length}", p]
+                if stat == 0:  # listing marks received messages read (27.005 §3.4.2)
+                    self._storage[index] = (1, p, length)
             return self._reply(*lines)
         if upper == "+CFUN=1,1":
             self._reply()
@@ -507,13 +510,17 @@ class SimulatedModem:
             return
         if self._take_fault("AT+CMGS", ("reboot-after-pdu",)):
             return self._after(0.01, self._reboot)
+        received = time.monotonic()
         if self.send_latency <= 0:
-            return self._reply(f"+CMGS: {mr}")
+            self._reply(f"+CMGS: {mr}")
+            self.service_times.append(time.monotonic() - received)
+            return
         self._busy = True
 
         def done() -> None:
             self._busy = False
             self._reply(f"+CMGS: {mr}")
+            self.service_times.append(time.monotonic() - received)
 
         self._after(self.send_latency, done)
 
@@ -526,7 +533,29 @@ class SimulatedModem:
         if stat == 0:
             self._storage[index] = (1, p, length)
 
-    def _store(self, stat: int, p: pducodec.Pdu) -> int:
+    def _cmgd(self, args: str) -> None:
+        """AT+CMGD=<index>[,<delflag>]: 1 read, 2 read+sent, 3 read+sent+unsent, 4 all (27.005 §3.5.4)."""
+        parts = [a.strip() for a in args.split(",")]
+        try:
+            index = int(parts[0])
+            flag = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+        except ValueError:
+            return self._error("CMS", 304)
+        doomed = {0: set(), 1: {1}, 2: {1, 2}, 3: {1, 2, 3}, 4: {0, 1, 2, 3}}.get(flag)
+        if doomed is None:
+            return self._error("CMS", 304)
+        if flag:
+            for i in [i for i, (stat, _, _) in self._storage.items() if stat in doomed]:
+                del self._storage[i]
+        else:
+            self._storage.pop(index, None)
+        return self._reply()
+
+    def _store(self, stat: int, p: pducodec.Pdu) -> int | None:
+        """Keep a PDU in memory; None when the memory is full (the network will retry later)."""
+        if len(self._storage) >= self.capacity:
+            log.warning("simulated modem memory full: a PDU was not stored")
+            return None
         index = next(i for i in itertools.count() if i not in self._storage)
         self._storage[index] = (stat, p.hex, p.tpdu_length)
         return index
@@ -538,7 +567,7 @@ class SimulatedModem:
             self._urc(f"+CDS: {p.tpdu_length}", p.hex)
         else:
             index = self._store(0, p)
-            if self.cnmi_ds == 2:
+            if self.cnmi_ds == 2 and index is not None:
                 self._urc(f'+CDSI: "SM",{index}')
 
     def _deliver_inbound(self, p: pducodec.Pdu) -> None:
@@ -546,7 +575,7 @@ class SimulatedModem:
             self._urc(f"+CMT: ,{p.tpdu_length}", p.hex)
             return
         index = self._store(0, p)
-        if self.cnmi_mt == 1:
+        if self.cnmi_mt == 1 and index is not None:
             self._urc(f'+CMTI: "SM",{index}')
 
     def _reboot(self) -> None:

@@ -1,0 +1,111 @@
+"""How fast the daemon sends: the whole path, queue -> PDU -> pty -> modem -> commit.
+
+(a) The simulated network answers at once (0 ms per send): messages per
+    second the box itself can push, i.e. our overhead alone.
+(b) The network takes 50 ms per send: the achieved rate divided by the
+    modem-bound limit, one message per the modem's own measured time per
+    send (50 ms plus the simulator's timer slack, about 20 msg/s).
+    Target >= 0.99: the box hardly ever makes the modem wait.
+
+Both run the real daemon (``smsgenie run``) as its own process, as on the
+box, against the simulated SIM7600 on a real pseudo-terminal; the simulator
+lives in this process, so it does not share the daemon's CPU or GIL, as a
+real modem would not. Delivery reports are on (read back from the modem and
+committed, as in service). Rates come from the timestamps the queue
+records: first claim to last "sent" commit.
+
+    .venv/bin/python benchmarks/send_pipeline.py [--count-fast 1000] [--count-slow 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from appliance import config as configmod  # noqa: E402
+from appliance.clock import SystemClock  # noqa: E402
+from appliance.config import Config, ModemConfig  # noqa: E402
+from appliance.db import Database  # noqa: E402
+from appliance.plan import plan_message  # noqa: E402
+from appliance.sendqueue import SendQueue  # noqa: E402
+from hw.modem.sim import SimulatedModem  # noqa: E402
+
+TEXT = "您好，您的订单已到店，请凭取件码到柜台领取。【小王便利店】"
+
+
+def run(count: int, latency: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="smsgenie-bench-") as tmp:
+        sim = SimulatedModem(directory=f"{tmp}/sim", send_latency=latency, report_delay=0.005)
+        sim.start()
+        config = Config(data_dir=f"{tmp}/data", service_code="BENCH",
+                        modem=ModemConfig(port=sim.port, send_timeout=10.0))
+        db = Database.in_data_dir(config.data_dir)
+        q = SendQueue(db, SystemClock())
+        ids = q.enqueue(None, [f"+86139{i:08d}" for i in range(count)], plan_message(TEXT), "BENCH")
+        config_file = Path(tmp) / "config.toml"
+        config_file.write_text(configmod.dump(config))
+        daemon = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config_file), "run"],
+                                  stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60 + count * (latency + 0.05)
+        while time.monotonic() < deadline:
+            c = q.counts()
+            if c["queued"] == c["sending"] == 0:
+                break
+            time.sleep(0.1)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        first = db.execute("SELECT MIN(sending_at) FROM message").fetchone()[0]
+        last = db.execute("SELECT MAX(sent_at) FROM message").fetchone()[0]
+        sent = q.sent_total()
+        reports = db.execute("SELECT COUNT(*) FROM segment WHERE status IS NOT NULL").fetchone()[0]
+        service = sum(sim.service_times) / len(sim.service_times)
+        db.close()
+        sim.close()
+    assert sent == count == len(ids), f"only {sent} of {count} sent"
+    elapsed = last - first
+    rate = count / elapsed
+    out = {"latency_ms": latency * 1000, "messages": count, "seconds": round(elapsed, 3),
+           "rate_per_s": round(rate, 1), "reports_matched": reports}
+    if latency > 0:
+        # The modem-bound limit is what the (simulated) modem itself allows: one
+        # message per its measured time from PDU to +CMGS (nominal latency plus
+        # its timer's slack), measured in this same run.
+        limit = 1 / service
+        out["modem_ms_per_send"] = round(service * 1000, 3)
+        out["modem_bound_limit_per_s"] = round(limit, 3)
+        out["ratio"] = round(rate / limit, 4)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count-fast", type=int, default=1000)
+    parser.add_argument("--count-slow", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    fast = run(args.count_fast, 0.0)
+    slow = run(args.count_slow, 0.05)
+    result = {"machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
+              "a_zero_latency": fast, "b_50ms_latency": slow}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"machine: {result['machine']}")
+    print(f"(a) 0 ms per send:  {fast['rate_per_s']} messages/s "
+          f"({fast['messages']} messages in {fast['seconds']} s, {fast['reports_matched']} delivery reports matched)")
+    print(f"(b) 50 ms per send: {slow['rate_per_s']} messages/s of a {slow['modem_bound_limit_per_s']:g}/s "
+          f"modem-bound limit (the modem took {slow['modem_ms_per_send']} ms per send): "
+          f"ratio {slow['ratio']:.4f} (target >= 0.99)")
+
+
+if __name__ == "__main__":
+    main()
