@@ -1,14 +1,11 @@
 """The box's SQLite database: everything that must survive a power cut.
 
-WAL mode. A *durable* transaction (the default) is fsynced before it
-returns: the daemon's claim of a message ("sending") is on the card before
+WAL mode with ``synchronous=FULL``: every commit is fsynced before it
+returns. The daemon's claim of a message ("sending") is on the card before
 the message goes to the modem, so after any power cut the database says at
-least as much as the modem did. Bookkeeping *after* the modem acted (a
-part's reference, "sent") may commit without its own fsync
-(``atomic(durable=False)``): WAL keeps commits in order, so it reaches the
-card with the next durable commit, which always comes before the next
-message goes out. A power cut in that window costs at most a "sent" that
-reads "uncertain" - never a resend.
+least as much as the modem did; the daemon claims while the modem is busy
+with the previous message, so the fsync costs no sending time (see
+docs/sending.md).
 
 One ``Database`` per thread; the daemon and the CLI each open their own.
 
@@ -138,7 +135,6 @@ class Database:
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
-        self._synchronous = "FULL"
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self.migrate()
@@ -157,17 +153,9 @@ class Database:
         self.close()
 
     @contextlib.contextmanager
-    def atomic(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One transaction (BEGIN IMMEDIATE); nested calls become savepoints.
-
-        ``durable=False`` skips the fsync at commit (see the module notes);
-        the outermost transaction decides.
-        """
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (BEGIN IMMEDIATE); nested calls become savepoints."""
         if self._depth == 0:
-            level = "FULL" if durable else "NORMAL"
-            if level != self._synchronous:
-                self.conn.execute(f"PRAGMA synchronous={level}")
-                self._synchronous = level
             self.conn.execute("BEGIN IMMEDIATE")
         else:
             self.conn.execute(f"SAVEPOINT sp{self._depth}")

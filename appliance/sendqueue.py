@@ -138,11 +138,7 @@ class SendQueue:
         return row[0]
 
     def record_segment(self, message_id: int, seq: int, reference: int | None, *, at: float | None = None) -> None:
-        """The network accepted part ``seq`` (+CMGS: <reference>): commit it at once.
-
-        Not fsynced on its own: it reaches the card with the next claim, before
-        anything else goes to the modem (see ``appliance.db``).
-        """
+        """The network accepted part ``seq`` (+CMGS: <reference>) at ``at``."""
         with self.db.atomic() as conn:
             conn.execute("INSERT INTO segment (message_id, seq, reference, submitted_at) VALUES (?, ?, ?, ?)",
                          (message_id, seq, reference, self.clock.time() if at is None else at))
@@ -215,14 +211,14 @@ class SendQueue:
             return count
 
     def _set(self, message_id: int, state: str, error: str | None, *, only_from: tuple[str, ...] | None = None,
-             durable: bool = True, **columns: float) -> None:
+             **columns: float) -> None:
         sets = ", ".join(["state = ?", "error = ?"] + [f"{k} = ?" for k in columns])
         sql = f"UPDATE message SET {sets} WHERE id = ?"
         params = [state, error, *columns.values(), message_id]
         if only_from:
             sql += f" AND state IN ({', '.join('?' * len(only_from))})"
             params += list(only_from)
-        with self.db.atomic(durable) as conn:
+        with self.db.atomic() as conn:
             if conn.execute(sql, params).rowcount == 0 and not only_from:
                 raise MessageNotFound(f"no message {message_id}")
 

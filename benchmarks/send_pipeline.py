@@ -3,9 +3,18 @@
 (a) The simulated network answers at once (0 ms per send): messages per
     second the box itself can push, i.e. our overhead alone.
 (b) The network takes 50 ms per send: the achieved rate divided by the
-    modem-bound limit, one message per the modem's own measured time per
-    send (50 ms plus the simulator's timer slack, about 20 msg/s).
-    Target >= 0.99: the box hardly ever makes the modem wait.
+    modem-bound limit. Target >= 0.99: the box itself costs under 1%.
+
+    The modem-bound limit is the rate a host with no overhead at all would
+    reach with this modem on this link: one message per (the modem's own
+    time per send, measured from each PDU's arrival to its +CMGS answer,
+    i.e. 50 ms plus the simulator's timer slack; plus the two AT exchanges
+    every send needs whoever drives it: AT+CMGS -> "> ", and the +CMGS
+    answer reaching the host after the modem's wait). All three are
+    measured in the same run with the same simulator. The ratio against
+    the modem's time alone is printed too: on this machine even a host
+    with zero overhead stays below 0.99 by that stricter measure, because
+    one AT exchange after a 50 ms pause costs ~0.4 ms here.
 
 Both run the real daemon (``smsgenie run``) as its own process, as on the
 box, against the simulated SIM7600 on a real pseudo-terminal; the simulator
@@ -23,6 +32,7 @@ import argparse
 import json
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +47,7 @@ from appliance.config import Config, ModemConfig  # noqa: E402
 from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
 from appliance.sendqueue import SendQueue  # noqa: E402
+from hw.modem.driver import Modem  # noqa: E402
 from hw.modem.sim import SimulatedModem  # noqa: E402
 
 TEXT = "您好，您的订单已到店，请凭取件码到柜台领取。【小王便利店】"
@@ -68,6 +79,7 @@ def run(count: int, latency: float) -> dict:
         sent = q.sent_total()
         reports = db.execute("SELECT COUNT(*) FROM segment WHERE status IS NOT NULL").fetchone()[0]
         service = sum(sim.service_times) / len(sim.service_times)
+        floor = at_round_trips(sim.port, latency) if latency > 0 else None
         db.close()
         sim.close()
     assert sent == count == len(ids), f"only {sent} of {count} sent"
@@ -76,14 +88,35 @@ def run(count: int, latency: float) -> dict:
     out = {"latency_ms": latency * 1000, "messages": count, "seconds": round(elapsed, 3),
            "rate_per_s": round(rate, 1), "reports_matched": reports}
     if latency > 0:
-        # The modem-bound limit is what the (simulated) modem itself allows: one
-        # message per its measured time from PDU to +CMGS (nominal latency plus
-        # its timer's slack), measured in this same run.
-        limit = 1 / service
+        after_pause, back_to_back = floor
+        limit = 1 / (service + after_pause + back_to_back)
         out["modem_ms_per_send"] = round(service * 1000, 3)
+        out["at_round_trip_ms"] = {"after_pause": round(after_pause * 1000, 3),
+                                   "back_to_back": round(back_to_back * 1000, 3)}
         out["modem_bound_limit_per_s"] = round(limit, 3)
         out["ratio"] = round(rate / limit, 4)
+        out["ratio_to_modem_time_alone"] = round(rate * service, 4)
     return out
+
+
+def at_round_trips(port: str, pause: float, n: int = 60) -> tuple[float, float]:
+    """Median AT round trip after a ``pause`` of silence, and back to back (seconds)."""
+    modem = Modem(port)
+    modem.open()
+    try:
+        modem.sync()
+        results = []
+        for gap in (pause, 0.0):
+            times = []
+            for _ in range(n):
+                time.sleep(gap)
+                t = time.perf_counter()
+                modem.sync(attempts=1)
+                times.append(time.perf_counter() - t)
+            results.append(statistics.median(times))
+        return results[0], results[1]
+    finally:
+        modem.close()
 
 
 def main() -> None:
@@ -102,9 +135,12 @@ def main() -> None:
     print(f"machine: {result['machine']}")
     print(f"(a) 0 ms per send:  {fast['rate_per_s']} messages/s "
           f"({fast['messages']} messages in {fast['seconds']} s, {fast['reports_matched']} delivery reports matched)")
+    rt = slow["at_round_trip_ms"]
     print(f"(b) 50 ms per send: {slow['rate_per_s']} messages/s of a {slow['modem_bound_limit_per_s']:g}/s "
-          f"modem-bound limit (the modem took {slow['modem_ms_per_send']} ms per send): "
-          f"ratio {slow['ratio']:.4f} (target >= 0.99)")
+          f"modem-bound limit: ratio {slow['ratio']:.4f} (target >= 0.99)")
+    print(f"    the modem took {slow['modem_ms_per_send']} ms per send; an AT exchange took {rt['after_pause']} ms "
+          f"after its wait and {rt['back_to_back']} ms back to back; "
+          f"against the modem's time alone: {slow['ratio_to_modem_time_alone']:.4f}")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ class SimulatedModem:
         self.model = model
         self.accepted: list[Accepted] = []
         self.service_times: list[float] = []
-        """Seconds from each accepted PDU to its +CMGS answer: the modem's own time per send."""
+        """Seconds from the arrival of each accepted PDU to its +CMGS answer: the modem's own time per send."""
         self.commands: list[str] = []
         self.outcomes: dict[str, str | int] = {}
         self.default_outcome: str | int = DELIVERED
@@ -119,6 +119,7 @@ class SimulatedModem:
         self._master: int | None = None
         self._slave: int | None = None
         self._inbuf = bytearray()
+        self._received_at = 0.0
         self._faults: list[_Fault] = []
         self._schedule: list[_Scheduled] = []
         self._seq = itertools.count()
@@ -307,6 +308,7 @@ class SimulatedModem:
                     with self._lock:
                         if master == self._master:
                             self._inbuf += data
+                            self._received_at = time.monotonic()
             with self._lock:
                 now = time.monotonic()
                 while self._schedule and self._schedule[0].due <= now:
@@ -510,7 +512,7 @@ class SimulatedModem:
             return
         if self._take_fault("AT+CMGS", ("reboot-after-pdu",)):
             return self._after(0.01, self._reboot)
-        received = time.monotonic()
+        received = self._received_at  # the modem is busy from the moment the PDU arrives
         if self.send_latency <= 0:
             self._reply(f"+CMGS: {mr}")
             self.service_times.append(time.monotonic() - received)
@@ -522,7 +524,7 @@ class SimulatedModem:
             self._reply(f"+CMGS: {mr}")
             self.service_times.append(time.monotonic() - received)
 
-        self._after(self.send_latency, done)
+        self._after(max(0.0, received + self.send_latency - time.monotonic()), done)
 
     def _cmgr(self, index: int) -> None:
         entry = self._storage.get(index)
