@@ -483,14 +483,19 @@ def _from_hex(pdu_hex: str, what: str) -> bytes:
         raise PduError(f"{what} is not hexadecimal: {pdu_hex[:40]!r}") from None
 
 
-def decode_submit(pdu_hex: str, tpdu_length: int | None = None) -> Submit:
-    data = _from_hex(pdu_hex, "SMS-SUBMIT")
-    has_sca = _has_sca(data, tpdu_length)
-    r = _Reader(data, "SMS-SUBMIT")
-    smsc = r.smsc() if has_sca else None
+def _open(pdu_hex: str, tpdu_length: int | None, what: str, mti: int) -> tuple[_Reader, str | None, int]:
+    """Read the part every PDU type shares: SMSC address (if present) and first octet."""
+    data = _from_hex(pdu_hex, what)
+    r = _Reader(data, what)
+    smsc = r.smsc() if _has_sca(data, tpdu_length) else None
     first = r.octet("first octet")
-    if first & 0x03 != MTI_SUBMIT:
-        raise PduError(f"not an SMS-SUBMIT (message type {first & 0x03})")
+    if first & 0x03 != mti:
+        raise PduError(f"not an {what} (message type {first & 0x03})")
+    return r, smsc, first
+
+
+def decode_submit(pdu_hex: str, tpdu_length: int | None = None) -> Submit:
+    r, smsc, first = _open(pdu_hex, tpdu_length, "SMS-SUBMIT", MTI_SUBMIT)
     reference = r.octet("message reference")
     recipient = r.address("destination address")
     r.octet("protocol identifier")
@@ -551,13 +556,7 @@ def encode_status_report(
 
 
 def decode_deliver(pdu_hex: str, tpdu_length: int | None = None) -> Deliver:
-    data = _from_hex(pdu_hex, "SMS-DELIVER")
-    has_sca = _has_sca(data, tpdu_length)
-    r = _Reader(data, "SMS-DELIVER")
-    smsc = r.smsc() if has_sca else None
-    first = r.octet("first octet")
-    if first & 0x03 != MTI_DELIVER:
-        raise PduError(f"not an SMS-DELIVER (message type {first & 0x03})")
+    r, smsc, first = _open(pdu_hex, tpdu_length, "SMS-DELIVER", MTI_DELIVER)
     sender = r.address("originating address")
     pid = r.octet("protocol identifier")
     dcs = r.octet("data coding scheme")
@@ -567,13 +566,7 @@ def decode_deliver(pdu_hex: str, tpdu_length: int | None = None) -> Deliver:
 
 
 def decode_status_report(pdu_hex: str, tpdu_length: int | None = None) -> StatusReport:
-    data = _from_hex(pdu_hex, "SMS-STATUS-REPORT")
-    has_sca = _has_sca(data, tpdu_length)
-    r = _Reader(data, "SMS-STATUS-REPORT")
-    smsc = r.smsc() if has_sca else None
-    first = r.octet("first octet")
-    if first & 0x03 != MTI_STATUS_REPORT:
-        raise PduError(f"not an SMS-STATUS-REPORT (message type {first & 0x03})")
+    r, smsc, first = _open(pdu_hex, tpdu_length, "SMS-STATUS-REPORT", MTI_STATUS_REPORT)
     reference = r.octet("message reference")
     recipient = r.address("recipient address")
     submitted = r.timestamp("service centre time stamp")
