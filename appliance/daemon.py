@@ -109,7 +109,6 @@ class Daemon:
         self._deferred: list = []       # bookkeeping of the last send, written during the next one
         self._next: Message | None = None  # claimed while the modem works on the current message
         self._pdus: dict[int, list[pducodec.Pdu]] = {}  # ... and its PDUs, encoded meanwhile
-        self.stats = {"sent": 0, "reports": 0, "inbound": 0}
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -117,10 +116,6 @@ class Daemon:
         """Ask the loop to finish the message in hand and return. Safe from a signal handler."""
         self._stop.set()
         self._wake.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def run(self) -> None:
         """Run until :meth:`stop`. Holds the data-dir lock: one daemon per box."""
@@ -298,7 +293,6 @@ class Daemon:
 
     def _sent(self, msg: Message, parts: int, at: float) -> None:
         self.queue.mark_sent(msg.id, at=at)
-        self.stats["sent"] += 1
         log.info("message %d sent to %s (%d part%s)", msg.id, mask_number(msg.recipient), parts,
                  "" if parts == 1 else "s")
 
@@ -320,6 +314,7 @@ class Daemon:
         if self._next is not None:
             self.queue.unclaim(self._next.id)
             self._next = None
+            self._pdus.clear()
 
     def _not_sent(self, msg: Message, part: str, exc: ModemError) -> None:
         """A part did not go (or may have gone): settle the message by the kind of failure."""
@@ -453,7 +448,6 @@ class Daemon:
         if isinstance(decoded, pducodec.StatusReport):
             msg = self.queue.apply_report(decoded.reference, decoded.recipient, decoded.outcome,
                                           decoded.status, decoded.reason)
-            self.stats["reports"] += 1
             if msg is None:
                 log.info("delivery report for %s (ref %d) matches no message", mask_number(decoded.recipient),
                          decoded.reference)
@@ -464,7 +458,6 @@ class Daemon:
             concat=(concat.reference, concat.sequence, concat.total) if concat else None,
             problem=decoded.user_data.problem)
         if stored:
-            self.stats["inbound"] += 1
             log.info("inbound SMS from %s", mask_number(decoded.sender))
 
     # --- state for people ---------------------------------------------------------------------------

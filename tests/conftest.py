@@ -64,8 +64,8 @@ def queue(config, request):
 
 
 @contextlib.contextmanager
-def running_daemon(config, clock=None, poll_interval=0.02):
-    daemon = Daemon(config, clock=clock, poll_interval=poll_interval)
+def running_daemon(config, clock=None, poll_interval=0.02, **kwargs):
+    daemon = Daemon(config, clock=clock, poll_interval=poll_interval, **kwargs)
     errors = []
 
     def target():

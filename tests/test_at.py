@@ -233,3 +233,16 @@ def test_prefixes_and_names():
     assert info_prefix_for("ATE0") is None
     assert line_name('+CMTI: "SM",3') == "+CMTI"
     assert line_name("SMS DONE") == "SMS DONE"
+
+
+def test_a_failing_side_task_during_the_prompt_leaves_the_modem_out_of_prompt_mode(peer, channel):
+    peer.on(b"AT+CMGS=6", b"\r\n> ")
+
+    def broken():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        channel.start("AT+CMGS=6", "0011", meanwhile=broken)
+    wait_for(lambda: bytes(peer.received).endswith(b"AT+CMGS=6\r\x1b"), 2, message="ESC after the failure")
+    peer.on(b"AT", b"\r\nOK\r\n")
+    assert channel.command("AT") == []

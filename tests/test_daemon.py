@@ -258,3 +258,33 @@ def test_second_daemon_on_the_same_data_dir_is_refused(sim, config, queue, port_
         wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
         with pytest.raises(DaemonAlreadyRunning, match="already running"):
             Daemon(config).run()
+
+
+def test_restart_after_a_crash_requeues_claimed_and_keeps_handed_uncertain(sim, config, queue):
+    from appliance.journal import HandoverJournal
+
+    handed, claimed = enqueue(queue, numbers(2))
+    queue.swap_value("boot_id", "boot-1")
+    m = queue.claim()
+    queue.claim()
+    journal = HandoverJournal(config.data_dir)
+    journal.open()
+    journal.record(handed, m.sending_at)  # the crash came after this one went to the modem
+    journal.close()
+    with running_daemon(config, boot_id=lambda: "boot-1"):
+        wait_states(queue, [handed, claimed], {"uncertain": 1, "delivered": 1})
+    assert queue.get(handed).state == "uncertain"
+    assert "with the modem" in queue.get(handed).error
+    assert [a.recipient for a in sim.accepted] == [queue.get(claimed).recipient]
+
+
+def test_restart_after_a_power_cut_trusts_no_journal(sim, config, queue):
+    ids = enqueue(queue, numbers(2))
+    queue.swap_value("boot_id", "boot-1")
+    queue.claim()
+    queue.claim()  # neither in any journal, but the machine rebooted: the journal may be lost
+    with running_daemon(config, boot_id=lambda: "boot-2"):
+        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+    assert states(queue, ids) == Counter({"uncertain": 2})
+    assert all("lost power" in queue.get(i).error for i in ids)
+    assert sim.accepted == []

@@ -269,7 +269,12 @@ class ATChannel:
                 self._pending = pending
             self._write(command.encode("ascii") + b"\r")
             if meanwhile is not None:
-                meanwhile()
+                try:
+                    meanwhile()
+                except BaseException:
+                    if payload is not None:
+                        self._write(ESC)  # do not leave the modem waiting at its prompt
+                    raise
             payload_sent = False
             if payload is not None:
                 with self._cond:
@@ -346,11 +351,14 @@ class ATChannel:
             if not buf:
                 return
             pending = self._pending
-            if buf[:1] == b">" and pending is not None and pending.payload is not None and not pending.prompt:
+            if buf[:1] == b">":  # the '> ' prompt: no line end follows it
                 del buf[:2 if buf[1:2] == b" " else 1]
-                with self._cond:
-                    pending.prompt = True
-                    self._cond.notify_all()
+                if pending is not None and pending.payload is not None and not pending.prompt:
+                    with self._cond:
+                        pending.prompt = True
+                        self._cond.notify_all()
+                else:
+                    self.stray_lines += 1  # a prompt nobody is waiting for (a cancelled AT+CMGS)
                 continue
             ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
             if not ends:
