@@ -15,6 +15,7 @@ middle of a send, no SIM, no network, and a port that vanishes.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import heapq
 import itertools
@@ -106,7 +107,8 @@ class SimulatedModem:
         self.accepted: list[Accepted] = []
         self.service_times: list[float] = []
         """Seconds from the arrival of each accepted PDU to its +CMGS answer: the modem's own time per send."""
-        self.commands: list[str] = []
+        self.commands: collections.deque[str] = collections.deque(maxlen=10_000)
+        """The AT commands received, newest last (bounded: the demo may run for days)."""
         self.outcomes: dict[str, str | int] = {}
         self.default_outcome: str | int = DELIVERED
         self.sim_present = True
