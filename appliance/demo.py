@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 from appliance import config as configmod
+from appliance.clock import SystemClock
 from appliance.config import Config, ModemConfig, QueueConfig
 from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
 from appliance.plan import plan_message
 from appliance.sendlist import read_csv
 from appliance.sendqueue import SendQueue
-from appliance.clock import SystemClock
 from hw.modem.sim import FAILED, SimulatedModem
 
 DEFAULT_DIR = "smsgenie-demo"

@@ -161,7 +161,7 @@ def test_round_trip_arbitrary_text(text, ref):
     decoded = [pdu.decode_submit(p.hex, p.tpdu_length) for p in pdus]
     assert "".join(d.text for d in decoded) == text
     for seq, (d, part) in enumerate(zip(decoded, plan.parts), start=1):
-        assert d.recipient == CN
+        assert d.recipient == CN and d.text == part
         if plan.concatenated:
             assert d.user_data.concat == pdu.Concat(ref, plan.segments, seq)
     # and an independent decoder agrees, part by part
