@@ -275,10 +275,12 @@ class Daemon:
                 handed = True
             except ModemError as exc:
                 return self._not_sent(msg, part, exc)
-            # The network is working: write down what came before, and claim what comes next.
-            self._flush_deferred()
-            if seq == len(pdus):
-                self._pre_claim()
+            # The network is working: write down what came before and claim what comes
+            # next, in one transaction (one fsync: on an SD card that is what costs).
+            with self.db.atomic():
+                self._flush_deferred()
+                if seq == len(pdus):
+                    self._pre_claim()
             try:
                 reference = pending.reference()
             except ModemError as exc:

@@ -316,8 +316,9 @@ class ATChannel:
             raise ModemClosed("the modem connection is closed")
         try:
             with self._write_lock:
+                # No flush(): tcdrain would only wait for the bytes to leave the UART,
+                # and the answer we wait for next cannot come before they have.
                 ser.write(data)
-                ser.flush()
         except (serial.SerialException, OSError) as exc:
             err = ModemDisconnected(f"writing to modem port {self.port} failed: {exc}")
             self._connection_lost(err)
