@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -161,6 +162,7 @@ def status(settings: Settings, as_json: bool) -> None:
         return
     q, m = data["queue"], data["modem"]
     click.echo("Queue:  " + "  ".join(f"{s} {q[s]}" for s in STATES))
+    click.echo(f"Credit: {data['balance']}" + (f" - sending paused, {data['paused']}" if data["paused"] else ""))
     signal_text = "unknown" if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
     click.echo(f"Modem:  {m['state']} - {m['detail']}")
     click.echo(f"        operator {m['operator'] or '-'}, signal {signal_text}, {m['access'] or '-'}, port {m['port']}")
@@ -180,6 +182,138 @@ def requeue(settings: Settings, uncertain: bool, ids: tuple[int, ...]) -> None:
         raise click.UsageError("say what to requeue: --uncertain")
     n = settings.open_queue().requeue_uncertain(ids or None)
     click.echo(f"Requeued {n} uncertain message{'s' if n != 1 else ''}.")
+
+
+# --- credits -----------------------------------------------------------------------
+
+
+def this_device_id() -> bytes:
+    """The box's id; a function of its own so tests can stand in another box."""
+    from appliance.device import device_id
+    return device_id()
+
+
+@cli.command("device-id")
+@friendly_errors
+def device_id_cmd() -> None:
+    """Print this box's device id (tell it to the vendor to buy credit)."""
+    from appliance.device import format_device_id
+    click.echo(format_device_id(this_device_id()))
+
+
+@cli.command()
+@click.argument("code", nargs=-1, required=True)
+@pass_settings
+@friendly_errors
+def topup(settings: Settings, code: tuple[str, ...]) -> None:
+    """Redeem a top-up CODE from the vendor (dashes and spaces are fine)."""
+    from datetime import date
+
+    from appliance import topup as topupmod
+    from appliance.vendor import parse_public_key
+
+    config = settings.config
+    if not config.vendor.public_key:
+        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line "
+                                   f"your vendor gave you, then try again")
+    public_key, key_id = parse_public_key(config.vendor.public_key)
+    q = settings.open_queue()
+    verified = topupmod.verify(" ".join(code), public_key, key_id, this_device_id(),
+                               date.fromtimestamp(q.clock.time()))
+    balance = topupmod.redeem(q, verified)
+    click.echo(f"Added {verified.credits} credits (code {verified.serial_text}). Balance: {balance} credits.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_settings
+@friendly_errors
+def balance(settings: Settings, as_json: bool) -> None:
+    """Show the credit balance (1 credit = 1 SMS part)."""
+    q = settings.open_queue()
+    value = q.ledger.balance()
+    shortfall = q.waiting_for_credit()
+    if as_json:
+        click.echo(json.dumps({"balance": value, "paused": str(shortfall) if shortfall else None}))
+        return
+    click.echo(f"Balance: {value} credits.")
+    if shortfall:
+        click.echo(f"Sending is paused, {shortfall}.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--limit", default=100, show_default=True, help="How many of the newest entries.")
+@pass_settings
+@friendly_errors
+def ledger(settings: Settings, as_json: bool, limit: int) -> None:
+    """Show the credit history with the running balance."""
+    from dataclasses import asdict
+    from datetime import datetime
+
+    entries = settings.open_queue().ledger.history(limit)
+    if as_json:
+        click.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("No credit movements yet.")
+    for e in entries:
+        when = datetime.fromtimestamp(e.at).strftime("%Y-%m-%d %H:%M")
+        about = f"message {e.message_id}" if e.message_id else (e.note or "")
+        click.echo(f"{when}  {e.kind:<10} {e.credits:>+8}  balance {e.balance:>8}  {about}")
+
+
+@cli.group()
+def vendor() -> None:
+    """The vendor's tools: signing keys and top-up codes (not for the box)."""
+
+
+@vendor.command()
+@click.option("--out", "out_dir", required=True, metavar="DIR", help="Where to write vendor.key and vendor.pub.")
+@friendly_errors
+def keygen(out_dir: str) -> None:
+    """Make a vendor signing key: vendor.key (keep it secret) and vendor.pub (for the boxes)."""
+    from appliance.vendor import keygen as make_key
+
+    key_path, pub_path = make_key(out_dir)
+    click.echo(f"Wrote {key_path} (mode 0600: keep it secret and backed up) and {pub_path}.")
+    click.echo("Put this line in each box's config:")
+    click.echo(f'[vendor]\npublic_key = "{pub_path.read_text().strip()}"')
+
+
+@vendor.command()
+@click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
+@click.option("--device", required=True, metavar="ID", help="The box's device id (smsgenie device-id).")
+@click.option("--credits", type=click.IntRange(1, 2**32 - 1), required=True, help="Credits per code.")
+@click.option("--count", type=click.IntRange(1, 100_000), default=1, show_default=True)
+@click.option("--expires", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last valid day, YYYY-MM-DD.")
+@click.option("--csv", "csv_path", metavar="FILE", help="Write serial,device,credits,expires,code rows here.")
+@friendly_errors
+def mint(key_path: str, device: str, credits: int, count: int, expires, csv_path: str | None) -> None:
+    """Make top-up codes for one box, one per line."""
+    import csv as csvmod
+
+    from appliance.device import format_device_id, parse_device_id
+    from appliance.vendor import load_private_key
+    from appliance.vendor import mint as make_codes
+
+    key = load_private_key(key_path)
+    dev = parse_device_id(device)
+    codes = make_codes(key, dev, credits, count=count, expires=expires.date() if expires else None)
+    if csv_path:
+        try:  # codes are money: readable by this user only, and never over another file
+            fd = os.open(csv_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {csv_path}: {exc.strerror}") from None
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csvmod.writer(f)
+            writer.writerow(["serial", "device", "credits", "expires", "code"])
+            for serial, code in codes:
+                writer.writerow([serial, format_device_id(dev), credits, expires.date() if expires else "", code])
+        click.echo(f"Wrote {len(codes)} code{'s' if len(codes) != 1 else ''} to {csv_path}.")
+        return
+    for _serial, code in codes:
+        click.echo(code)
 
 
 def main() -> None:

@@ -19,6 +19,9 @@ Example::
     retry_base_seconds = 30      # first retry delay; doubles each time
     retry_cap_seconds = 1800     # longest delay between retries
     validity_hours = 24          # how long the network keeps trying to deliver
+
+    [vendor]
+    public_key = "ed25519:..."   # the line from the vendor's vendor.pub
 """
 
 from __future__ import annotations
@@ -55,11 +58,18 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class VendorConfig:
+    public_key: str = ""
+    """The line from the vendor's vendor.pub; top-up codes must be signed by its key."""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = DEFAULT_DATA_DIR
     service_code: str = ""
     modem: ModemConfig = field(default_factory=ModemConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    vendor: VendorConfig = field(default_factory=VendorConfig)
     source: str = field(default="(defaults)", compare=False)
     """Where this config came from, for error messages; not a key in the file."""
 
@@ -125,6 +135,13 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
             raise bad("validity_hours", "must be between 5 minutes (0.0834) and 63 weeks")
     if isinstance(obj, Config) and len(obj.service_code) > 32:
         raise bad("service_code", "must be at most 32 characters")
+    if isinstance(obj, VendorConfig) and obj.public_key:
+        from appliance.vendor import parse_public_key  # noqa: PLC0415 - crypto only when a key is set
+
+        try:
+            parse_public_key(obj.public_key)
+        except ValueError as exc:
+            raise bad("public_key", f"is not usable: {exc}") from None
 
 
 def parse(text: str, source: str = "config") -> Config:
@@ -163,7 +180,7 @@ def dump(config: Config) -> str:
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     lines = [f"data_dir = {value(config.data_dir)}", f"service_code = {value(config.service_code)}"]
-    for section in ("modem", "queue"):
+    for section in ("modem", "queue", "vendor"):
         lines.append(f"\n[{section}]")
         for f in dataclasses.fields(getattr(config, section)):
             lines.append(f"{f.name} = {value(getattr(getattr(config, section), f.name))}")

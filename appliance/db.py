@@ -42,9 +42,14 @@ def run_script(conn: sqlite3.Connection, sql: str) -> None:
 
     (``executescript`` would commit first, which breaks a migration's atomicity.)
     """
-    for statement in sql.split(";"):
-        if statement.strip():
+    statement = ""
+    for piece in sql.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):  # a ';' inside a comment or string does not end it
             conn.execute(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {statement[:60]!r}")
 
 
 @migration("0001_queue")
@@ -117,6 +122,36 @@ def _queue(conn: sqlite3.Connection) -> None:
             recipient TEXT NOT NULL,
             status_code INTEGER NOT NULL
         );
+    """)
+
+
+@migration("0002_ledger")
+def _ledger(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Every credit movement, in order. balance is the running balance after the
+        -- entry; CHECK keeps it from ever going below zero.
+        CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('topup', 'debit', 'refund', 'adjustment')),
+            credits INTEGER NOT NULL,
+            balance INTEGER NOT NULL CHECK (balance >= 0),
+            message_id INTEGER REFERENCES message(id),
+            code_serial TEXT,
+            note TEXT
+        );
+        CREATE INDEX ledger_message ON ledger (message_id);
+        -- Top-up codes already redeemed, by vendor key and serial: never twice.
+        CREATE TABLE spent_code (
+            key_id TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            redeemed_at REAL NOT NULL,
+            credits INTEGER NOT NULL,
+            ledger_id INTEGER NOT NULL REFERENCES ledger(id),
+            PRIMARY KEY (key_id, serial)
+        );
+        -- Credits debited by the message's current claim, refunded if it ends unsent.
+        ALTER TABLE message ADD COLUMN claim_charge INTEGER NOT NULL DEFAULT 0
     """)
 
 

@@ -33,6 +33,46 @@ class MessageNotFound(QueueError, LookupError):
     """No message with that id."""
 
 
+class LedgerError(SmsGenieError):
+    """Base for credit and top-up errors."""
+
+
+class InsufficientCredit(LedgerError):
+    """The balance does not cover what is asked of it."""
+
+
+class TopUpError(LedgerError, ValueError):
+    """A top-up code was refused. Subclasses say why, each in its own words."""
+
+
+class TopUpTypo(TopUpError):
+    """The code is mistyped: wrong characters, wrong length, or its checksum does not match."""
+
+
+class TopUpForged(TopUpError):
+    """The code's signature does not verify against the vendor key."""
+
+
+class TopUpWrongDevice(TopUpError):
+    """The code was issued for another box."""
+
+
+class TopUpExpired(TopUpError):
+    """The code's expiry date has passed."""
+
+
+class TopUpAlreadyRedeemed(TopUpError):
+    """The code was redeemed before."""
+
+
+class TopUpUnsupported(TopUpError):
+    """The code is of a newer format than this box understands."""
+
+
+class VendorKeyError(LedgerError, ValueError):
+    """The vendor key is missing, unreadable or malformed."""
+
+
 class SendListError(SmsGenieError, ValueError):
     """A send list (CSV) could not be read."""
 

@@ -33,6 +33,7 @@ from typing import Iterable
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import MessageNotFound
+from appliance.ledger import Ledger
 from appliance.plan import MessagePlan
 
 STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "uncertain")
@@ -59,8 +60,22 @@ class Message:
     sending_at: float | None
     sent_at: float | None
     finished_at: float | None
+    claim_charge: int = 0
     accepted: frozenset[int] = frozenset()
     """Parts (1-based) the network already accepted: never hand these over again."""
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """The next message needs more credits than the balance holds."""
+
+    message_id: int
+    needed: int
+    balance: int
+
+    def __str__(self) -> str:
+        return (f"out of credit: message {self.message_id} needs {self.needed} credit"
+                f"{'s' if self.needed != 1 else ''}, the balance is {self.balance}. Top up to resume")
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,9 @@ class SendQueue:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
         self.clock = clock
+        self.ledger = Ledger(db, clock)
+        self.shortfall: Shortfall | None = None
+        """Set when the last claim found the next message not covered by the balance."""
 
     # --- putting messages in ---------------------------------------------------------
 
@@ -117,21 +135,62 @@ class SendQueue:
     # --- the daemon's side ---------------------------------------------------------------
 
     def claim(self) -> Message | None:
-        """Take the next due message and mark it ``sending`` (committed) before it goes out."""
+        """Take the next due message, pay for it, and mark it ``sending`` - one transaction.
+
+        It pays for the parts it will hand to the modem (all, or those the
+        network has not confirmed yet). If the balance does not cover them,
+        nothing is claimed: the queue waits, in order, and :attr:`shortfall`
+        says why until a top-up.
+        """
         now = self.clock.time()
         with self.db.atomic() as conn:
-            row = conn.execute(
-                "UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?"
-                " WHERE id = (SELECT id FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
-                "             ORDER BY next_attempt_at, id LIMIT 1)"
-                " RETURNING *", (now, now)).fetchone()
-        return None if row is None else self._message(row)
+            row = conn.execute("SELECT id, segments FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+                               " ORDER BY next_attempt_at, id LIMIT 1", (now,)).fetchone()
+            if row is None:
+                self.shortfall = None
+                return None
+            mid = row["id"]
+            need = row["segments"] - self._accepted_count(conn, mid)
+            balance = self.ledger.balance(conn)
+            if need > balance:
+                self.shortfall = Shortfall(mid, need, balance)
+                return None
+            self.shortfall = None
+            if need:
+                self.ledger.record(conn, "debit", -need, message_id=mid)
+            conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?,"
+                         " claim_charge = ? WHERE id = ?", (now, need, mid))
+            return self.get(mid)
+
+    def waiting_for_credit(self) -> Shortfall | None:
+        """Is the next due message held back because the balance does not cover it? (Read only.)"""
+        conn = self.db.conn
+        row = conn.execute("SELECT id, segments FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+                           " ORDER BY next_attempt_at, id LIMIT 1", (self.clock.time(),)).fetchone()
+        if row is None:
+            return None
+        need = row["segments"] - self._accepted_count(conn, row["id"])
+        balance = self.ledger.balance(conn)
+        return Shortfall(row["id"], need, balance) if need > balance else None
 
     def unclaim(self, message_id: int) -> None:
-        """Put back a claimed message that was never handed to the modem, as it was."""
+        """Put back a claimed message that was never handed to the modem, as it was (refunded)."""
         with self.db.atomic() as conn:
-            conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
-                         " WHERE id = ? AND state = 'sending'", (message_id,))
+            if conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
+                            " WHERE id = ? AND state = 'sending'", (message_id,)).rowcount:
+                self._refund_unsent(conn, message_id, "put back before sending")
+
+    def _accepted_count(self, conn, message_id: int) -> int:
+        return conn.execute("SELECT COUNT(*) FROM segment WHERE message_id = ?", (message_id,)).fetchone()[0]
+
+    def _refund_unsent(self, conn, message_id: int, why: str) -> None:
+        """The claim ended without sending: refund the parts the network did not confirm."""
+        row = conn.execute("SELECT segments, claim_charge FROM message WHERE id = ?", (message_id,)).fetchone()
+        if row and row["claim_charge"]:
+            refund = min(row["claim_charge"], row["segments"] - self._accepted_count(conn, message_id))
+            if refund > 0:
+                self.ledger.record(conn, "refund", refund, message_id=message_id, note=why)
+            conn.execute("UPDATE message SET claim_charge = 0 WHERE id = ?", (message_id,))
 
     def next_due_at(self) -> float | None:
         row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued'").fetchone()
@@ -145,30 +204,38 @@ class SendQueue:
 
     def mark_sent(self, message_id: int, *, at: float | None = None) -> None:
         self._set(message_id, "sent", None, sent_at=self.clock.time() if at is None else at,
-                  only_from=("sending",))
+                  only_from=("sending",), claim_charge=0)
 
     def fail(self, message_id: int, reason: str) -> None:
-        self._set(message_id, "failed", reason, finished_at=self.clock.time())
+        """Failed for good; parts the network never took are refunded."""
+        with self.db.atomic() as conn:
+            self._refund_unsent(conn, message_id, reason)
+            self._set(message_id, "failed", reason, finished_at=self.clock.time())
 
     def mark_uncertain(self, message_id: int, reason: str) -> None:
-        self._set(message_id, "uncertain", reason)
+        """It may have gone out: it stays paid for."""
+        self._set(message_id, "uncertain", reason, claim_charge=0)
 
     def retry_later(self, message_id: int, reason: str, policy: RetryPolicy) -> str:
-        """A passing problem: queue again after a backoff, or fail once attempts run out."""
+        """A passing problem: queue again after a backoff (refunded until it goes), or fail
+        once attempts run out."""
         msg = self.get(message_id)
         if msg.attempts >= policy.max_attempts:
             self.fail(message_id, f"gave up after {msg.attempts} attempts: {reason}")
             return "failed"
-        self._set(message_id, "queued", reason, next_attempt_at=self.clock.time() + policy.delay(msg.attempts))
+        with self.db.atomic() as conn:
+            self._refund_unsent(conn, message_id, reason)
+            self._set(message_id, "queued", reason, next_attempt_at=self.clock.time() + policy.delay(msg.attempts))
         return "queued"
 
     def give_back(self, message_id: int, reason: str) -> None:
         """The box, not the message, could not send (no SIM, no network, port gone):
-        queue it again at once without counting the attempt."""
+        queue it again at once without counting the attempt, refunded."""
         with self.db.atomic() as conn:
-            conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1), error = ?,"
-                         " next_attempt_at = ? WHERE id = ? AND state = 'sending'",
-                         (reason, self.clock.time(), message_id))
+            if conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1), error = ?,"
+                            " next_attempt_at = ? WHERE id = ? AND state = 'sending'",
+                            (reason, self.clock.time(), message_id)).rowcount:
+                self._refund_unsent(conn, message_id, reason)
 
     def recover_interrupted(self, handed: set[tuple[int, float]] | None) -> tuple[int, int]:
         """At start: settle what was ``sending`` when the daemon stopped.
@@ -189,9 +256,11 @@ class SendQueue:
                 if handed is not None and (row["id"], row["sending_at"]) not in handed:
                     conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
                                  " WHERE id = ?", (row["id"],))
+                    self._refund_unsent(conn, row["id"], "claimed, not sent, when the box stopped")
                     requeued += 1
-                else:
-                    conn.execute("UPDATE message SET state = 'uncertain', error = ? WHERE id = ?", (why, row["id"]))
+                else:  # it most likely went out: it stays paid for
+                    conn.execute("UPDATE message SET state = 'uncertain', error = ?, claim_charge = 0 WHERE id = ?",
+                                 (why, row["id"]))
                     uncertain += 1
         return requeued, uncertain
 
@@ -211,7 +280,7 @@ class SendQueue:
             return count
 
     def _set(self, message_id: int, state: str, error: str | None, *, only_from: tuple[str, ...] | None = None,
-             **columns: float) -> None:
+             **columns: float | int) -> None:
         sets = ", ".join(["state = ?", "error = ?"] + [f"{k} = ?" for k in columns])
         sql = f"UPDATE message SET {sets} WHERE id = ?"
         params = [state, error, *columns.values(), message_id]

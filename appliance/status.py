@@ -2,7 +2,8 @@
 
 ``queue`` counts messages by their current state; ``sent_total`` counts every
 message the network accepted whole, whatever became of it after (sent,
-delivered, expired, or failed by its delivery report).
+delivered, expired, or failed by its delivery report). ``balance`` is the
+credit left; ``paused`` says why sending waits (out of credit), or is null.
 
 The daemon publishes the modem's state as it changes; whether the daemon is
 running at all comes from its lock, so a crashed daemon never shows a stale
@@ -25,9 +26,12 @@ def status(config: Config, queue: SendQueue) -> dict:
     detail = modem.get("detail", "")
     if not running:
         state, detail = "stopped", "the smsgenie daemon is not running"
+    shortfall = queue.waiting_for_credit()
     return {
         "queue": queue.counts(),
         "sent_total": queue.sent_total(),
+        "balance": queue.ledger.balance(),
+        "paused": str(shortfall) if shortfall else None,
         "modem": {
             "state": state,
             "detail": detail,

@@ -96,6 +96,7 @@ def test_status_while_the_daemon_runs(sim, config, tmp_path):
 
 def test_requeue_uncertain(runner, tmp_path):
     q = SendQueue(Database.in_data_dir(tmp_path / "data"), SystemClock())
+    q.ledger.adjust(10, "credit for the test")
     from appliance.plan import plan_message
     ids = q.enqueue(None, ["+8613800138000", "+8613800138001"], plan_message("x"), "YL08")
     q.claim()

@@ -30,6 +30,7 @@ from tests.conftest import wait_for
 
 TOTAL = 200
 KILLS = 20
+TOPUP = 1000
 
 
 def start_daemon(config_file, log):
@@ -57,6 +58,7 @@ def setup(tmp_path):
     config_file.write_text(configmod.dump(config))
     db = Database.in_data_dir(config.data_dir)
     q = SendQueue(db, SystemClock())
+    q.ledger.adjust(TOPUP, "credit for the crash trial")
     list_id = q.create_list("crash.csv", "YL08")
     short, long_ = plan_message("您好，会员日全场9折。【小王便利店】"), plan_message("Order ready. " * 15)
     recipients = [f"+86139{i:08d}" for i in range(TOTAL)]

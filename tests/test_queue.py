@@ -18,7 +18,9 @@ CN = "+8613800138000"
 @pytest.fixture
 def q(tmp_path, fake_clock):
     db = Database.in_data_dir(tmp_path / "data")
-    yield SendQueue(db, fake_clock)
+    q = SendQueue(db, fake_clock)
+    q.ledger.adjust(1_000_000, "credit for tests that are not about credit")
+    yield q
     db.close()
 
 

@@ -1,0 +1,144 @@
+"""Top-up codes: prepaid credit the vendor signs and the box checks offline.
+
+A code carries a small payload and the vendor's Ed25519 signature over it;
+the box holds only the vendor's *public* key (``[vendor] public_key`` in its
+config), so it can check a code without the internet and cannot make one.
+
+Payload (20 bytes, big-endian)::
+
+    version   1   format version, 1
+    device    5   the box's device id (see appliance.device)
+    serial    6   random, unique per code: spent serials are remembered
+    credits   4   credits to add
+    issued    2   days since 2024-01-01 (UTC)
+    expires   2   last valid day, days since 2024-01-01 (box local date); 0 = never
+
+The code is payload + signature (64 bytes) + CRC-16/CCITT of both (2 bytes),
+in Crockford base32 (no I, L, O, U; read case-insensitively, O as 0, I and L
+as 1), in groups of five: 138 characters. The CRC catches a typo before the
+signature is even checked, so a clerk hears "typo" rather than "forged".
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from appliance import crockford
+from appliance.device import format_device_id
+from appliance.errors import (
+    TopUpAlreadyRedeemed,
+    TopUpExpired,
+    TopUpForged,
+    TopUpTypo,
+    TopUpUnsupported,
+    TopUpWrongDevice,
+)
+
+VERSION = 1
+EPOCH = date(2024, 1, 1)
+DOMAIN = b"smsgenie topup v1\x00"  # signatures over codes can never be mistaken for other signatures
+PAYLOAD = struct.Struct(">B5s6sIHH")
+SIGNATURE_BYTES = 64
+CODE_BYTES = PAYLOAD.size + SIGNATURE_BYTES + 2
+GROUP = 5
+
+CODE_CHARS = -(-CODE_BYTES * 8 // 5)
+
+
+def format_code(raw: str) -> str:
+    return "-".join(raw[i:i + GROUP] for i in range(0, len(raw), GROUP))
+
+
+def day_number(d: date) -> int:
+    return (d - EPOCH).days
+
+
+@dataclass(frozen=True)
+class TopUpCode:
+    device: bytes
+    serial: bytes
+    credits: int
+    issued: date
+    expires: date | None
+    key_id: str
+    """Fingerprint of the vendor key that signed it: spent serials are kept per key."""
+
+    @property
+    def serial_text(self) -> str:
+        return crockford.encode(self.serial)
+
+
+def sign(private_key: Ed25519PrivateKey, *, device: bytes, serial: bytes, credits: int, issued: date,
+         expires: date | None) -> str:
+    """Make a code (the vendor's side)."""
+    if not 0 < credits < 2 ** 32:
+        raise ValueError("credits must be between 1 and 4,294,967,295")
+    if len(device) != 5 or len(serial) != 6:
+        raise ValueError("device id must be 5 bytes and serial 6 bytes")
+    if expires is not None and expires < issued:
+        raise ValueError(f"the code would expire ({expires}) before it is issued ({issued})")
+    payload = PAYLOAD.pack(VERSION, device, serial, credits, day_number(issued),
+                           day_number(expires) if expires else 0)
+    body = payload + private_key.sign(DOMAIN + payload)
+    return format_code(crockford.encode(body + struct.pack(">H", binascii.crc_hqx(body, 0xFFFF))))
+
+
+def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, today: date) -> TopUpCode:
+    """Check a code for this box; each reason for refusal has its own exception and message."""
+    raw = crockford.normalise(code)
+    if len(raw) != CODE_CHARS:
+        how = "short" if len(raw) < CODE_CHARS else "long"
+        raise TopUpTypo(f"the code is too {how}: {len(raw)} characters, a top-up code has {CODE_CHARS}. "
+                        f"Copy it again, whole")
+    try:
+        data = crockford.decode(raw)
+    except ValueError as exc:
+        raise TopUpTypo(f"the code has a typo: {exc}. Check it character by character") from None
+    body, crc = data[:-2], struct.unpack(">H", data[-2:])[0]
+    if binascii.crc_hqx(body, 0xFFFF) != crc:
+        raise TopUpTypo("the code has a typo (its check digits do not match): check it character by character")
+    payload, signature = body[:PAYLOAD.size], body[PAYLOAD.size:]
+    version, dev, serial, credits, issued, expires = PAYLOAD.unpack(payload)
+    if version != VERSION:
+        raise TopUpUnsupported(f"this code is of format {version}; this box reads format {VERSION}. "
+                               f"Update the box's software, or ask the vendor for a format {VERSION} code")
+    try:
+        public_key.verify(signature, DOMAIN + payload)
+    except InvalidSignature:
+        raise TopUpForged("this code was not issued by your vendor (its signature does not match the vendor key "
+                          "in the box's config). Ask your vendor for a new code") from None
+    if dev != device:
+        raise TopUpWrongDevice(f"this code is for box {format_device_id(dev)}, and this box is "
+                               f"{format_device_id(device)}. Ask your vendor for a code for this box")
+    expiry = EPOCH + timedelta(days=expires) if expires else None
+    if expiry is not None and today > expiry:
+        raise TopUpExpired(f"this code expired on {expiry.isoformat()}. Ask your vendor for a new one")
+    return TopUpCode(dev, serial, credits, EPOCH + timedelta(days=issued), expiry, key_id)
+
+
+def redeem(queue, code: TopUpCode) -> int:
+    """Credit a verified code once; returns the new balance.
+
+    The spent serial and the ledger entry commit in one transaction: after a
+    crash the code is either spent *and* credited, or neither.
+    """
+    ledger = queue.ledger
+    with queue.db.atomic() as conn:
+        spent = conn.execute("SELECT redeemed_at, credits FROM spent_code WHERE key_id = ? AND serial = ?",
+                             (code.key_id, code.serial_text)).fetchone()
+        if spent:
+            when = datetime.fromtimestamp(spent["redeemed_at"]).strftime("%Y-%m-%d %H:%M")
+            raise TopUpAlreadyRedeemed(f"this code was already redeemed on {when} (+{spent['credits']} credits); "
+                                       f"a code counts once")
+        balance = ledger.record(conn, "topup", code.credits, code_serial=code.serial_text,
+                                note=f"top-up code {code.serial_text}")
+        ledger_id = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0]
+        conn.execute("INSERT INTO spent_code (key_id, serial, redeemed_at, credits, ledger_id) VALUES (?, ?, ?, ?, ?)",
+                     (code.key_id, code.serial_text, queue.clock.time(), code.credits, ledger_id))
+        return balance
