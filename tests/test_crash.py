@@ -4,7 +4,8 @@
 lives in this test process, so it outlives every daemon). SIGKILL at random
 moments during a 200-message send, 20 times, then a clean run to the end.
 After every kill and at the end: no message lost, no part handed to the
-network twice, and whatever was in flight is ``uncertain``.
+network twice, whatever was in flight is ``uncertain``, and the ledger
+balances exactly: the top-up less what each message cost by its state.
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ TOPUP = 1000
 def start_daemon(config_file, log):
     return subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config_file), "run"],
                             stdout=log, stderr=subprocess.STDOUT)
+
+
+def check_ledger(q):
+    """Every credit is accounted for: what each message cost matches what became of it."""
+    assert q.ledger.balance() == q.db.execute("SELECT COALESCE(SUM(credits), 0) FROM ledger").fetchone()[0] >= 0
+    expected_total = 0
+    for m in q.messages(limit=TOTAL + 10):
+        if m.state == "queued":
+            expected = 0  # never claimed, or claimed and refunded when put back
+        elif m.state == "failed":
+            expected = len(m.accepted)  # only what the network took
+        else:  # sending, sent, delivered, expired, uncertain: every part is paid for
+            expected = m.segments
+        assert q.ledger.charged(m.id) == expected, f"message {m.id} ({m.state}) cost {q.ledger.charged(m.id)}"
+        expected_total += expected
+    assert q.ledger.balance() == TOPUP - expected_total
 
 
 def check_no_double_send(sim, q):
@@ -84,6 +101,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(setup):
         assert sum(counts.values()) == TOTAL, "a message vanished"
         in_flight |= {m.id for m in q.messages("sending")}
         check_no_double_send(sim, q)
+        check_ledger(q)
     progress = q.counts()
     assert 0 < progress["queued"] < TOTAL, "the kills should land while the list is being sent"
     assert in_flight, "no kill caught a message in flight"
@@ -98,6 +116,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(setup):
     log.close()
 
     final = q.counts()
+    check_ledger(q)
     assert sum(final.values()) == TOTAL
     assert final["queued"] == final["sending"] == 0
     check_no_double_send(sim, q)
