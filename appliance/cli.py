@@ -259,7 +259,11 @@ def ledger(settings: Settings, as_json: bool, limit: int) -> None:
         click.echo("No credit movements yet.")
     for e in entries:
         when = datetime.fromtimestamp(e.at).strftime("%Y-%m-%d %H:%M")
-        about = f"message {e.message_id}" if e.message_id else (e.note or "")
+        about = e.note or ""
+        if e.message_id:
+            about = f"message {e.message_id} ({e.message_state})" + (f": {e.note}" if e.note else "")
+            if e.message_state == "uncertain" and e.kind == "debit":
+                about += " - stays charged, it most likely went out"
         click.echo(f"{when}  {e.kind:<10} {e.credits:>+8}  balance {e.balance:>8}  {about}")
 
 

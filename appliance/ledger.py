@@ -34,6 +34,8 @@ class Entry:
     message_id: int | None
     code_serial: str | None
     note: str | None
+    message_state: str | None = None
+    """The paid-for message's state now (an ``uncertain`` one stays charged)."""
 
 
 class Ledger:
@@ -70,8 +72,9 @@ class Ledger:
 
     def history(self, limit: int = 100) -> list[Entry]:
         """The newest ``limit`` entries, oldest first, each with the balance after it."""
-        rows = self.db.execute("SELECT * FROM (SELECT * FROM ledger ORDER BY id DESC LIMIT ?) ORDER BY id",
-                               (limit,)).fetchall()
+        rows = self.db.execute(
+            "SELECT l.*, m.state AS message_state FROM (SELECT * FROM ledger ORDER BY id DESC LIMIT ?) l"
+            " LEFT JOIN message m ON m.id = l.message_id ORDER BY l.id", (limit,)).fetchall()
         return [Entry(**{k: r[k] for k in r.keys()}) for r in rows]
 
     def charged(self, message_id: int) -> int:

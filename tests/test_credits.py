@@ -88,7 +88,8 @@ def test_claim_pays_for_its_parts_in_the_same_transaction(bare_queue):
     m = q.claim()
     assert (m.id, m.state, m.claim_charge) == (mid, "sending", 2)
     assert q.ledger.balance() == 1
-    assert [(e.kind, e.credits, e.message_id) for e in q.ledger.history()][-1] == ("debit", -2, mid)
+    assert [(e.kind, e.credits, e.message_id, e.message_state) for e in q.ledger.history()][-1] == \
+        ("debit", -2, mid, "sending")
 
 
 def test_three_part_message_with_two_credits_does_not_go(bare_queue):
@@ -126,6 +127,19 @@ def test_refunds_follow_what_did_not_go(bare_queue):
     q.clock.advance(60)  # past the retry's backoff
     again = q.claim()
     assert again.id == retried and q.ledger.charged(retried) == 1  # paid again when it is sent
+
+
+def test_the_ledger_shows_an_uncertain_message_stays_charged(bare_queue, tmp_path):
+    q = bare_queue
+    q.ledger.adjust(5, "opening credit")
+    (mid,) = enqueue(q, 1)
+    q.claim()
+    q.mark_uncertain(mid, "the modem went quiet")
+    config = tmp_path / "c.toml"
+    config.write_text(f'data_dir = "{q.db.path.parent}"\n')
+    out = CliRunner().invoke(cli, ["--config", str(config), "ledger"]).output
+    assert f"message {mid} (uncertain) - stays charged, it most likely went out" in out
+    assert "adjustment" in out and "opening credit" in out
 
 
 def test_put_back_and_crash_recovery_refund_unsent_claims(bare_queue):
