@@ -20,12 +20,10 @@ import click
 from appliance import config as configmod
 from appliance.clock import SystemClock
 from appliance.config import Config
-from appliance.db import Database
+from appliance.db import Database, ensure_data_dir
 from appliance.errors import SmsGenieError
 from appliance.lock import DataDirLock
-from appliance.plan import plan_message
 from appliance.privacy import mask_number
-from appliance.sendlist import read_csv
 from appliance.sendqueue import STATES, SendQueue
 from appliance.status import status as build_status
 from hw.errors import HardwareError
@@ -48,6 +46,15 @@ class Settings:
 
     def open_queue(self) -> SendQueue:
         return SendQueue(Database.in_data_dir(self.config.data_dir), SystemClock())
+
+    def box_settings(self) -> dict:
+        from appliance.settings import Settings as BoxSettings
+
+        box = BoxSettings(ensure_data_dir(self.config.data_dir))
+        try:
+            return box.all()
+        finally:
+            box.close()
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -119,35 +126,80 @@ def demo(ctx: click.Context, until_idle: bool, latency: float) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--text", required=True, help="The message text, the same for every number.")
+@click.option("--text", help="The message, the same for everyone (braces are literal).")
+@click.option("--template", help="The message with {column} merge fields from the list, e.g. '{姓名}您好...'.")
+@click.option("--dry-run", is_flag=True, help="Check and price the list; queue nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as one JSON object.")
 @pass_settings
 @friendly_errors
-def send(settings: Settings, file: str, text: str) -> None:
-    """Queue TEXT for every phone number in FILE (a CSV with a header row)."""
-    plan = plan_message(text)
-    sendlist = read_csv(file)
+def send(settings: Settings, file: str, text: str | None, template: str | None, dry_run: bool,
+         as_json: bool) -> None:
+    """Check FILE (CSV or XLSX) row by row, price it, and queue a message for every good row."""
+    from appliance.keywords import KeywordStore
+    from appliance.optout import OptOuts
+    from appliance.preview import prepare
+    from appliance.sendlist import open_table
+    from appliance.template import Template
+
+    if (text is None) == (template is None):
+        raise click.UsageError("give --text (the same text for everyone) or --template (with {column} fields)")
     config = settings.config
+    box = settings.box_settings()
+    tpl = Template(template if template is not None else text.replace("{", "{{").replace("}", "}}"),
+                   box["signature"])
     q = settings.open_queue()
+    with open_table(file) as table:
+        preview = prepare(table, tpl, region=box["default_region"], screen=KeywordStore(q.db, q.clock).screen(),
+                          opted_out=OptOuts(q.db, q.clock).numbers(), balance=q.ledger.balance())
     ids: list[int] = []
-    if sendlist.numbers:
-        list_id = q.create_list(sendlist.name, config.service_code)
-        ids = q.enqueue(list_id, sendlist.numbers, plan, config.service_code)
-    parts = f"{plan.segments} SMS part{'s' if plan.segments > 1 else ''} each"
-    click.echo(f"Queued {len(ids)} message{'s' if len(ids) != 1 else ''} from {sendlist.name} "
-               f"({parts}, {'GSM-7' if plan.encoding == 'gsm7' else 'UCS-2'}; "
-               f"numbers from column '{sendlist.column}').")
-    if plan.forced_ucs2_by:
-        click.echo(f"Note: the character {plan.forced_ucs2_by!r} makes this a UCS-2 (Chinese-capable) text, "
-                   f"which fits fewer characters per SMS.")
-    if sendlist.problems:
-        click.echo(f"{len(sendlist.problems)} row{'s' if len(sendlist.problems) != 1 else ''} skipped:")
-        for p in sendlist.problems:
-            shown = mask_number(p.value) if p.reason == "duplicate" else p.value
-            click.echo(f"  row {p.row}: {shown or '(empty)'}: {p.reason}")
-    if not DataDirLock.held(config.data_dir):
-        click.echo("Note: the smsgenie daemon is not running; the messages go out when it starts.")
-    if not ids:
-        raise click.ClickException(f"no usable phone numbers in {file}")
+    list_id = None
+    if preview.accepted and not dry_run:
+        list_id = q.create_list(preview.list_name, config.service_code, tpl.text)
+        ids = q.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), config.service_code)
+    if as_json:
+        click.echo(json.dumps({**preview.as_dict(), "dry_run": dry_run, "queued": len(ids),
+                               "send_list_id": list_id}, ensure_ascii=False))
+    else:
+        _print_preview(preview, queued=len(ids), dry_run=dry_run)
+        if ids and not DataDirLock.held(config.data_dir):
+            click.echo("Note: the smsgenie daemon is not running; the messages go out when it starts.")
+    if not preview.accepted:
+        raise click.ClickException(f"no row of {preview.list_name} can be sent (see the reasons above)")
+
+
+def _print_preview(preview, *, queued: int, dry_run: bool) -> None:
+    n = len(preview.accepted)
+    parts = preview.credits_needed
+    encodings = ", ".join(f"{count} {'GSM-7' if enc == 'gsm7' else 'UCS-2'}"
+                          for enc, count in sorted(preview.by_encoding.items()))
+    verb = "Would queue" if dry_run else "Queued"
+    click.echo(f"{verb} {queued if not dry_run else n} message{'s' if n != 1 else ''} from {preview.list_name} "
+               f"({parts} SMS part{'s' if parts != 1 else ''} in all; numbers from column "
+               f"'{preview.phone_column}').")
+    if n:
+        click.echo(f"  encoding: {encodings}; by carrier: " + ", ".join(
+            f"{c} {m} ({preview.credits_by_carrier[c]} credits)" for c, m in preview.messages_by_carrier.most_common()))
+        click.echo(f"  credits needed {parts}, balance {preview.balance}"
+                   + ("" if preview.enough_credit else " - not enough: sending will pause until a top-up"))
+        first = preview.samples[0]
+        click.echo(f"  first message ({first['to']}, {first['parts']} part{'s' if first['parts'] != 1 else ''}): "
+                   f"{first['text']}")
+    if preview.forced_ucs2_by:
+        extra = preview.ucs2_extra_credits
+        cost = (f"it costs {extra} extra credit{'s' if extra != 1 else ''}: replace it to save them" if extra
+                else "here it costs nothing extra, but a longer text would pay for it")
+        click.echo(f"Note: the character {preview.forced_ucs2_by!r} makes these texts UCS-2 (Chinese-capable), "
+                   f"which fits fewer characters per SMS; {cost}.")
+    if preview.refused:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in preview.refused_by_reason.most_common())
+        click.echo(f"{len(preview.refused)} row{'s' if len(preview.refused) != 1 else ''} refused ({reasons}):")
+        for r in preview.refused[:50]:
+            shown = mask_number(r.value) if r.reason in ("duplicate", "opted out") else r.value
+            said_by_reason = r.value and r.reason in ("invalid", "not a mobile number", "duplicate")
+            click.echo(f"  row {r.row}: {shown or '(empty)'}: {r.reason}"
+                       + (f" - {r.detail}" if r.detail and not said_by_reason else ""))
+        if len(preview.refused) > 50:
+            click.echo(f"  ... and {len(preview.refused) - 50} more (--json lists them all)")
 
 
 @cli.command()
@@ -285,6 +337,30 @@ def keygen(out_dir: str) -> None:
     click.echo(f'[vendor]\npublic_key = "{pub_path.read_text().strip()}"')
 
 
+@vendor.command("sign-keywords")
+@click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
+@click.argument("words_file", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@friendly_errors
+def sign_keywords(key_path: str, words_file: str, out: str) -> None:
+    """Sign WORDS_FILE (one word per line) into OUT, for boxes to import."""
+    from datetime import date
+    from pathlib import Path
+
+    from appliance.keywords import read_words, sign_list
+    from appliance.vendor import load_private_key
+
+    words = read_words(Path(words_file).read_text(encoding="utf-8-sig"))
+    if not words:
+        raise click.ClickException(f"{words_file} has no words (one per line)")
+    try:
+        with open(out, "x", encoding="utf-8") as f:
+            f.write(sign_list(load_private_key(key_path), words, date.today()))
+    except FileExistsError:
+        raise click.ClickException(f"{out} already exists: choose a new file name") from None
+    click.echo(f"Signed {len(words)} words into {out}.")
+
+
 @vendor.command()
 @click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
 @click.option("--device", required=True, metavar="ID", help="The box's device id (smsgenie device-id).")
@@ -318,6 +394,256 @@ def mint(key_path: str, device: str, credits: int, count: int, expires, csv_path
         return
     for _serial, code in codes:
         click.echo(code)
+
+
+# --- compliance: opt-outs, keywords, inbox, the record, settings ------------------------------------
+
+
+def _e164(number: str, settings: Settings) -> str:
+    from appliance import numbers
+    try:
+        return numbers.normalise(number, settings.box_settings()["default_region"]).e164
+    except numbers.NumberProblem as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.group()
+def optout() -> None:
+    """Customers who asked not to get texts (replied TD/退订, or told the shop)."""
+
+
+@optout.command("add")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why, e.g. 'asked at the counter on 3 Dec'.")
+@pass_settings
+@friendly_errors
+def optout_add(settings: Settings, number: str, reason: str) -> None:
+    """Stop texting NUMBER."""
+    from appliance.optout import OptOuts
+    q = settings.open_queue()
+    e164 = _e164(number, settings)
+    added = OptOuts(q.db, q.clock).add(e164, "manual", reason)
+    click.echo(f"{mask_number(e164)} {'added to' if added else 'was already on'} the opt-out list.")
+
+
+@optout.command("remove")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the customer may be texted again.")
+@pass_settings
+@friendly_errors
+def optout_remove(settings: Settings, number: str, reason: str) -> None:
+    """Allow texting NUMBER again."""
+    from appliance.optout import OptOuts
+    q = settings.open_queue()
+    e164 = _e164(number, settings)
+    removed = OptOuts(q.db, q.clock).remove(e164, reason)
+    click.echo(f"{mask_number(e164)} {'removed from' if removed else 'was not on'} the opt-out list.")
+
+
+@optout.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--full", is_flag=True, help="Show whole numbers (they are masked by default).")
+@pass_settings
+@friendly_errors
+def optout_list(settings: Settings, as_json: bool, full: bool) -> None:
+    """The opt-out list, oldest first."""
+    from dataclasses import asdict
+    from datetime import datetime
+
+    from appliance.optout import OptOuts
+    q = settings.open_queue()
+    entries = OptOuts(q.db, q.clock).all()
+    shown = [{**asdict(e), "number": e.number if full else mask_number(e.number)} for e in entries]
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False))
+        return
+    if not shown:
+        click.echo("Nobody has opted out.")
+    for e in shown:
+        when = datetime.fromtimestamp(e["added_at"]).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{when}  {e['number']:<16} {e['source']:<7} {e['reason']}")
+
+
+@cli.group()
+def keywords() -> None:
+    """Forbidden words: the vendor's signed list and the shop's own."""
+
+
+@keywords.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_settings
+@friendly_errors
+def keywords_import(settings: Settings, file: str) -> None:
+    """Replace the vendor's list with a signed list FILE from the vendor."""
+    from pathlib import Path
+
+    from appliance.keywords import KeywordStore, verify_list
+    from appliance.vendor import parse_public_key
+
+    config = settings.config
+    if not config.vendor.public_key:
+        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line first")
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {file}: {exc}") from None
+    words = verify_list(text, parse_public_key(config.vendor.public_key)[0])
+    q = settings.open_queue()
+    KeywordStore(q.db, q.clock).replace_vendor(words)
+    click.echo(f"Imported the vendor's list: {len(words)} words.")
+
+
+@keywords.command("add")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--note", default="", help="Why the shop blocks these.")
+@pass_settings
+@friendly_errors
+def keywords_add(settings: Settings, words: tuple[str, ...], note: str) -> None:
+    """Add the shop's own forbidden WORDS."""
+    from appliance.keywords import KeywordStore
+    q = settings.open_queue()
+    n = KeywordStore(q.db, q.clock).add_local(list(words), note)
+    click.echo(f"Added {n} word{'s' if n != 1 else ''} to the shop's list.")
+
+
+@keywords.command("remove")
+@click.argument("word")
+@pass_settings
+@friendly_errors
+def keywords_remove(settings: Settings, word: str) -> None:
+    """Remove one of the shop's own words (the vendor's list cannot be edited here)."""
+    from appliance.keywords import KeywordStore
+    q = settings.open_queue()
+    if not KeywordStore(q.db, q.clock).remove_local(word):
+        raise click.ClickException(f"{word!r} is not on the shop's list (the vendor's list changes only by import)")
+    click.echo(f"Removed {word!r}.")
+
+
+@keywords.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_settings
+@friendly_errors
+def keywords_list(settings: Settings, as_json: bool) -> None:
+    """Every forbidden word, the vendor's first."""
+    from dataclasses import asdict
+
+    from appliance.keywords import KeywordStore
+    q = settings.open_queue()
+    entries = KeywordStore(q.db, q.clock).all()
+    if as_json:
+        click.echo(json.dumps([asdict(k) for k in entries], ensure_ascii=False))
+        return
+    vendor_n = sum(1 for k in entries if k.source == "vendor")
+    click.echo(f"{vendor_n} from the vendor, {len(entries) - vendor_n} the shop's own.")
+    for k in entries:
+        click.echo(f"  {k.source:<6} {k.word}" + (f"  ({k.note})" if k.note else ""))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True)
+@click.option("--full", is_flag=True, help="Show whole numbers (masked by default).")
+@pass_settings
+@friendly_errors
+def inbox(settings: Settings, as_json: bool, limit: int, full: bool) -> None:
+    """Texts customers sent to the box, newest first, long ones joined."""
+    from appliance.inbox import Inbox
+    q = settings.open_queue()
+    items = Inbox(q.db).messages(limit)
+    for item in items:
+        if not full:
+            item["sender"] = mask_number(item["sender"]) if item["sender"].lstrip("+").isdigit() else item["sender"]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    if not items:
+        click.echo("No texts received yet.")
+    for m in items:
+        text = m["text"] if m["text"] is not None else f"[could not be read: {m['problem']}]"
+        extra = f"  [{m['parts_received']} of {m['parts']} parts]" if m["parts"] and not m["complete"] else ""
+        click.echo(f"{m['sent_at'] or '-':<26} {m['sender']:<16} {text}{extra}")
+
+
+@cli.group()
+def audit() -> None:
+    """The message record kept for lawful queries (at least 180 days)."""
+
+
+@audit.command("verify")
+@pass_settings
+@friendly_errors
+def audit_verify(settings: Settings) -> None:
+    """Check that no row of the record was edited, deleted or inserted."""
+    q = settings.open_queue()
+    verdict = q.audit.verify()
+    if not verdict.ok:
+        raise click.ClickException(f"the record has been tampered with: {verdict.problem}")
+    click.echo(f"The record is intact: {verdict.rows} rows, head {verdict.head[:16]}.")
+
+
+@audit.command("export")
+@click.option("--from", "start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day.")
+@click.option("--number", help="Only this recipient.")
+@click.option("--out", "out_path", required=True, metavar="FILE", help="A new CSV file (mode 0600).")
+@pass_settings
+@friendly_errors
+def audit_export(settings: Settings, start, end, number: str | None, out_path: str) -> None:
+    """Export the record between two days (inclusive) to CSV, for a lawful query."""
+    from datetime import datetime, timedelta
+
+    from appliance.audit import write_csv
+
+    q = settings.open_queue()
+    rows = q.audit.rows(start.timestamp(), (end + timedelta(days=1)).timestamp(),
+                        _e164(number, settings) if number else None)
+    try:
+        n = write_csv(rows, out_path, lambda at: datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S"))
+    except FileExistsError:
+        raise click.ClickException(f"{out_path} already exists: choose a new file name") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
+    click.echo(f"Wrote {n} row{'s' if n != 1 else ''} to {out_path}.")
+
+
+@audit.command("prune")
+@pass_settings
+@friendly_errors
+def audit_prune(settings: Settings) -> None:
+    """Delete rows older than the retention setting (never under 180 days); the daemon does this daily."""
+    q = settings.open_queue()
+    n = q.audit.prune(settings.box_settings()["audit_retention_days"])
+    click.echo(f"Pruned {n} row{'s' if n != 1 else ''}.")
+
+
+@cli.group("settings")
+def settings_group() -> None:
+    """The shop's settings: signature, default region, record retention."""
+
+
+@settings_group.command("show")
+@pass_settings
+@friendly_errors
+def settings_show(settings: Settings) -> None:
+    for key, value in settings.box_settings().items():
+        click.echo(f"{key} = {value!r}")
+
+
+@settings_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_settings
+@friendly_errors
+def settings_set(settings: Settings, key: str, value: str) -> None:
+    """Set KEY to VALUE, e.g. smsgenie settings set signature 【小王便利店】."""
+    from appliance.settings import Settings as BoxSettings
+
+    box = BoxSettings(ensure_data_dir(settings.config.data_dir))
+    try:
+        box.set(key, value)
+        click.echo(f"{key} = {box.get(key)!r}")
+    finally:
+        box.close()
 
 
 def main() -> None:

@@ -22,13 +22,17 @@ import threading
 from datetime import timedelta
 from typing import Callable
 
+from appliance import numbers
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
+from appliance.inbox import Inbox
 from appliance.journal import HandoverJournal
 from appliance.lock import DataDirLock
+from appliance.optout import OptOuts, is_opt_out
 from appliance.privacy import mask_number
 from appliance.sendqueue import Message, RetryPolicy, SendQueue
+from appliance.settings import Settings as BoxSettings
 from hw.errors import (
     CommandFailed,
     ModemError,
@@ -58,6 +62,8 @@ REPORT_MAX_DELAY = 3.0
 #: After the modem says the box cannot send (no SIM, no network), wait this long.
 DEVICE_HOLD = 15.0
 REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
+#: Seconds between record pruning and head-hash logging.
+HOUSEKEEPING_INTERVAL = 24 * 3600.0
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
@@ -82,6 +88,10 @@ class Daemon:
         self.db = Database.in_data_dir(config.data_dir)
         self.queue = SendQueue(self.db, self.clock)
         self.journal = HandoverJournal(config.data_dir)
+        self.inbox = Inbox(self.db)
+        self.optouts = OptOuts(self.db, self.clock)
+        self.box_settings = BoxSettings(config.data_dir)
+        self._housekeeping_at = 0.0
         q = config.queue
         self.policy = RetryPolicy(q.max_attempts, q.retry_base_seconds, q.retry_cap_seconds)
         self.validity = timedelta(hours=q.validity_hours)
@@ -145,6 +155,7 @@ class Daemon:
                         pass  # read again at the next start; stored once
                 self.modem.close()
                 self._publish(force=True, state="stopped", detail="the smsgenie daemon stopped")
+                self.box_settings.close()
                 self.db.close()
                 log.info("stopped")
 
@@ -185,6 +196,7 @@ class Daemon:
                 except ModemError as exc:
                     self._modem_trouble(exc)
                 return self._idle(0)
+            self._housekeeping()
             due = self.queue.next_due_at()
             wait = self.poll_interval if due is None else min(self.poll_interval, max(0.0, due - self.clock.time()))
             return self._idle(wait)
@@ -209,6 +221,7 @@ class Daemon:
             self._flush_deferred()
             self._to_delete, self._collecting = [], False  # a fresh listing covers what was pending
             self._collect_stored()
+            self._flush_deferred()  # opt-outs that came while we were away count before the first send
         except ModemNotReady as exc:
             self._problem(str(exc))
             self._schedule_retry(max_delay=DEVICE_HOLD)
@@ -459,10 +472,38 @@ class Daemon:
             decoded.sender, decoded.timestamp.isoformat() if decoded.timestamp else None, decoded.text, pdu_hex,
             concat=(concat.reference, concat.sequence, concat.total) if concat else None,
             problem=decoded.user_data.problem)
-        if stored:
-            log.info("inbound SMS from %s", mask_number(decoded.sender))
+        if not stored:
+            return
+        log.info("inbound SMS from %s", mask_number(decoded.sender))
+        whole = decoded.text if concat is None else self.inbox.complete_text(decoded.sender, concat.reference,
+                                                                             concat.total)
+        if is_opt_out(whole):
+            number = self._e164(decoded.sender)
+            if self.optouts.add(number, "sms", f"replied {whole.strip()!r}"):
+                log.info("%s opted out (replied %r)", mask_number(number), whole.strip())
 
     # --- state for people ---------------------------------------------------------------------------
+
+    def _e164(self, sender: str) -> str:
+        """A sender as the opt-out list keeps numbers (E.164), or as it came if it is not one."""
+        try:
+            return numbers.normalise(sender, self.box_settings.get("default_region")).e164
+        except numbers.NumberProblem:
+            return sender
+
+    def _housekeeping(self) -> None:
+        """Once a day: prune the record past its retention, and log its head hash for auditors."""
+        now = self.clock.time()
+        if now < self._housekeeping_at:
+            return
+        self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
+        pruned = self.queue.audit.prune(self.box_settings.get("audit_retention_days"))
+        verdict = self.queue.audit.verify()
+        if verdict.ok:
+            log.info("message record: %d rows, head %s%s", verdict.rows, verdict.head,
+                     f" ({pruned} rows past retention pruned)" if pruned else "")
+        else:
+            log.error("the message record has been tampered with: %s", verdict.problem)
 
     def _publish(self, force: bool = False, **override) -> None:
         """Write the modem's state for ``smsgenie status`` when it changed, and as a heartbeat."""

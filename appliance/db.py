@@ -155,6 +155,59 @@ def _ledger(conn: sqlite3.Connection) -> None:
     """)
 
 
+@migration("0003_compliance")
+def _compliance(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Forbidden words: the vendor's signed list (replaced whole on import) and the shop's own.
+        CREATE TABLE keyword (
+            source TEXT NOT NULL CHECK (source IN ('vendor', 'local')),
+            word TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            note TEXT,
+            PRIMARY KEY (source, word)
+        );
+        -- Customers who asked not to get texts, and every change to that list.
+        CREATE TABLE opt_out (
+            number TEXT PRIMARY KEY,
+            added_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE TABLE opt_out_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            number TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('add', 'remove')),
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        -- The record kept for lawful queries: append-only, hash-chained.
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            event TEXT NOT NULL,
+            message_id INTEGER,
+            send_list_id INTEGER,
+            recipient TEXT NOT NULL,
+            content TEXT NOT NULL,
+            service_code TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_at ON audit (at);
+        CREATE INDEX audit_recipient ON audit (recipient);
+        -- Where the chain starts after old rows were pruned past retention.
+        CREATE TABLE audit_anchor (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pruned_to INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        ALTER TABLE send_list ADD COLUMN template TEXT
+    """)
+
+
 class Database:
     """A connection to the box's database, with transactions that nest."""
 

@@ -3,11 +3,14 @@
 A simulated SIM7600 answers on a pseudo-terminal; the real daemon sends to
 it through pyserial, exactly as on a Pi. The demo plays the vendor too: it
 makes a demo vendor key, mints a 20-credit top-up code for this box and
-redeems it. It queues the bundled customer list (24 shops' customers, one
-duplicate and one bad number that are refused): 34 SMS parts, so sending
-pauses "out of credit" until the demo buys another code. A customer
-replies 退订 (unsubscribe) half-way, one phone rejects its message and one
-number does not exist, so every outcome shows.
+redeems it, and imports a vendor-signed forbidden-word list. It queues the
+bundled customer list through the same checks as `smsgenie send`: 24 good
+rows; a duplicate, a bad number and a row whose merge field hides a
+forbidden word (代开 發票) are refused. One customer had replied 退订 while
+the box was off: the daemon reads it at start, and that customer's
+messages are skipped, uncharged. One phone rejects its message and one
+number does not exist. 30 SMS parts need more than the first 20 credits,
+so sending pauses "out of credit" until the demo buys another code.
 """
 
 from __future__ import annotations
@@ -20,22 +23,28 @@ from pathlib import Path
 from typing import Callable
 
 from appliance import config as configmod
-from appliance import topup, vendor
+from appliance import keywords, topup, vendor
 from appliance.clock import SystemClock
 from appliance.config import Config, ModemConfig, QueueConfig, VendorConfig
 from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
 from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id
-from appliance.plan import plan_message
-from appliance.sendlist import read_csv
+from appliance.keywords import KeywordStore
+from appliance.optout import OptOuts
+from appliance.preview import prepare
+from appliance.sendlist import open_table
 from appliance.sendqueue import SendQueue
+from appliance.settings import Settings as BoxSettings
+from appliance.template import Template
 from hw.modem.sim import FAILED, SimulatedModem
 
 DEFAULT_DIR = "smsgenie-demo"
 SERVICE_CODE = "DEMO01"
-PROMO = "【小王便利店】会员日：本周六全场9折，凭此短信到店再送小礼品一份。回复TD退订"
-NOTICE = ("Xiao Wang Store: your order is ready for pickup at the counter. We are open 8:00-22:00 every day. "
-          "Please bring this message or your order number. Reply TD to unsubscribe. Thank you!")
+SIGNATURE = "【小王便利店】"
+PROMO = "{姓名}您好！会员日：本周六全场9折，凭此短信到店再送小礼品一份。回复TD退订"
+DEMO_KEYWORDS = ["代开发票", "赌博", "贷款秒批"]
+NOTICE = ("{姓名}您好，您在小王便利店预订的年货礼盒已经到店，请凭本短信或订单号到收银台领取。"
+          "本店营业时间为每天早上8点到晚上10点，如需送货上门请回复地址，我们会尽快为您安排。感谢您的支持！")
 REJECTING_PHONE = "+8613512340013"   # the phone refuses the message (failed delivery report)
 UNASSIGNED = "+8613612340014"        # the network says the number is not assigned (+CMS ERROR: 1)
 REPLYING = "+8613812340001"          # this customer replies 退订
@@ -67,14 +76,21 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     q = SendQueue(db, SystemClock())
     echo(f"This box is {format_device_id(box)}; the demo vendor key is in {key_dir}.")
     _buy_credit(q, private_key, public_line, box, 20, echo)
+    KeywordStore(q.db, q.clock).replace_vendor(
+        keywords.verify_list(keywords.sign_list(private_key, DEMO_KEYWORDS, date.today()),
+                             vendor.parse_public_key(public_line)[0]))
+    box_settings = BoxSettings(data_dir)
+    box_settings.set("signature", SIGNATURE)
+    box_settings.close()
     first_id = _queue_demo_lists(q, echo)
+    sim.inject_sms(REPLYING, "退订")  # arrived while the box was off; read when the daemon starts
     daemon = Daemon(config)
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     thread.start()
     echo(f"Simulated SIM7600 on {sim.port}; the daemon is sending (Ctrl-C to stop).")
 
     start = time.monotonic()
-    replied = bought = False
+    bought = False
     last = None
     try:
         while thread.is_alive():
@@ -88,12 +104,8 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
                 echo(f"  sending paused, {shortfall}")
                 _buy_credit(q, private_key, public_line, box, 100, echo)
                 bought = True
-            if not replied and counts["delivered"] >= 5:
-                sim.inject_sms(REPLYING, "退订")
-                echo("  (a customer replied 退订 - it lands in the inbox)")
-                replied = True
             settled = counts["queued"] == counts["sending"] == counts["sent"] == 0
-            if until_idle and settled and replied and not shortfall:
+            if until_idle and settled and not shortfall:
                 break
             if until_idle and time.monotonic() - start > timeout:
                 echo("The demo did not finish in time.")
@@ -129,19 +141,25 @@ def _buy_credit(q: SendQueue, private_key, public_line: str, box: bytes, credits
 
 
 def _queue_demo_lists(q: SendQueue, echo: Callable[[str], None]) -> int:
+    """Queue the demo lists through the same checks as `smsgenie send`."""
+    screen = KeywordStore(q.db, q.clock).screen()
+    opted_out = OptOuts(q.db, q.clock).numbers()
+    ids: list[int] = []
     path = resources.files("appliance") / "demo" / "customers.csv"
     with resources.as_file(path) as csv_path:
-        customers = read_csv(csv_path)
-    promo = plan_message(PROMO)
-    promo_list = q.create_list("会员日 promo (demo)", SERVICE_CODE)
-    ids = q.enqueue(promo_list, customers.numbers, promo, SERVICE_CODE)
-    notice = plan_message(NOTICE)
-    notice_list = q.create_list("order ready (demo)", SERVICE_CODE)
-    ids += q.enqueue(notice_list, customers.numbers[:5], notice, SERVICE_CODE)
-    echo(f"Queued {len(ids)} demo messages: {len(customers.numbers)} x promo ({promo.segments} part, UCS-2), "
-         f"5 x order notice ({notice.segments} parts, GSM-7).")
-    for p in customers.problems:
-        echo(f"  refused row {p.row}: {p.reason}")
+        for template, limit, label in ((PROMO, None, "会员日 promo (demo)"), (NOTICE, 5, "order ready (demo)")):
+            with open_table(csv_path) as table:
+                preview = prepare(table, Template(template, SIGNATURE), region="CN", screen=screen,
+                                  opted_out=opted_out, balance=q.ledger.balance())
+            accepted = preview.accepted[:limit]
+            list_id = q.create_list(label, SERVICE_CODE, template)
+            ids += q.enqueue_many(list_id, ((a.recipient, a.plan) for a in accepted), SERVICE_CODE)
+            parts = sum(a.plan.segments for a in accepted)
+            echo(f"Queued {len(accepted)} x {label}: {parts} SMS parts.")
+            if limit is None:
+                for r in preview.refused:
+                    echo(f"  refused row {r.row}: {r.reason}" + (f" - {r.detail}" if r.reason == "blocked by a "
+                                                                  "forbidden word" else ""))
     return ids[0]
 
 

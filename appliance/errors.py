@@ -77,5 +77,17 @@ class SendListError(SmsGenieError, ValueError):
     """A send list (CSV) could not be read."""
 
 
+class SettingsError(SmsGenieError, ValueError):
+    """A setting has a value it cannot take, or the settings file is damaged."""
+
+
+class TemplateError(SmsGenieError, ValueError):
+    """A template cannot be filled: a bad brace, or a field the send list does not have."""
+
+
+class KeywordListError(SmsGenieError, ValueError):
+    """A keyword list file is malformed or its vendor signature does not verify."""
+
+
 class MessageTextError(SmsGenieError, ValueError):
     """The message text cannot be sent (empty, or too long)."""

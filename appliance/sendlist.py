@@ -1,90 +1,220 @@
-"""Reading a send list: a CSV with a header row and a column of phone numbers.
+"""Reading send lists: what shops upload, as it really comes.
 
-This is the core's simple reader: the phone column is the one named phone /
-mobile / number / 手机 / 手机号 / 电话 (or the first column), numbers are
-tidied to E.164, and every row that cannot be used is reported with its row
-number and the reason. (Excel files, GBK detection, merge fields and the
-compliance screen come with the send-list issue.)
+CSV exported by Excel in GBK, UTF-8 with or without a BOM, UTF-16 "Unicode
+text"; XLSX (read with openpyxl in read-only mode); a header row whose phone
+column is called 手机 / 手机号 / 电话 / phone / mobile / number, or no
+header at all. Every other column becomes a merge field for templates.
+
+Rows are streamed: a 100,000-row file is never held in memory whole. Each
+row comes with the row number the shop sees in Excel, so a refused row can
+be found and fixed.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
+import unicodedata
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+import charset_normalizer
 
 from appliance.errors import SendListError
 
-PHONE_HEADERS = ("phone", "mobile", "number", "手机", "手机号", "手机号码", "电话", "电话号码")
+PHONE_HEADERS = ("手机", "手机号", "手机号码", "电话", "电话号码", "联系电话", "号码", "phone", "mobile",
+                 "number", "phone number", "mobile number", "tel", "cell")
+SAMPLE_BYTES = 64 * 1024
+#: Candidates for a CSV that is not UTF-8; charset-normalizer picks among them.
+ENCODINGS = ["gb18030", "big5", "utf_16", "cp1252"]
+_GB = {"gb2312", "gbk", "cp936", "hz", "gb18030"}
+
+XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0"
 
 
 @dataclass
-class RowProblem:
-    row: int
-    value: str
-    reason: str
+class Table:
+    """A send list opened for reading: its columns, and its rows one at a time."""
 
-
-@dataclass
-class SendList:
     name: str
-    column: str
-    numbers: list[str] = field(default_factory=list)
-    problems: list[RowProblem] = field(default_factory=list)
+    columns: list[str]
+    phone_column: int
+    encoding: str | None
+    rows: Iterator[tuple[int, list[str]]] = field(repr=False)
+    """(row number in the file, 1-based, cells as text)."""
+    _close: list = field(default_factory=list, repr=False)
+
+    @property
+    def merge_fields(self) -> list[str]:
+        return [c for i, c in enumerate(self.columns) if i != self.phone_column and c]
+
+    def close(self) -> None:
+        for f in self._close:
+            f.close()
+
+    def __enter__(self) -> "Table":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def normalise_number(raw: str, default_country: str = "86") -> str | None:
-    """'138 0013 8000', '+86-138-0013-8000', '008613800138000' -> '+8613800138000'; None if not a number."""
-    s = raw.strip().replace(" ", "").replace("-", "").replace("(", "").replace(")", "").replace("\u3000", "")
-    if s.startswith("00"):
-        s = "+" + s[2:]
-    plus = s.startswith("+")
-    digits = s[1:] if plus else s
-    if not digits.isdigit() or not digits.isascii():
-        return None
-    if plus:
-        return "+" + digits if 7 <= len(digits) <= 15 else None
-    if default_country == "86" and len(digits) == 13 and digits.startswith("86"):
-        return "+" + digits
-    if default_country == "86" and len(digits) == 11 and digits.startswith("1"):
-        return "+86" + digits
-    return None
+def header_key(text: str) -> str:
+    """How a column name is compared: full-width folded, case and spaces ignored."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def read_csv(path: str | os.PathLike) -> SendList:
-    """Read ``path``; raises SendListError if it is not a usable CSV at all."""
+def open_table(path: str | os.PathLike, *, name: str | None = None) -> Table:
+    """Open a CSV or XLSX send list; raises SendListError with what to do if it cannot be read."""
+    path = Path(path)
+    name = name or path.name
     try:
-        raw = open(path, "rb").read()
+        f = open(path, "rb")
     except OSError as exc:
-        raise SendListError(f"cannot read {path}: {exc.strerror or exc}") from None
-    for encoding in ("utf-8-sig", "gb18030"):
+        raise SendListError(f"cannot read {name}: {exc.strerror or exc}") from None
+    head = f.read(8)
+    f.seek(0)
+    if head.startswith(XLSX_MAGIC):
+        f.close()
+        return _open_xlsx(path, name)
+    if head.startswith(XLS_MAGIC):
+        f.close()
+        raise SendListError(f"{name} is an old Excel .xls file: open it in Excel or WPS and save it as .xlsx "
+                            f"or CSV, then upload that")
+    return _open_csv(f, name)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def detect_encoding(sample: bytes, name: str = "the file") -> str:
+    """The text encoding of a CSV from its first bytes: BOM, then UTF-8, then charset-normalizer."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    cut = sample.rfind(b"\n")
+    whole = sample[:cut + 1] if 0 <= cut and len(sample) == SAMPLE_BYTES else sample
+    try:
+        whole.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(whole, cp_isolation=ENCODINGS).best()
+    if best is None:
+        raise SendListError(f"cannot tell the text encoding of {name}: save it from Excel or WPS as "
+                            f"'CSV UTF-8' and upload again")
+    encoding = best.encoding.lower()
+    return "gb18030" if encoding in _GB else encoding
+
+
+def _open_csv(f: IO[bytes], name: str) -> Table:
+    sample = f.read(SAMPLE_BYTES)
+    if not sample.strip():
+        f.close()
+        raise SendListError(f"{name} is empty: it needs one row per customer")
+    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        f.close()
+        raise SendListError(f"{name} is not a text (CSV) or Excel (.xlsx) file")
+    encoding = detect_encoding(sample, name)
+    f.seek(0)
+    text = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
+    try:
+        dialect = csv.Sniffer().sniff(sample.decode(encoding, errors="replace")[:8192], delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(text, delimiter=delimiter)
+    rows = ((reader.line_num, [cell.strip() for cell in row]) for row in _guard(reader, name))
+    return _with_header(rows, name, encoding, [text])
+
+
+def _guard(reader, name: str):
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise SendListError(f"{name} is not a well-formed CSV near line {reader.line_num}: {exc}") from None
+
+
+# --- XLSX -------------------------------------------------------------------------------------
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _open_xlsx(path: Path, name: str) -> Table:
+    import openpyxl  # noqa: PLC0415 - only when an Excel file comes
+    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise SendListError(f"{name} is not a readable Excel file ({exc.__class__.__name__}): open it in "
+                            f"Excel or WPS and save it again as .xlsx") from None
+    sheet = book.worksheets[0]
+
+    def rows():
         try:
-            text = raw.decode(encoding)
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, [_cell_text(v) for v in values]
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise SendListError(f"{name} is damaged ({exc.__class__.__name__}) and cannot be read to the end: "
+                                f"save it again as .xlsx") from None
+
+    return _with_header(rows(), name, None, [book])
+
+
+# --- the header -------------------------------------------------------------------------------------
+
+
+def _looks_like_phone(cell: str) -> bool:
+    digits = [c for c in cell if c.isdigit()]
+    return len(digits) >= 7 and len(digits) >= 0.7 * len(cell.replace(" ", "").replace("-", ""))
+
+
+def _with_header(rows: Iterator[tuple[int, list[str]]], name: str, encoding: str | None, close: list) -> Table:
+    for number, cells in rows:
+        if any(cells):
+            first = (number, cells)
             break
-        except UnicodeDecodeError:
-            continue
-    else:  # gb18030 decodes any byte string, so this is unreachable; kept for clarity
-        raise SendListError(f"{path} is not UTF-8 or GBK text")
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise SendListError(f"{path} is empty: it needs a header row and one row per customer")
-    header = [h.strip() for h in rows[0]]
-    lowered = [h.lower() for h in header]
-    col = next((i for i, h in enumerate(lowered) if h in PHONE_HEADERS), 0)
-    result = SendList(name=os.path.basename(str(path)), column=header[col])
-    seen: set[str] = set()
-    for lineno, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        value = row[col].strip() if col < len(row) else ""
-        number = normalise_number(value)
-        if number is None:
-            why = "no phone number" if not value else "not a phone number"
-            result.problems.append(RowProblem(lineno, value, why))
-        elif number in seen:
-            result.problems.append(RowProblem(lineno, value, "duplicate"))
-        else:
-            seen.add(number)
-            result.numbers.append(number)
-    return result
+    else:
+        for c in close:
+            c.close()
+        raise SendListError(f"{name} is empty: it needs one row per customer")
+    _, cells = first
+    keys = [header_key(c) for c in cells]
+    wanted = [header_key(h) for h in PHONE_HEADERS]
+    phone = next((i for w in wanted for i, k in enumerate(keys) if k == w), None)
+    if phone is not None:
+        columns = [c or f"column {i + 1}" for i, c in enumerate(cells)]
+        body = rows
+    elif any(_looks_like_phone(c) for c in cells):  # no header row: the first row is a customer
+        phone = next(i for i, c in enumerate(cells) if _looks_like_phone(c))
+        columns = ["phone" if i == phone else f"column {i + 1}" for i in range(len(cells))]
+        body = _chain(first, rows)
+    else:
+        phone = 0
+        columns = [c or f"column {i + 1}" for i, c in enumerate(cells)]
+        body = rows
+    return Table(name, columns, phone, encoding, body, close)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest

@@ -30,6 +30,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
+from appliance.audit import AuditLog
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import MessageNotFound
@@ -37,6 +38,8 @@ from appliance.ledger import Ledger
 from appliance.plan import MessagePlan
 
 STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "uncertain")
+#: Transitions written to the audit record (delivery reports add delivered/failed/expired).
+AUDITED = ("sent", "failed", "uncertain")
 FINISHED = ("delivered", "failed", "expired")
 #: How far back a delivery report may reach for its message.
 REPORT_WINDOW_SECONDS = 7 * 24 * 3600
@@ -105,25 +108,31 @@ class SendQueue:
         self.db = db
         self.clock = clock
         self.ledger = Ledger(db, clock)
+        self.audit = AuditLog(db, clock)
         self.shortfall: Shortfall | None = None
         """Set when the last claim found the next message not covered by the balance."""
 
     # --- putting messages in ---------------------------------------------------------
 
-    def create_list(self, name: str, service_code: str) -> int:
+    def create_list(self, name: str, service_code: str, template: str | None = None) -> int:
         with self.db.atomic() as conn:
-            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at) VALUES (?, ?, ?)",
-                               (name, service_code, self.clock.time()))
+            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template) VALUES (?, ?, ?, ?)",
+                               (name, service_code, self.clock.time(), template))
             return cur.lastrowid
 
     def enqueue(self, send_list_id: int | None, recipients: Iterable[str], plan: MessagePlan,
                 service_code: str) -> list[int]:
         """Queue ``plan``'s text for every recipient, in one transaction; returns the ids."""
+        return self.enqueue_many(send_list_id, ((r, plan) for r in recipients), service_code)
+
+    def enqueue_many(self, send_list_id: int | None, items: Iterable[tuple[str, MessagePlan]],
+                     service_code: str) -> list[int]:
+        """Queue (recipient, plan) pairs - each its own text - in one transaction; returns the ids."""
         now = self.clock.time()
         with self.db.atomic() as conn:
             next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM message").fetchone()[0] + 1
             rows = []
-            for i, recipient in enumerate(recipients):
+            for i, (recipient, plan) in enumerate(items):
                 mid = next_id + i
                 rows.append((mid, send_list_id, recipient, plan.text, plan.encoding, plan.segments,
                              service_code, now, mid & 0xFF, now))
@@ -144,11 +153,17 @@ class SendQueue:
         """
         now = self.clock.time()
         with self.db.atomic() as conn:
-            row = conn.execute("SELECT id, segments FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
-                               " ORDER BY next_attempt_at, id LIMIT 1", (now,)).fetchone()
-            if row is None:
-                self.shortfall = None
-                return None
+            while True:
+                row = conn.execute("SELECT id, segments, recipient FROM message WHERE state = 'queued'"
+                                   " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1", (now,)).fetchone()
+                if row is None:
+                    self.shortfall = None
+                    return None
+                if not conn.execute("SELECT 1 FROM opt_out WHERE number = ?", (row["recipient"],)).fetchone():
+                    break
+                # The customer replied TD after the list was queued: never send, never charge.
+                self._set(row["id"], "failed", "the customer opted out (replied TD/退订) after the list was "
+                                               "queued; not sent, not charged", finished_at=now)
             mid = row["id"]
             need = row["segments"] - self._accepted_count(conn, mid)
             balance = self.ledger.balance(conn)
@@ -261,6 +276,8 @@ class SendQueue:
                 else:  # it most likely went out: it stays paid for
                     conn.execute("UPDATE message SET state = 'uncertain', error = ?, claim_charge = 0 WHERE id = ?",
                                  (why, row["id"]))
+                    self.audit.record(conn, "uncertain", conn.execute("SELECT * FROM message WHERE id = ?",
+                                                                      (row["id"],)).fetchone(), why)
                     uncertain += 1
         return requeued, uncertain
 
@@ -281,6 +298,7 @@ class SendQueue:
 
     def _set(self, message_id: int, state: str, error: str | None, *, only_from: tuple[str, ...] | None = None,
              **columns: float | int) -> None:
+        """Change a message's state; the ones the record needs (sent, failed, uncertain) are audited."""
         sets = ", ".join(["state = ?", "error = ?"] + [f"{k} = ?" for k in columns])
         sql = f"UPDATE message SET {sets} WHERE id = ?"
         params = [state, error, *columns.values(), message_id]
@@ -288,8 +306,12 @@ class SendQueue:
             sql += f" AND state IN ({', '.join('?' * len(only_from))})"
             params += list(only_from)
         with self.db.atomic() as conn:
-            if conn.execute(sql, params).rowcount == 0 and not only_from:
+            changed = conn.execute(sql, params).rowcount
+            if changed == 0 and not only_from:
                 raise MessageNotFound(f"no message {message_id}")
+            if changed and state in AUDITED:
+                row = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
+                self.audit.record(conn, state, row, error or state)
 
     # --- delivery reports ------------------------------------------------------------------
 
@@ -329,6 +351,8 @@ class SendQueue:
                     error = None if settled == "delivered" else reason
                     conn.execute("UPDATE message SET state = ?, error = ?, finished_at = ? WHERE id = ?",
                                  (settled, error, now, mid))
+                    row = conn.execute("SELECT * FROM message WHERE id = ?", (mid,)).fetchone()
+                    self.audit.record(conn, settled, row, reason if settled != "delivered" else "delivered")
             return self.get(mid)
 
     # --- reading -------------------------------------------------------------------------

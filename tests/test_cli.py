@@ -33,10 +33,11 @@ def test_send_queues_every_good_row_and_reports_the_rest(runner, tmp_path):
                                        "重复,13800138000\n错号,12345\n空,\n")
     result = runner.invoke(cli, ["send", csv, "--text", "您好，订单已到店。"])
     assert result.exit_code == 0, result.output
-    assert "Queued 2 messages from list.csv (1 SMS part each, UCS-2; numbers from column '手机号')" in result.output
+    assert "Queued 2 messages from list.csv (2 SMS parts in all; numbers from column '手机号')" in result.output
+    assert "by carrier: China Mobile 2 (2 credits)" in result.output
     assert "row 4: 138****8000: duplicate" in result.output
-    assert "row 5: 12345: not a phone number" in result.output
-    assert "row 6: (empty): no phone number" in result.output
+    assert "row 5: 12345: invalid" in result.output
+    assert "row 6: (empty): invalid - no phone number" in result.output
     assert "daemon is not running" in result.output
     q = SendQueue(Database.in_data_dir(tmp_path / "data"), SystemClock())
     assert [m.recipient for m in q.messages()] == ["+8613800138000", "+8613900139000"]
@@ -46,19 +47,21 @@ def test_send_reads_gbk_from_excel_and_takes_the_first_column_without_a_phone_he
     csv = write(tmp_path / "gbk.csv", "号码,名字\r\n13800138000,张伟\r\n", encoding="gbk")
     result = runner.invoke(cli, ["send", csv, "--text", "hi " * 60])
     assert result.exit_code == 0, result.output
-    assert "Queued 1 message from gbk.csv (2 SMS parts each, GSM-7; numbers from column '号码')" in result.output
+    assert "Queued 1 message from gbk.csv (2 SMS parts in all; numbers from column '号码')" in result.output
+    assert "encoding: 1 GSM-7" in result.output
 
 
 def test_send_warns_about_one_character_forcing_ucs2(runner, tmp_path):
     csv = write(tmp_path / "l.csv", "phone\n13800138000\n")
-    result = runner.invoke(cli, ["send", csv, "--text", "Don’t miss our sale"])
-    assert "the character '’' makes this a UCS-2" in result.output
+    result = runner.invoke(cli, ["send", csv, "--text", "Don’t miss our sale: everything half price " * 4])
+    assert "the character '’' makes these texts UCS-2" in result.output
+    assert "it costs 1 extra credit:" in result.output  # 3 parts in UCS-2, 2 in GSM-7
 
 
 @pytest.mark.parametrize("content,text,message", [
     (None, "hi", "cannot read"),
     ("", "hi", "is empty"),
-    ("phone\nabc\n", "hi", "no usable phone numbers"),
+    ("phone\nabc\n", "hi", "no row of bad.csv can be sent"),
     ("phone\n13800138000\n", "  ", "the message text is empty"),
 ])
 def test_send_refuses_bad_input_clearly(runner, tmp_path, content, text, message):

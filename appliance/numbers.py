@@ -1,0 +1,75 @@
+"""Phone numbers as shops write them -> E.164, with the reason when they cannot be used.
+
+Parsing and the carrier of a number come from phonenumbers (Google's
+libphonenumber data). The four carriers of the service agreement get their
+usual names; anything else keeps the name phonenumbers gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, carrier
+
+CARRIERS = {
+    "China Mobile": "China Mobile",
+    "China Unicom": "China Unicom",
+    "China Telecom": "China Telecom",
+    "China Broadnet": "China Broadnet",
+}
+CARRIER_ZH = {"China Mobile": "中国移动", "China Unicom": "中国联通", "China Telecom": "中国电信",
+              "China Broadnet": "中国广电"}
+MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+# Characters people put in numbers that mean nothing: full-width digits are
+# folded by NFKC in the caller; these are the separators.
+_SEPARATORS = str.maketrans("", "", " \t\u3000-–—_.()（）[]/\\'\"")
+
+
+@dataclass(frozen=True)
+class Number:
+    e164: str
+    carrier: str
+    """"China Mobile", "China Unicom", "China Telecom", "China Broadnet", another name, or ""."""
+
+
+class NumberProblem(ValueError):
+    """Why a value is not a usable mobile number: 'invalid' or 'not a mobile number'."""
+
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        super().__init__(detail)
+
+
+def normalise(raw: str, region: str = "CN") -> Number:
+    """'138 0013 8000', '+86-138-0013-8000', '008613800138000', '8613800138000' -> +8613800138000.
+
+    Raises NumberProblem for anything that is not a valid mobile number.
+    """
+    text = raw.strip().translate(_SEPARATORS)
+    if not text:
+        raise NumberProblem("invalid", "no phone number")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif region == "CN" and len(text) == 13 and text.startswith("86") and text.isdigit():
+        text = "+" + text
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise NumberProblem("invalid", f"{raw.strip()!r} is not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise NumberProblem("invalid", f"{raw.strip()!r} is not a valid phone number")
+    if phonenumbers.number_type(parsed) not in MOBILE_TYPES:
+        raise NumberProblem("not a mobile number", f"{raw.strip()!r} is not a mobile number (SMS needs a mobile)")
+    name = carrier.name_for_number(parsed, "en")
+    return Number(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+                  CARRIERS.get(name, name))
+
+
+def carrier_of(e164: str) -> str:
+    try:
+        name = carrier.name_for_number(phonenumbers.parse(e164, None), "en")
+    except phonenumbers.NumberParseException:
+        return ""
+    return CARRIERS.get(name, name)

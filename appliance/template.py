@@ -1,0 +1,62 @@
+"""Message templates: ``{name}``-style merge fields filled from the send list's columns.
+
+Only plain field names are allowed - no format specs, indexes or attributes -
+so a template is a text a shop can write, and filling it can never run
+anything. ``{{`` and ``}}`` stand for literal braces. The box's signature
+(e.g. 【小王便利店】) is appended unless the text already carries it.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from appliance.errors import TemplateError
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    signature: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise TemplateError("the message text is empty")
+        self.parts  # noqa: B018 - parse now, so a bad template fails before any row is read
+
+    @property
+    def parts(self) -> list[tuple[str, str | None]]:
+        """(literal text, field name or None) pairs."""
+        try:
+            parsed = list(string.Formatter().parse(self.text))
+        except ValueError as exc:
+            raise TemplateError(f"the template has an unmatched brace ({exc}); write {{{{ or }}}} for a "
+                                f"literal brace") from None
+        out = []
+        for literal, name, spec, conversion in parsed:
+            if name is not None:
+                if spec or conversion or not name.strip() or any(c in name for c in ".[]"):
+                    raise TemplateError(f"{{{name}{'!' + conversion if conversion else ''}"
+                                        f"{':' + spec if spec else ''}}} is not a merge field: write a column "
+                                        f"name in braces, like {{姓名}}")
+                name = name.strip()
+            out.append((literal, name))
+        return out
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(name for _, name in self.parts if name))
+
+    def check(self, columns: list[str]) -> None:
+        """Raise TemplateError naming any field the list does not have."""
+        missing = [f for f in self.fields if f not in columns]
+        if missing:
+            have = ", ".join(columns) or "(none)"
+            raise TemplateError(f"the template uses {', '.join('{' + m + '}' for m in missing)}, which the list "
+                                f"does not have; its columns are: {have}")
+
+    def render(self, values: dict[str, str]) -> str:
+        text = "".join(literal + (values.get(name, "") if name else "") for literal, name in self.parts)
+        if self.signature and self.signature not in text:
+            text += self.signature
+        return text
