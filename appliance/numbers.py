@@ -7,6 +7,8 @@ usual names; anything else keeps the name phonenumbers gives.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -24,7 +26,8 @@ MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 # Characters people put in numbers that mean nothing: full-width digits are
 # folded by NFKC in the caller; these are the separators.
-_SEPARATORS = str.maketrans("", "", " \t\u3000-–—_.()（）[]/\\'\"")
+_SEPARATORS = str.maketrans("", "", " \t\u3000-–—_()（）[]/\\'\"")
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+?\d+")
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,12 @@ def normalise(raw: str, region: str = "CN") -> Number:
 
     Raises NumberProblem for anything that is not a valid mobile number.
     """
-    text = raw.strip().translate(_SEPARATORS)
+    text = unicodedata.normalize("NFKC", raw).strip().translate(_SEPARATORS)
     if not text:
         raise NumberProblem("invalid", "no phone number")
+    if _SCIENTIFIC.fullmatch(text):
+        raise NumberProblem("invalid", f"Excel turned this number into {raw.strip()!r} and lost digits: format the "
+                                       f"phone column as Text in Excel and export again")
     if text.startswith("00"):
         text = "+" + text[2:]
     elif region == "CN" and len(text) == 13 and text.startswith("86") and text.isdigit():

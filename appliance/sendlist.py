@@ -100,17 +100,25 @@ def detect_encoding(sample: bytes, name: str = "the file") -> str:
         return "utf-16"
     cut = sample.rfind(b"\n")
     whole = sample[:cut + 1] if 0 <= cut and len(sample) == SAMPLE_BYTES else sample
-    try:
-        whole.decode("utf-8")
+    text = whole.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    if not bad:
         return "utf-8"
+    wide = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    if wide > bad:  # mostly good UTF-8 with a few broken rows: those rows get refused, not the file
+        return "utf-8"
+    # Lists are mostly digits with a few names, which charset-normalizer finds "chaotic"
+    # at its default threshold; among these few candidates a looser one is safe.
+    best = charset_normalizer.from_bytes(whole, cp_isolation=ENCODINGS, threshold=0.5).best()
+    if best is not None:
+        encoding = best.encoding.lower()
+        return "gb18030" if encoding in _GB else encoding
+    try:  # what a Chinese shop's Excel writes when it is not UTF-8
+        whole.decode("gb18030")
+        return "gb18030"
     except UnicodeDecodeError:
-        pass
-    best = charset_normalizer.from_bytes(whole, cp_isolation=ENCODINGS).best()
-    if best is None:
         raise SendListError(f"cannot tell the text encoding of {name}: save it from Excel or WPS as "
-                            f"'CSV UTF-8' and upload again")
-    encoding = best.encoding.lower()
-    return "gb18030" if encoding in _GB else encoding
+                            f"'CSV UTF-8' and upload again") from None
 
 
 def _open_csv(f: IO[bytes], name: str) -> Table:
