@@ -1,0 +1,364 @@
+"""The service agreement's rules: forbidden words, opt-outs, the message record, confidentiality."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+from collections import Counter
+from datetime import date, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from appliance import keywords, vendor
+from appliance.audit import MIN_RETENTION_DAYS, safe_cell
+from appliance.cli import cli
+from appliance.clock import SystemClock
+from appliance.db import Database
+from appliance.errors import KeywordListError, SettingsError
+from appliance.inbox import Inbox
+from appliance.keywords import KeywordStore
+from appliance.optout import OptOuts, is_opt_out
+from appliance.plan import plan_message
+from appliance.screen import KeywordScreen
+from appliance.sendqueue import SendQueue
+from appliance.settings import Settings
+from tests.conftest import running_daemon, wait_for
+
+CN = "+8613800138000"
+
+
+@pytest.fixture
+def q(tmp_path, fake_clock):
+    db = Database.in_data_dir(tmp_path / "data")
+    queue = SendQueue(db, fake_clock)
+    queue.ledger.adjust(1000, "credit")
+    yield queue
+    db.close()
+
+
+@pytest.fixture
+def keys(tmp_path):
+    key_path, pub_path = vendor.keygen(tmp_path / "vendor")
+    return vendor.load_private_key(key_path), pub_path.read_text().strip()
+
+
+# --- forbidden words -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["代开发票", "代开 发 票", "代开發票", "代开-发.票", "代开\u3000发票", "代开发*票"])
+def test_evasions_of_a_chinese_word_are_caught(text):
+    assert KeywordScreen([("发票", "vendor")]).find(text).word == "发票"
+
+
+@pytest.mark.parametrize("text", ["FREE MONEY", "ｆｒｅｅ ｍｏｎｅｙ", "f r e e-m o n e y", "Free.Money!"])
+def test_evasions_of_a_latin_word_are_caught(text):
+    assert KeywordScreen([("free money", "local")]).find(text).word == "free money"
+
+
+def test_clean_text_passes_and_empty_screen_finds_nothing():
+    screen = KeywordScreen([("发票", "vendor"), ("  ", "local")])
+    assert screen.size == 1
+    assert screen.find("您好，您的快递已到") is None
+    assert KeywordScreen([]).find("发票") is None
+
+
+def test_signed_keyword_list_round_trip_and_tampering(keys):
+    private, line = keys
+    public = vendor.parse_public_key(line)[0]
+    signed = keywords.sign_list(private, ["发票", "赌博", "发票"], date(2026, 11, 25))
+    assert keywords.verify_list(signed, public) == ["发票", "赌博"]
+    trimmed = signed.replace("赌博\n", "")  # a shop removing a word it does not like
+    with pytest.raises(KeywordListError, match="signature does not match"):
+        keywords.verify_list(trimmed, public)
+    with pytest.raises(KeywordListError, match="no vendor signature"):
+        keywords.verify_list(signed.split("# signature")[0], public)
+    with pytest.raises(KeywordListError, match="not a signed keyword list"):
+        keywords.verify_list("发票\n", public)
+
+
+def test_keywords_cli_import_add_list(tmp_path, keys):
+    private, line = keys
+    config = tmp_path / "c.toml"
+    config.write_text(f'data_dir = "{tmp_path / "box"}"\n[vendor]\npublic_key = "{line}"\n')
+    words = tmp_path / "words.txt"
+    words.write_text("# vendor list\n发票\n赌博\n", encoding="utf-8")
+    runner = CliRunner()
+    signed = tmp_path / "keywords.signed"
+    out = runner.invoke(cli, ["vendor", "sign-keywords", "--key", str(tmp_path / "vendor" / "vendor.key"),
+                              str(words), str(signed)])
+    assert "Signed 2 words" in out.output, out.output
+    assert "Imported the vendor's list: 2 words." in runner.invoke(
+        cli, ["--config", str(config), "keywords", "import", str(signed)]).output
+    assert "Added 1 word" in runner.invoke(cli, ["--config", str(config), "keywords", "add", "秒批", "--note",
+                                                 "boss said"]).output
+    listing = json.loads(runner.invoke(cli, ["--config", str(config), "keywords", "list", "--json"]).output)
+    assert [(k["source"], k["word"]) for k in listing] == [("vendor", "发票"), ("vendor", "赌博"), ("local", "秒批")]
+    bad = runner.invoke(cli, ["--config", str(config), "keywords", "remove", "发票"])
+    assert bad.exit_code == 1 and "vendor's list changes only by import" in bad.output
+    signed.write_text(signed.read_text().replace("赌博", "赌"))
+    tampered = runner.invoke(cli, ["--config", str(config), "keywords", "import", str(signed)])
+    assert tampered.exit_code == 1 and "signature does not match" in tampered.output
+
+
+def test_a_blocked_message_costs_nothing(tmp_path, q):
+    KeywordStore(q.db, q.clock).add_local(["秒批"])
+    path = tmp_path / "l.csv"
+    path.write_text("手机,备注\n13800138000,贷款秒 批\n13900139000,正常\n", encoding="utf-8")
+    config = tmp_path / "c.toml"
+    config.write_text(f'data_dir = "{q.db.path.parent}"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "send", str(path), "--template", "您好 {备注}",
+                                      "--json"])
+    preview = json.loads(result.output)
+    assert preview["queued"] == 1 and preview["credits_needed"] == 1
+    assert preview["refused_rows"] == [{"row": 2, "value": "13800138000", "reason": "blocked by a forbidden word",
+                                        "detail": "contains '秒批' (shop list)"}]
+    assert q.ledger.balance() == 1000  # nothing is charged until a message is claimed for sending
+
+
+# --- opt-outs ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,yes", [
+    ("TD", True), ("td", True), (" T D ", True), ("退订", True), ("T", True), ("STOP", True), ("Stop.", True),
+    ("unsubscribe", True), ("ＴＤ", True), ("退订TD", True), ("TD 退订", True),
+    ("谢谢", False), ("TD是什么", False), ("stopover", False), ("", False), (None, False),
+])
+def test_what_counts_as_an_opt_out(text, yes):
+    assert is_opt_out(text) is yes
+
+
+def test_manual_opt_outs_are_logged_with_reasons(q):
+    outs = OptOuts(q.db, q.clock)
+    assert outs.add(CN, "manual", "asked at the counter") is True
+    assert outs.add(CN, "manual", "again") is False
+    with pytest.raises(ValueError, match="say why"):
+        outs.remove(CN, " ")
+    assert outs.remove(CN, "signed up again") is True
+    assert [(e["action"], e["reason"]) for e in outs.log(CN)] == [("add", "asked at the counter"),
+                                                                  ("remove", "signed up again")]
+
+
+def test_an_opt_out_after_queueing_skips_the_message_uncharged(q):
+    ids = q.enqueue(None, [CN, "+8613900139000"], plan_message("hi"), "YL08")
+    OptOuts(q.db, q.clock).add(CN, "sms", "replied 'TD'")
+    m = q.claim()
+    assert m.id == ids[1]
+    skipped = q.get(ids[0])
+    assert skipped.state == "failed" and "opted out" in skipped.error
+    assert q.ledger.charged(ids[0]) == 0
+
+
+def test_a_td_reply_puts_the_sender_on_the_list_and_later_sends_skip_them(sim, config, queue):
+    with running_daemon(config):
+        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        sim.inject_sms("13800138000", " ＴＤ ")  # national format, full-width: still the same customer
+        sim.inject_sms("+8613900139000", "谢谢，收到了")
+        outs = OptOuts(queue.db, queue.clock)
+        wait_for(lambda: outs.contains(CN), 10, message="opt-out recorded")
+        ids = queue.enqueue(None, [CN, "+8613900139000"], plan_message("周六大促"), "YL08")
+        wait_for(lambda: queue.get(ids[1]).state == "delivered", 10)
+        assert queue.get(ids[0]).state == "failed"
+    assert not outs.contains("+8613900139000")
+    assert [a.recipient for a in sim.accepted] == ["+8613900139000"]
+    assert outs.all()[0].source == "sms" and "ＴＤ" in outs.all()[0].reason
+
+
+def test_optout_cli(tmp_path):
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    assert "138****8000 added to the opt-out list." in runner.invoke(
+        cli, [*base, "optout", "add", "138 0013 8000", "--reason", "phone call"]).output
+    listed = runner.invoke(cli, [*base, "optout", "list"]).output
+    assert "138****8000" in listed and "phone call" in listed and "13800138000" not in listed
+    assert json.loads(runner.invoke(cli, [*base, "optout", "list", "--json", "--full"]).output)[0]["number"] == CN
+    bad = runner.invoke(cli, [*base, "optout", "add", "12345", "--reason", "x"])
+    assert bad.exit_code == 1 and "not a valid phone number" in bad.output
+    assert "removed from" in runner.invoke(cli, [*base, "optout", "remove", CN, "--reason", "rejoined"]).output
+
+
+# --- the inbox --------------------------------------------------------------------------------------
+
+
+def test_inbox_joins_parts_and_keeps_what_it_cannot_read(q):
+    q.store_inbound(CN, "2026-11-25T10:00:00+08:00", "第二部分", "P2", concat=(7, 2, 2))
+    q.store_inbound(CN, "2026-11-25T10:00:00+08:00", "第一部分", "P1", concat=(7, 1, 2))
+    q.store_inbound("+8613900139000", None, None, "BINARY", problem="8-bit data, not text")
+    q.store_inbound("ICBC", "2026-11-25T11:00:00+08:00", "半截", "Q1", concat=(9, 1, 3))
+    items = Inbox(q.db).messages()
+    by_sender = {m["sender"]: m for m in items}
+    assert by_sender[CN]["text"] == "第一部分第二部分" and by_sender[CN]["complete"]
+    assert by_sender["+8613900139000"]["text"] is None and "8-bit" in by_sender["+8613900139000"]["problem"]
+    assert by_sender["ICBC"]["parts_received"] == 1 and not by_sender["ICBC"]["complete"]
+    assert Inbox(q.db).complete_text(CN, 7, 2) == "第一部分第二部分"
+    assert Inbox(q.db).complete_text("ICBC", 9, 3) is None
+
+
+def test_inbox_cli_masks_numbers(tmp_path):
+    db = Database.in_data_dir(tmp_path)
+    SendQueue(db, SystemClock()).store_inbound(CN, None, "退订", "X1")
+    db.close()
+    runner = CliRunner()
+    text = runner.invoke(cli, ["--data-dir", str(tmp_path), "inbox"]).output
+    assert "138****8000" in text and "退订" in text
+    assert json.loads(runner.invoke(cli, ["--data-dir", str(tmp_path), "inbox", "--json"]).output)[0]["text"] == "退订"
+
+
+# --- the message record --------------------------------------------------------------------------------
+
+
+def sent_messages(q, n=5):
+    ids = q.enqueue(None, [f"+86138{i:08d}" for i in range(n)], plan_message("=SUM(A1) 您好"), "YL08")
+    for mid in ids:
+        q.claim()
+        q.record_segment(mid, 1, mid)
+        q.mark_sent(mid)
+    return ids
+
+
+def test_every_message_sent_is_recorded_with_its_fate(q):
+    ids = sent_messages(q, 2)
+    q.apply_report(ids[0], "+8613800000000", "delivered", 0, "received by the phone")
+    rows = list(q.audit.rows(0, 1e12))
+    assert [(r["event"], r["message_id"]) for r in rows] == [("sent", ids[0]), ("sent", ids[1]),
+                                                             ("delivered", ids[0])]
+    assert rows[0]["content"] == "=SUM(A1) 您好" and rows[0]["service_code"] == "YL08"
+    assert rows[0]["recipient"] == "+8613800000000"
+    assert q.audit.verify().ok
+
+
+@pytest.mark.parametrize("tamper,problem", [
+    ("UPDATE audit SET content = 'nothing to see' WHERE id = 3", "row 3 was changed"),
+    ("DELETE FROM audit WHERE id = 3", "rows 3 to 3 are missing"),
+    ("DELETE FROM audit WHERE id = 5", "rows 5 to 5 are missing"),
+    ("INSERT INTO audit (id, at, event, recipient, content, service_code, outcome, prev_hash, hash)"
+     " SELECT 99, at, 'sent', recipient, 'forged', service_code, 'sent', hash, hash FROM audit WHERE id = 6",
+     "rows 7 to 98 are missing"),
+    ("UPDATE audit SET id = 100 WHERE id = 6", "rows 6 to 99 are missing"),
+])
+def test_verify_detects_edited_deleted_and_inserted_rows(q, tamper, problem):
+    sent_messages(q, 6)
+    assert q.audit.verify().ok and q.audit.verify().rows == 6
+    q.db.execute(tamper)
+    verdict = q.audit.verify()
+    assert not verdict.ok and problem in verdict.problem
+
+
+def test_a_row_inserted_in_the_middle_with_a_forged_hash_is_caught(q):
+    sent_messages(q, 3)
+    q.db.execute("UPDATE audit SET id = id + 100 WHERE id >= 2")  # make room, then slip a row in
+    q.db.execute("UPDATE audit SET id = id - 99 WHERE id >= 100")
+    q.db.execute("INSERT INTO audit (id, at, event, recipient, content, service_code, outcome, prev_hash, hash)"
+                 " VALUES (2, 0, 'sent', '+8613800000009', 'forged', 'YL08', 'sent', 'x', 'y')")
+    verdict = q.audit.verify()
+    assert not verdict.ok and "row 2" in verdict.problem
+
+
+def test_pruning_past_retention_keeps_the_chain_verifiable(q, fake_clock):
+    sent_messages(q, 3)
+    fake_clock.advance(200 * 86400)
+    sent_messages(q, 2)
+    with pytest.raises(ValueError, match="at least 180 days"):
+        q.audit.prune(90)
+    assert q.audit.prune(MIN_RETENTION_DAYS) == 3
+    verdict = q.audit.verify()
+    assert verdict.ok and verdict.rows == 2
+    q.db.execute("UPDATE audit SET outcome = 'x' WHERE id = (SELECT MIN(id) FROM audit)")
+    assert not q.audit.verify().ok
+
+
+def test_export_escapes_formulas_and_is_private(tmp_path, q):
+    sent_messages(q, 3)
+    config = tmp_path / "c.toml"
+    config.write_text(f'data_dir = "{q.db.path.parent}"\n')
+    out = tmp_path / "export.csv"
+    today = datetime.fromtimestamp(q.clock.time()).strftime("%Y-%m-%d")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(config), "audit", "export", "--from", today, "--to", today,
+                                 "--out", str(out)])
+    assert "Wrote 3 rows" in result.output, result.output
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[0][:4] == ["time", "event", "recipient", "content"]
+    assert rows[1][3] == "'=SUM(A1) 您好"  # a spreadsheet shows it, never runs it
+    again = runner.invoke(cli, ["--config", str(config), "audit", "export", "--from", today, "--to", today,
+                                "--out", str(out)])
+    assert again.exit_code == 1 and "already exists" in again.output
+    one = tmp_path / "one.csv"
+    runner.invoke(cli, ["--config", str(config), "audit", "export", "--from", today, "--to", today,
+                        "--number", "138 0000 0001", "--out", str(one)])
+    assert len(one.read_text(encoding="utf-8-sig").splitlines()) == 2
+    assert "The record is intact: 3 rows" in runner.invoke(cli, ["--config", str(config), "audit", "verify"]).output
+    q.db.execute("DELETE FROM audit WHERE id = 2")
+    broken = runner.invoke(cli, ["--config", str(config), "audit", "verify"])
+    assert broken.exit_code == 1 and "tampered with: rows 2 to 2 are missing" in broken.output
+
+
+@pytest.mark.parametrize("value,shown", [("=1+1", "'=1+1"), ("+86138", "'+86138"), ("-5", "'-5"),
+                                         ("@cmd", "'@cmd"), ("\t=x", "'\t=x"), ("您好", "您好"), (None, "")])
+def test_safe_cell(value, shown):
+    assert safe_cell(value) == shown
+
+
+# --- settings and confidentiality ------------------------------------------------------------------------
+
+
+def test_settings_are_validated_and_written_atomically(tmp_path):
+    s = Settings(tmp_path)
+    assert s.get("audit_retention_days") == 180 and s.get("default_region") == "CN"
+    s.set("signature", "【小王便利店】")
+    s.set("audit_retention_days", "365")
+    with pytest.raises(SettingsError, match="at least 180 days"):
+        s.set("audit_retention_days", 30)
+    with pytest.raises(SettingsError, match="not a region code"):
+        s.set("default_region", "XX")
+    with pytest.raises(SettingsError, match="no setting called"):
+        s.set("colour", "red")
+    s.close()
+    assert not (tmp_path / "settings.tmp").exists()
+    assert stat.S_IMODE(os.stat(tmp_path / "settings.json").st_mode) == 0o600
+    again = Settings(tmp_path)
+    assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365}
+    again.close()
+    (tmp_path / "settings.json").write_text("{broken")
+    with pytest.raises(SettingsError, match="damaged"):
+        Settings(tmp_path).all()
+
+
+def test_settings_cli_and_signature_in_send(tmp_path):
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    assert "signature = '【小王】'" in runner.invoke(cli, [*base, "settings", "set", "signature", "【小王】"]).output
+    path = tmp_path / "l.csv"
+    path.write_text("phone\n13800138000\n")
+    preview = json.loads(runner.invoke(cli, [*base, "send", str(path), "--text", "周六开业", "--dry-run",
+                                             "--json"]).output)
+    assert preview["samples"][0]["text"] == "周六开业【小王】" and preview["queued"] == 0 and preview["dry_run"]
+    bad = runner.invoke(cli, [*base, "settings", "set", "audit_retention_days", "7"])
+    assert bad.exit_code == 1 and "at least 180 days" in bad.output
+
+
+def test_numbers_are_masked_in_the_daemon_log(sim, config, queue, caplog):
+    caplog.set_level("INFO")
+    ids = queue.enqueue(None, [CN], plan_message("hi"), "YL08")
+    with running_daemon(config):
+        wait_for(lambda: queue.get(ids[0]).state == "delivered", 10)
+    assert "138****8000" in caplog.text
+    assert "13800138000" not in caplog.text
+
+
+def test_send_dry_run_json_preview(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("手机,姓名\n13800138000,张伟\n13800138000,张伟\n13300133000,王芳\n19200192000,李娜\n",
+                    encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "send", str(path), "--template",
+                                      "{姓名}，您的订单已到", "--dry-run", "--json"])
+    preview = json.loads(result.output)
+    assert preview["accepted"] == 3 and preview["queued"] == 0
+    assert preview["messages_by_carrier"] == {"China Mobile": 1, "China Telecom": 1, "China Broadnet": 1}
+    assert preview["refused_by_reason"] == {"duplicate": 1}
+    assert preview["refused_rows"][0]["value"] == "138****8000"
+    assert preview["balance"] == 0 and preview["enough_credit"] is False
+    assert Counter(s["encoding"] for s in preview["samples"]) == {"ucs2": 3}
