@@ -7,6 +7,7 @@ usual names; anything else keeps the name phonenumbers gives.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -45,12 +46,32 @@ class NumberProblem(ValueError):
         super().__init__(detail)
 
 
+_CN_MOBILE_SHAPE = re.compile(r"(?:\+86|0086|86)?(1\d{10})")
+_CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _cn_carrier(prefix: str) -> str:
+    """Carrier of a Chinese mobile by its first seven digits (the number segment, 号段)."""
+    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(prefix + "0000"))
+    name = carrier.name_for_valid_number(number, "en")  # the caller has checked it is a valid mobile
+    return CARRIERS.get(name, name)
+
+
 def normalise(raw: str, region: str = "CN") -> Number:
     """'138 0013 8000', '+86-138-0013-8000', '008613800138000', '8613800138000' -> +8613800138000.
 
     Raises NumberProblem for anything that is not a valid mobile number.
     """
     text = unicodedata.normalize("NFKC", raw).strip().translate(_SEPARATORS)
+    if region == "CN":
+        # The common case, fast: a Chinese mobile, checked against phonenumbers' own CN
+        # mobile pattern, its carrier looked up once per number segment. Anything else
+        # takes the full path below.
+        shape = _CN_MOBILE_SHAPE.fullmatch(text)
+        if shape and _CN_MOBILE.fullmatch(shape.group(1)):
+            national = shape.group(1)
+            return Number("+86" + national, _cn_carrier(national[:7]))
     if not text:
         raise NumberProblem("invalid", "no phone number")
     if _SCIENTIFIC.fullmatch(text):

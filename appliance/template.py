@@ -8,6 +8,7 @@ anything. ``{{`` and ``}}`` stand for literal braces. The box's signature
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ class Template:
             raise TemplateError("the message text is empty")
         self.parts  # noqa: B018 - parse now, so a bad template fails before any row is read
 
-    @property
+    @functools.cached_property
     def parts(self) -> list[tuple[str, str | None]]:
         """(literal text, field name or None) pairs."""
         try:

@@ -53,9 +53,18 @@ def char_septets(ch: str) -> tuple[int, ...] | None:
     return None
 
 
+_ALL = frozenset(_TO_SEPTET) | frozenset(EXTENSION)
+_EXT = frozenset(EXTENSION)
+
+
 def is_gsm7(text: str) -> bool:
     """True if every character of ``text`` has a GSM-7 encoding."""
-    return all(ch in _TO_SEPTET or ch in EXTENSION for ch in text)
+    return _ALL.issuperset(text)
+
+
+def septet_count(text: str) -> int:
+    """Septets a GSM-7 text takes (extension characters count two)."""
+    return len(text) + sum(1 for ch in text if ch in _EXT)
 
 
 def first_non_gsm7(text: str) -> str | None:
