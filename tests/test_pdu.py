@@ -263,6 +263,18 @@ def test_eight_bit_and_compressed_data_are_kept_not_dropped():
         assert d.user_data.raw == bytes.fromhex("DEADBE")
 
 
+def test_national_language_shift_is_kept_and_marked():
+    t = pdu.encode_timestamp(datetime(2026, 1, 2, 3, 4, 5, tzinfo=TZ8)).hex()
+    header = bytes([0x03, 0x24, 0x01, 0x01])  # single shift: Turkish
+    fill = (7 - len(header) * 8 % 7) % 7
+    septets = alphabet.encode("Merhaba")
+    ud = header + alphabet.pack(septets, fill)
+    udl = (len(header) * 8 + fill) // 7 + len(septets)
+    d = pdu.decode_deliver("00" + "44" + "0D91683108108300F0" + "0000" + t + f"{udl:02X}" + ud.hex())
+    assert d.text == "Merhaba"
+    assert "national language table" in d.user_data.problem
+
+
 @pytest.mark.parametrize("bad,match", [
     ("ZZ", "not hexadecimal"),
     ("0791", "ends inside SMSC address"),

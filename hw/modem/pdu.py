@@ -30,6 +30,9 @@ MTI_STATUS_REPORT = 0b10
 
 IEI_CONCAT_8 = 0x00
 IEI_CONCAT_16 = 0x08
+#: National language single / locking shift tables (TS 23.038 §6.2.1.2.4).
+IEI_SINGLE_SHIFT = 0x24
+IEI_LOCKING_SHIFT = 0x25
 
 DEFAULT_VALIDITY = timedelta(days=1)
 
@@ -397,6 +400,12 @@ def decode_user_data(udl: int, ud: bytes, dcs: int, has_header: bool) -> UserDat
             if count < 0:
                 raise PduError("user data length is shorter than its header")
             septets = alphabet.unpack(ud[header_octets:], count, fill)
+            shifts = [iei for iei, _ in header if iei in (IEI_SINGLE_SHIFT, IEI_LOCKING_SHIFT)]
+            if shifts:
+                # Turkish, Spanish, Portuguese and Indian phones may use these; we only have the
+                # default table, so the text is kept, and marked as possibly wrong.
+                return UserData(encoding, alphabet.decode(septets), concat, header, ud,
+                                "uses a national language table this box does not have; some letters may be wrong")
             return UserData(encoding, alphabet.decode(septets), concat, header, ud)
         body = ud[header_octets:udl]
         if encoding == UCS2:
