@@ -362,3 +362,14 @@ def test_send_dry_run_json_preview(tmp_path):
     assert preview["refused_rows"][0]["value"] == "138****8000"
     assert preview["balance"] == 0 and preview["enough_credit"] is False
     assert Counter(s["encoding"] for s in preview["samples"]) == {"ucs2": 3}
+
+
+def test_the_daemon_prunes_the_record_daily_and_logs_its_head(sim, config, queue, fake_clock, caplog):
+    caplog.set_level("INFO")
+    ids = queue.enqueue(None, [CN], plan_message("hi"), "YL08")
+    with running_daemon(config, clock=fake_clock):
+        wait_for(lambda: queue.get(ids[0]).state == "delivered", 10)
+        fake_clock.advance(200 * 86400)  # past retention, and past the next daily run
+        wait_for(lambda: "2 rows past retention pruned" in caplog.text, 10, message="daily pruning")
+    assert "message record: 0 rows, head" in caplog.text
+    assert queue.audit.verify().ok
