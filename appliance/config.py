@@ -30,6 +30,8 @@ import dataclasses
 import difflib
 import os
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -47,6 +49,20 @@ class ModemConfig:
     sim_pin: str = ""
     command_timeout: float = 5.0
     send_timeout: float = 60.0
+    label: str = ""
+    """A name for this modem in status and logs; "modem1", "modem2"... by default."""
+    carrier: str = ""
+    """The SIM's carrier (China Mobile / Unicom / Telecom / Broadnet), for routing and default caps."""
+    per_minute: int | None = None
+    per_hour: int | None = None
+    per_day: int | None = None
+    distinct_per_day: int | None = None
+    min_gap_seconds: float | None = None
+    jitter_seconds: float | None = None
+    """Caps and pacing; a key left out takes the carrier's default (docs/sending-policy.md); 0 = no cap."""
+    power_gpio: int = -1
+    """GPIO (BCM) that switches the modem's power, for the last step of hung-modem recovery; -1 = none."""
+    power_active_high: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,11 +83,24 @@ class VendorConfig:
 class Config:
     data_dir: str = DEFAULT_DATA_DIR
     service_code: str = ""
-    modem: ModemConfig = field(default_factory=ModemConfig)
+    modems: tuple[ModemConfig, ...] = (ModemConfig(),)
+    """From ``[modem]`` (one modem) or ``[[modem]]`` (a pool), in the order written."""
     queue: QueueConfig = field(default_factory=QueueConfig)
     vendor: VendorConfig = field(default_factory=VendorConfig)
     source: str = field(default="(defaults)", compare=False)
     """Where this config came from, for error messages; not a key in the file."""
+
+    def __post_init__(self) -> None:
+        if not self.modems:
+            raise ConfigError(f"{self.source}: at least one [modem] is needed")
+        named = tuple(dataclasses.replace(m, label=m.label or f"modem{i}", carrier=normalise_carrier(m.carrier))
+                      for i, m in enumerate(self.modems, start=1))
+        object.__setattr__(self, "modems", named)
+
+    @property
+    def modem(self) -> ModemConfig:
+        """The first (often the only) modem."""
+        return self.modems[0]
 
     def with_data_dir(self, data_dir: str | os.PathLike | None) -> "Config":
         return dataclasses.replace(self, data_dir=str(data_dir)) if data_dir else self
@@ -80,7 +109,9 @@ class Config:
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def _check(value: Any, expected: type, key: str, source: str) -> Any:
+def _check(value: Any, expected: Any, key: str, source: str) -> Any:
+    if isinstance(expected, types.UnionType):  # "int | None": TOML has no null, so the value is the int
+        expected = next(t for t in typing.get_args(expected) if t is not type(None))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
@@ -92,10 +123,15 @@ def _check(value: Any, expected: type, key: str, source: str) -> Any:
 
 def _build(cls: type, table: dict, prefix: str, source: str) -> Any:
     hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("source", "modems")]
+    if cls is Config:
+        names.append("modem")
     kwargs = {}
     for key, value in table.items():
         full = f"{prefix}{key}"
+        if cls is Config and key == "modem":
+            kwargs["modems"] = _build_modems(value, source)
+            continue
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else f"; known keys: {', '.join(names)}"
@@ -112,6 +148,41 @@ def _build(cls: type, table: dict, prefix: str, source: str) -> Any:
     return obj
 
 
+def _build_modems(value: Any, source: str) -> tuple[ModemConfig, ...]:
+    """``[modem]`` is one modem; ``[[modem]]`` repeated is a pool."""
+    tables = [value] if isinstance(value, dict) else value
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{source}: 'modem' must be a [modem] table, or [[modem]] tables for a pool")
+    modems = []
+    for i, table in enumerate(tables, start=1):
+        prefix = "modem." if len(tables) == 1 else f"modem[{i}]."
+        m = _build(ModemConfig, table, prefix, source)
+        modems.append(dataclasses.replace(m, label=m.label or f"modem{i}"))
+    for attr in ("label", "port"):
+        seen = [getattr(m, attr) for m in modems]
+        dup = next((v for v in seen if seen.count(v) > 1), None)
+        if dup:
+            raise ConfigError(f"{source}: two modems have the {attr} {dup!r}; each needs its own")
+    return tuple(modems)
+
+
+CARRIER_NAMES = {
+    "China Mobile": ("china mobile", "mobile", "cmcc", "中国移动", "移动"),
+    "China Unicom": ("china unicom", "unicom", "cucc", "中国联通", "联通"),
+    "China Telecom": ("china telecom", "telecom", "ctcc", "中国电信", "电信"),
+    "China Broadnet": ("china broadnet", "broadnet", "cbn", "中国广电", "广电"),
+}
+
+
+def normalise_carrier(name: str) -> str:
+    """'mobile', '中国移动', 'China Mobile' -> 'China Mobile'; '' stays '' (unknown); others unchanged."""
+    key = name.strip().lower()
+    for canonical, names in CARRIER_NAMES.items():
+        if key in names:
+            return canonical
+    return name.strip()
+
+
 def _validate(obj: Any, prefix: str, source: str) -> None:
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"{source}: '{prefix}{key}' {why}")
@@ -126,6 +197,9 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
         for key in ("command_timeout", "send_timeout"):
             if getattr(obj, key) <= 0:
                 raise bad(key, "must be more than 0 seconds")
+        for key in ("per_minute", "per_hour", "per_day", "distinct_per_day", "min_gap_seconds", "jitter_seconds"):
+            if getattr(obj, key) is not None and getattr(obj, key) < 0:
+                raise bad(key, "must be 0 (no cap) or more")
     if isinstance(obj, QueueConfig):
         if obj.max_attempts < 1:
             raise bad("max_attempts", "must be at least 1")
@@ -179,9 +253,13 @@ def dump(config: Config) -> str:
             return repr(v)
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
+    def table(obj: Any) -> list[str]:
+        return [f"{f.name} = {value(getattr(obj, f.name))}" for f in dataclasses.fields(obj)
+                if getattr(obj, f.name) is not None]
+
     lines = [f"data_dir = {value(config.data_dir)}", f"service_code = {value(config.service_code)}"]
-    for section in ("modem", "queue", "vendor"):
-        lines.append(f"\n[{section}]")
-        for f in dataclasses.fields(getattr(config, section)):
-            lines.append(f"{f.name} = {value(getattr(getattr(config, section), f.name))}")
+    for m in config.modems:
+        lines += ["", "[modem]" if len(config.modems) == 1 else "[[modem]]", *table(m)]
+    for section in ("queue", "vendor"):
+        lines += ["", f"[{section}]", *table(getattr(config, section))]
     return "\n".join(lines) + "\n"

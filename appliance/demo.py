@@ -66,7 +66,7 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
         box = device_id()
     except DeviceIdError:  # a machine with no id at all: the simulated box gets one from its data dir
         box = device_id_bytes(f"demo:{data_dir}")
-    config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modem=ModemConfig(port=sim.port),
+    config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(ModemConfig(port=sim.port),),
                     queue=QueueConfig(retry_base_seconds=2.0, retry_cap_seconds=10.0),
                     vendor=VendorConfig(public_key=public_line), source="demo")
     config_file = data_dir / "config.toml"

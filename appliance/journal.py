@@ -15,29 +15,44 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-JOURNAL_NAME = "handover.journal"
+JOURNAL_GLOB = "handover.*.journal"
+
+
+def read_all(data_dir: str | os.PathLike) -> set[tuple[int, float]]:
+    """Every modem's hand-overs (the daemon reads them all at start, before any worker runs)."""
+    entries: set[tuple[int, float]] = set()
+    for path in sorted(Path(data_dir).glob(JOURNAL_GLOB)):
+        entries |= _parse(path)
+    return entries
+
+
+def _parse(path: Path) -> set[tuple[int, float]]:
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return set()
+    entries = set()
+    for line in text.split("\n")[:-1]:  # a last line without its newline was torn: not sent
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                entries.add((int(parts[0]), float(parts[1])))
+            except ValueError:
+                continue
+    return entries
 
 
 class HandoverJournal:
-    def __init__(self, data_dir: str | os.PathLike):
-        self.path = Path(data_dir) / JOURNAL_NAME
+    """One modem's journal; each worker writes its own, so one going idle never clears another's."""
+
+    def __init__(self, data_dir: str | os.PathLike, label: str = "modem1"):
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)
+        self.path = Path(data_dir) / f"handover.{safe}.journal"
         self._fd: int | None = None
 
     def read(self) -> set[tuple[int, float]]:
         """(message id, claimed at) of every hand-over since the journal was last cleared."""
-        try:
-            text = self.path.read_text(encoding="ascii", errors="replace")
-        except FileNotFoundError:
-            return set()
-        entries = set()
-        for line in text.split("\n")[:-1]:  # a last line without its newline was torn: not sent
-            parts = line.split()
-            if len(parts) == 2:
-                try:
-                    entries.add((int(parts[0]), float(parts[1])))
-                except ValueError:
-                    continue
-        return entries
+        return _parse(self.path)
 
     def open(self) -> None:
         """Start empty (after recovery has read it)."""

@@ -62,7 +62,7 @@ def run(count: int, latency: float) -> dict:
         sim = SimulatedModem(directory=f"{tmp}/sim", send_latency=latency, report_delay=0.005)
         sim.start()
         config = Config(data_dir=f"{tmp}/data", service_code="BENCH",
-                        modem=ModemConfig(port=sim.port, send_timeout=10.0))
+                        modems=(ModemConfig(port=sim.port, send_timeout=10.0),))
         db = Database.in_data_dir(config.data_dir)
         q = SendQueue(db, SystemClock())
         q.ledger.adjust(count, "credit for the benchmark")

@@ -18,7 +18,8 @@ def test_the_documented_example_loads():
     cfg = configmod.parse(CONTRACT_EXAMPLE, "example.toml")
     assert cfg.data_dir == "/var/lib/smsgenie"
     assert cfg.service_code == "YL08"
-    assert cfg.modem == ModemConfig(port="/dev/smsgenie-modem", baudrate=115200, sim_pin="")
+    assert cfg.modem == ModemConfig(port="/dev/smsgenie-modem", baudrate=115200, sim_pin="", label="modem1")
+    assert cfg.modems == (cfg.modem,)
 
 
 @pytest.mark.parametrize("text,message", [
@@ -51,7 +52,46 @@ def test_missing_file(tmp_path):
 
 
 def test_dump_round_trips(tmp_path):
-    cfg = Config(data_dir="/d", service_code='Y"L', modem=ModemConfig(port="/dev/ttyUSB2", sim_pin="1234"))
+    cfg = Config(data_dir="/d", service_code='Y"L', modems=(ModemConfig(port="/dev/ttyUSB2", sim_pin="1234",
+                                                                          label="counter", per_hour=50),))
     path = tmp_path / "c.toml"
     path.write_text(configmod.dump(cfg))
     assert configmod.load(path) == cfg
+
+
+def test_a_pool_of_modems():
+    cfg = configmod.parse("""
+[[modem]]
+port = "/dev/ttyUSB2"
+carrier = "中国移动"
+per_hour = 150
+
+[[modem]]
+port = "/dev/ttyUSB6"
+label = "unicom-sim"
+carrier = "unicom"
+power_gpio = 26
+""", "pool.toml")
+    assert [(m.label, m.port, m.carrier) for m in cfg.modems] == [
+        ("modem1", "/dev/ttyUSB2", "China Mobile"), ("unicom-sim", "/dev/ttyUSB6", "China Unicom")]
+    assert cfg.modems[0].per_hour == 150 and cfg.modems[1].per_hour is None and cfg.modems[1].power_gpio == 26
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[[modem]]\nport = "/a"\n[[modem]]\nport = "/a"', "two modems have the port '/a'"),
+    ('[[modem]]\nport = "/a"\n[[modem]]\nport = "/b"\nper_hour = -1', "'modem[2].per_hour' must be 0"),
+    ('[[modem]]\nport = "/a"\nprot = "/b"', "unknown key 'modem.prot'"),
+    ('modem = [1, 2]', "must be a [modem] table"),
+])
+def test_pool_mistakes_are_named(text, message):
+    with pytest.raises(ConfigError) as info:
+        configmod.parse(text, "pool.toml")
+    assert message in str(info.value)
+
+
+def test_dump_round_trips_a_pool(tmp_path):
+    cfg = Config(modems=(ModemConfig(port="/a", label="a", carrier="China Mobile"),
+                         ModemConfig(port="/b", label="b", min_gap_seconds=1.5)))
+    path = tmp_path / "c.toml"
+    path.write_text(configmod.dump(cfg))
+    assert configmod.load(path).modems == cfg.modems

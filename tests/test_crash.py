@@ -70,7 +70,7 @@ def setup(tmp_path):
     sim = SimulatedModem(directory=str(tmp_path / "sim"), send_latency=0.04, report_delay=0.01)
     sim.start()
     config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
-                    modem=ModemConfig(port=sim.port, command_timeout=2.0, send_timeout=2.0))
+                    modems=(ModemConfig(port=sim.port, command_timeout=2.0, send_timeout=2.0),))
     config_file = tmp_path / "config.toml"
     config_file.write_text(configmod.dump(config))
     db = Database.in_data_dir(config.data_dir)

@@ -1,0 +1,483 @@
+"""One modem's worker: sends the queue through its modem and keeps going whatever the modem does.
+
+The daemon runs one worker per configured modem, each in its own thread
+with its own database connection. A worker does everything that touches
+its modem, in a loop of small steps (:meth:`ModemWorker.step`): (re)open
+the port, (re)initialise the modem, handle what the modem reported (status
+reports, inbound texts), refresh its state, then send the next due
+message. The AT reader thread only queues URCs and wakes the loop.
+
+Every fault becomes a queue outcome, never a crash: a refused message is
+retried or failed by its error code, a modem that went quiet after taking a
+message leaves it ``uncertain``, a vanished port is reopened with backoff,
+and a reboot (RDY) is followed by a fresh init.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import queue as stdqueue
+import threading
+from datetime import timedelta
+
+from appliance import numbers
+from appliance.clock import Clock
+from appliance.config import Config, ModemConfig
+from appliance.db import Database
+from appliance.inbox import Inbox
+from appliance.journal import HandoverJournal
+from appliance.optout import OptOuts, is_opt_out
+from appliance.privacy import mask_number
+from appliance.sendqueue import Message, RetryPolicy, SendQueue
+from appliance.settings import Settings as BoxSettings
+from hw.errors import (
+    CommandFailed,
+    ModemError,
+    ModemNotReady,
+    ModemRebooted,
+    ModemTimeout,
+    OutcomeUnknown,
+    PduError,
+)
+from hw.modem import pdu as pducodec
+from hw.modem.at import Urc
+from hw.modem.driver import Modem, Timeouts
+from hw.modem.segments import split
+
+log = logging.getLogger(__name__)
+
+#: Seconds between modem state refreshes (signal, registration, operator).
+REFRESH_INTERVAL = 30.0
+#: Seconds between heartbeats written for ``smsgenie status``.
+PUBLISH_INTERVAL = 10.0
+#: Longest idle wait before looking at the queue again (other processes add to it).
+POLL_INTERVAL = 1.0
+#: Delivery reports wait in the modem's memory and are collected in batches:
+#: one AT+CMGL and one commit for many, instead of two AT round trips each.
+REPORT_BATCH = 20
+REPORT_MAX_DELAY = 3.0
+#: After the modem says the box cannot send (no SIM, no network), wait this long.
+DEVICE_HOLD = 15.0
+REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
+
+
+class ModemWorker:
+    """Sends the queue through one modem until ``stop`` is set."""
+
+    def __init__(self, config: Config, modem_config: ModemConfig, *, clock: Clock, stop: threading.Event,
+                 poll_interval: float = POLL_INTERVAL):
+        self.config = config
+        self.modem_config = modem_config
+        self.label = modem_config.label
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.db = Database.in_data_dir(config.data_dir)
+        self.queue = SendQueue(self.db, self.clock)
+        self.journal = HandoverJournal(config.data_dir, modem_config.label)
+        self.inbox = Inbox(self.db)
+        self.optouts = OptOuts(self.db, self.clock)
+        self.box_settings = BoxSettings(config.data_dir)
+        q = config.queue
+        self.policy = RetryPolicy(q.max_attempts, q.retry_base_seconds, q.retry_cap_seconds)
+        self.validity = timedelta(hours=q.validity_hours)
+        m = modem_config
+        self.modem = Modem(m.port, m.baudrate, sim_pin=m.sim_pin,
+                           timeouts=Timeouts(command=m.command_timeout, send=m.send_timeout),
+                           on_urc=self._on_urc, on_lost=self._on_lost)
+        self._urcs: stdqueue.Queue[Urc] = stdqueue.Queue()
+        self._wake = threading.Event()
+        self._stop = stop
+        self._retry_at = 0.0
+        self._retry_delay = REOPEN_MIN
+        self._refresh_at = 0.0
+        self._published: tuple | None = None
+        self._published_at = -1e18
+        self._hold_until = 0.0
+        self._hold_reason = ""
+        self._last_problem = ""
+        self._memories: list[str] = []  # message memories the modem has indicated (SM, ME, SR)
+        self._stored_waiting = 0        # indications (+CDSI/+CMTI) not yet collected
+        self._stored_since = 0.0
+        self._collect_now = False
+        self._collecting = False        # a listing not yet stored and deleted
+        self._to_delete: list = []      # listed and stored: delete from the modem at the next step
+        self._deferred: list = []       # bookkeeping of the last send, written during the next one
+        self._next: Message | None = None  # claimed while the modem works on the current message
+        self._pdus: dict[int, list[pducodec.Pdu]] = {}  # ... and its PDUs, encoded meanwhile
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Cut an idle wait short (the daemon is stopping, or there is news)."""
+        self._wake.set()
+
+    def run(self) -> None:
+        """Run until the shared stop event is set; then finish the message in hand and clean up."""
+        log.info("%s: sending through %s", self.label, self.modem_config.port)
+        self.journal.open()
+        try:
+            while not self._stop.is_set():
+                self.step()
+        finally:
+            self._flush_deferred()
+            self._release_next()
+            self.journal.close()
+            if self._to_delete and not self.modem.closed:
+                try:
+                    self._delete_collected()
+                except ModemError:
+                    pass  # read again at the next start; stored once
+            self.modem.close()
+            self._publish(force=True, state="stopped", detail="the smsgenie daemon stopped")
+            self.box_settings.close()
+            self.db.close()
+            log.info("%s: stopped", self.label)
+
+    # --- one step -------------------------------------------------------------------------
+
+    def step(self) -> None:
+        now = self.clock.monotonic()
+        if self.modem.closed or self.modem.needs_init:
+            if now < self._retry_at:
+                return self._idle(self._retry_at - now)
+            if not self._bring_up():
+                return self._idle(self._retry_at - self.clock.monotonic())
+        try:
+            self._handle_urcs()
+            if self._to_delete:
+                self._delete_collected()
+            if not self._collecting and (self._collect_now or self._stored_waiting >= self._report_batch() or (
+                    self._stored_waiting and now - self._stored_since >= REPORT_MAX_DELAY)):
+                self._collect_stored()
+            if self.modem.refresh_wanted or now >= self._refresh_at:
+                self.modem.refresh()
+                self._refresh_at = now + REFRESH_INTERVAL
+        except ModemError as exc:
+            self._modem_trouble(exc)
+            return None
+        self._publish()
+        if not self.modem.state.ready:
+            return self._idle(self.poll_interval)
+        if now < self._hold_until:
+            return self._idle(self._hold_until - now)
+        if self._stop.is_set():
+            return None
+        msg, self._next = self._next or self.queue.claim(), None
+        if msg is None:
+            if self._stored_waiting and not self._collecting:  # nothing to send: collect reports now
+                try:
+                    self._collect_stored()
+                except ModemError as exc:
+                    self._modem_trouble(exc)
+                return self._idle(0)
+            due = self.queue.next_due_at()
+            wait = self.poll_interval if due is None else min(self.poll_interval, max(0.0, due - self.clock.time()))
+            return self._idle(wait)
+        self._send(msg)
+        return None
+
+    def _idle(self, seconds: float) -> None:
+        self._flush_deferred()
+        self._release_next()
+        self.journal.clear()  # nothing is with the modem now
+        if seconds > 0 and not self._stop.is_set():
+            self.clock.wait(self._wake, seconds)
+        if not self._stop.is_set():
+            self._wake.clear()
+
+    def _bring_up(self) -> bool:
+        """Open the port and initialise the modem; on failure schedule the next try."""
+        try:
+            if self.modem.closed:
+                self.modem.open()
+            self.modem.init()
+            self._flush_deferred()
+            self._to_delete, self._collecting = [], False  # a fresh listing covers what was pending
+            self._collect_stored()
+            self._flush_deferred()  # opt-outs that came while we were away count before the first send
+        except ModemNotReady as exc:
+            self._problem(str(exc))
+            self._schedule_retry(max_delay=DEVICE_HOLD)
+            return False
+        except ModemError as exc:
+            self._problem(str(exc))
+            if not isinstance(exc, (ModemTimeout, ModemRebooted, CommandFailed)):
+                self.modem.close()
+            self._schedule_retry()
+            return False
+        finally:
+            self._publish()
+        self._retry_delay = REOPEN_MIN
+        self._refresh_at = self.clock.monotonic() + REFRESH_INTERVAL
+        log.info("modem ready: %s, %s, signal %s", self.modem.state.operator or "no operator",
+                 self.modem.state.detail, self.modem.state.signal)
+        self._last_problem = ""
+        return True
+
+    def _schedule_retry(self, max_delay: float = REOPEN_MAX) -> None:
+        self._retry_at = self.clock.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, max_delay)
+
+    def _problem(self, text: str) -> None:
+        if text != self._last_problem:
+            log.warning("%s", text)
+            self._last_problem = text
+
+    def _modem_trouble(self, exc: ModemError) -> None:
+        """A command outside a send failed: resync, or reopen if the port is gone."""
+        self._release_next()
+        self._problem(f"modem trouble: {exc}")
+        self.modem.needs_init = True
+        if self.modem.closed:
+            self.modem.close()
+        self._schedule_retry()
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _send(self, msg: Message) -> None:
+        """Hand each part of ``msg`` to the modem and settle the message by what happens.
+
+        The claim ("sending") is already on the card. The part references and
+        "sent" are bookkeeping that is written while the modem works on the
+        *next* part or message (:meth:`_flush_deferred`), so the modem never
+        waits for the database.
+        """
+        try:
+            pdus = self._pdus.pop(msg.id, None) or self._encode(msg)
+        except PduError as exc:
+            self._flush_deferred()
+            self.queue.fail(msg.id, f"cannot be sent: {exc}")
+            log.warning("message %d to %s failed: %s", msg.id, mask_number(msg.recipient), exc)
+            return
+        handed = False
+        for seq, p in enumerate(pdus, start=1):
+            if seq in msg.accepted:
+                continue
+            part = "" if len(pdus) == 1 else f"part {seq} of {len(pdus)}: "
+            try:
+                # noted in the journal while the modem answers AT+CMGS with its prompt
+                pending = self.modem.submit(p, meanwhile=None if handed else functools.partial(
+                    self.journal.record, msg.id, msg.sending_at))
+                handed = True
+            except ModemError as exc:
+                return self._not_sent(msg, part, exc)
+            # The network is working: write down what came before and claim what comes
+            # next, in one transaction (one fsync: on an SD card that is what costs).
+            with self.db.atomic():
+                self._flush_deferred()
+                if seq == len(pdus):
+                    self._pre_claim()
+            try:
+                reference = pending.reference()
+            except ModemError as exc:
+                return self._not_sent(msg, part, exc)
+            self._deferred.append(functools.partial(self.queue.record_segment, msg.id, seq, reference,
+                                                    at=self.clock.time()))
+        self._deferred.append(functools.partial(self._sent, msg, len(pdus), self.clock.time()))
+
+    def _encode(self, msg: Message) -> list[pducodec.Pdu]:
+        return pducodec.encode_message(msg.recipient, split(msg.text), concat_reference=msg.concat_ref,
+                                       validity=self.validity)
+
+    def _sent(self, msg: Message, parts: int, at: float) -> None:
+        self.queue.mark_sent(msg.id, at=at)
+        log.info("message %d sent to %s (%d part%s)", msg.id, mask_number(msg.recipient), parts,
+                 "" if parts == 1 else "s")
+
+    def _flush_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)()
+
+    def _pre_claim(self) -> None:
+        """Claim the next message (an fsync) while the modem is busy, so it costs no sending time."""
+        if self._next is None and not self._stop.is_set() and self.clock.monotonic() >= self._hold_until:
+            self._next = self.queue.claim()
+            if self._next is not None:
+                try:
+                    self._pdus = {self._next.id: self._encode(self._next)}
+                except PduError:
+                    pass  # _send fails it with the reason
+
+    def _release_next(self) -> None:
+        if self._next is not None:
+            self.queue.unclaim(self._next.id)
+            self._next = None
+            self._pdus.clear()
+
+    def _not_sent(self, msg: Message, part: str, exc: ModemError) -> None:
+        """A part did not go (or may have gone): settle the message by the kind of failure."""
+        self._flush_deferred()
+        self._release_next()
+        who = mask_number(msg.recipient)
+        if isinstance(exc, OutcomeUnknown):
+            self.queue.mark_uncertain(msg.id, f"{part}{exc}. Check with the customer, then requeue it "
+                                              f"if it did not arrive")
+            log.warning("message %d to %s is uncertain: %s", msg.id, who, exc)
+            self._modem_trouble(exc)
+        elif isinstance(exc, CommandFailed):
+            reason = f"{part}{exc.reason}"
+            if exc.device_problem:
+                self.queue.give_back(msg.id, reason)
+                self._hold(reason)
+                self.modem.needs_init = True
+            elif exc.retryable:
+                state = self.queue.retry_later(msg.id, reason, self.policy)
+                log.info("message %d to %s: %s (%s)", msg.id, who, reason,
+                         "will retry" if state == "queued" else "failed")
+            else:
+                self.queue.fail(msg.id, reason)
+                log.info("message %d to %s failed: %s", msg.id, who, reason)
+        elif isinstance(exc, (ModemTimeout, ModemRebooted)):
+            # No prompt: the modem never had the message. Counted, but no backoff:
+            # once the modem is resynced it may go at once.
+            self.queue.retry_later(msg.id, f"{part}{exc}", RetryPolicy(self.policy.max_attempts, 0.0, 0.0))
+            self._modem_trouble(exc)
+        else:  # port gone or closed: not the message's fault
+            self.queue.give_back(msg.id, f"{part}{exc}")
+            self._modem_trouble(exc)
+
+    def _report_batch(self) -> int:
+        """Collect before the modem's memory is half full: a full one refuses new texts."""
+        total = self.modem.storage[1] if self.modem.storage else 0
+        return max(1, min(REPORT_BATCH, total // 2)) if total else REPORT_BATCH
+
+    def _hold(self, reason: str) -> None:
+        self._hold_until = self.clock.monotonic() + DEVICE_HOLD
+        self._hold_reason = reason
+        self._problem(f"sending paused: {reason}")
+
+    # --- what the modem tells us ---------------------------------------------------------------
+
+    def _on_urc(self, urc: Urc) -> None:  # reader thread
+        self._urcs.put(urc)
+        self._wake.set()
+
+    def _on_lost(self, exc: ModemError) -> None:  # reader thread
+        self._wake.set()
+
+    def _handle_urcs(self) -> None:
+        while True:
+            try:
+                urc = self._urcs.get_nowait()
+            except stdqueue.Empty:
+                return
+            if urc.name in ("+CDS", "+CMT") and urc.pdu:
+                fields = urc.args.split(",")
+                length = int(fields[-1]) if fields[-1].strip().isdigit() else None
+                self._incoming(urc.pdu, length)
+            elif urc.name in ("+CMTI", "+CDSI"):
+                memory = urc.args.partition(",")[0].strip().strip('"')
+                if memory and memory not in self._memories:
+                    self._memories.append(memory)
+                if not self._stored_waiting:
+                    self._stored_since = self.clock.monotonic()
+                self._stored_waiting += 1
+                if urc.name == "+CMTI":
+                    self._collect_now = True  # a customer wrote: an opt-out must count at once
+
+    def _collect_stored(self) -> None:
+        """Keep every text and delivery report waiting in the modem, then let the modem forget them.
+
+        Three steps, so the modem never waits for the database: list the
+        modem's memories now (AT+CMGL, which marks them read); store what was
+        found in one durable commit while the modem works on the next send;
+        then delete the read messages (AT+CMGD=0,1) at the next step. A crash
+        or power cut in between means reading the same PDUs again (stored
+        once), never losing one. No new listing starts until the last one is
+        deleted, so nothing is listed twice.
+        """
+        self._stored_waiting = 0
+        self._collect_now = False
+        memories = list(dict.fromkeys(m for m in [self.modem.read_memory, *self._memories] if m)) or [None]
+        batch = []
+        for memory in memories:
+            try:
+                stored = self.modem.list_stored(memory)
+            except CommandFailed as exc:
+                log.warning("could not list the modem's stored messages%s: %s",
+                            f" in {memory}" if memory else "", exc)
+                continue
+            items = [i for i in stored if i.status not in (2, 3)]  # 2, 3: outgoing drafts, not ours
+            if items:
+                batch.append((memory, items))
+        if batch:
+            self._collecting = True
+            self._deferred.append(functools.partial(self._store_collected, batch))
+
+    def _store_collected(self, batch: list) -> None:
+        with self.db.atomic():
+            for _memory, items in batch:
+                for item in items:
+                    self._incoming(item.pdu, item.length)
+        self._to_delete.extend(batch)
+
+    def _delete_collected(self) -> None:
+        batch, self._to_delete = self._to_delete, []
+        try:
+            for memory, items in batch:
+                if memory:
+                    self.modem.select_memory(memory)
+                try:
+                    self.modem.delete_read()
+                except CommandFailed:
+                    for item in items:
+                        self.modem.delete_stored(item.index)
+        finally:
+            self._collecting = False  # if deleting failed, the next listing reads them again
+
+    def _incoming(self, pdu_hex: str, length: int | None) -> None:
+        try:
+            decoded = pducodec.decode_incoming(pdu_hex, length)
+        except PduError as exc:
+            # Never drop what we cannot read: keep it, marked, for a person to look at.
+            self.queue.store_inbound("?", None, None, pdu_hex, problem=f"unreadable PDU: {exc}")
+            log.warning("stored an unreadable PDU from the modem: %s", exc)
+            return
+        if isinstance(decoded, pducodec.StatusReport):
+            msg = self.queue.apply_report(decoded.reference, decoded.recipient, decoded.outcome,
+                                          decoded.status, decoded.reason)
+            if msg is None:
+                log.info("delivery report for %s (ref %d) matches no message", mask_number(decoded.recipient),
+                         decoded.reference)
+            return
+        concat = decoded.concat
+        stored = self.queue.store_inbound(
+            decoded.sender, decoded.timestamp.isoformat() if decoded.timestamp else None, decoded.text, pdu_hex,
+            concat=(concat.reference, concat.sequence, concat.total) if concat else None,
+            problem=decoded.user_data.problem)
+        if not stored:
+            return
+        log.info("inbound SMS from %s", mask_number(decoded.sender))
+        whole = decoded.text if concat is None else self.inbox.complete_text(decoded.sender, concat.reference,
+                                                                             concat.total)
+        if is_opt_out(whole):
+            number = self._e164(decoded.sender)
+            if self.optouts.add(number, "sms", f"replied {whole.strip()!r}"):
+                log.info("%s opted out (replied %r)", mask_number(number), whole.strip())
+
+    # --- state for people ---------------------------------------------------------------------------
+
+    def _e164(self, sender: str) -> str:
+        """A sender as the opt-out list keeps numbers (E.164), or as it came if it is not one."""
+        try:
+            return numbers.normalise(sender, self.box_settings.get("default_region")).e164
+        except numbers.NumberProblem:
+            return sender
+
+    def _publish(self, force: bool = False, **override) -> None:
+        """Write the modem's state for ``smsgenie status`` when it changed, and as a heartbeat."""
+        now = self.clock.monotonic()
+        holding = now < self._hold_until and self.modem.state.ready
+        key = (self.modem.state, holding and self._hold_reason, tuple(sorted(override.items())))
+        if not force and key == self._published and now - self._published_at < PUBLISH_INTERVAL:
+            return
+        data = self.modem.state.as_dict()
+        if holding:
+            data["detail"] = f"sending paused for a moment: {self._hold_reason}"
+        data.update(override)
+        data["pid"] = os.getpid()
+        data["label"] = self.label
+        self.queue.set_modem_status(self.modem_config.port, data)
+        self._published, self._published_at = key, now
