@@ -27,7 +27,7 @@ from appliance.db import Database
 from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
-from appliance.worker import POLL_INTERVAL, ModemWorker
+from appliance.worker import POLL_INTERVAL, ModemWorker, Pool
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ class Daemon:
         self.clock = clock or SystemClock()
         self._boot_id = boot_id
         self._stop = threading.Event()
-        self.workers = [ModemWorker(config, m, clock=self.clock, stop=self._stop, poll_interval=poll_interval)
-                        for m in config.modems]
+        pool = Pool()
+        self.workers = [ModemWorker(config, m, clock=self.clock, stop=self._stop, poll_interval=poll_interval,
+                                    pool=pool) for m in config.modems]
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
 

@@ -208,6 +208,27 @@ def _compliance(conn: sqlite3.Connection) -> None:
     """)
 
 
+@migration("0004_policy")
+def _policy(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Routing by carrier, quiet hours by kind, schedules by start time.
+        ALTER TABLE message ADD COLUMN carrier TEXT NOT NULL DEFAULT '';
+        ALTER TABLE message ADD COLUMN kind TEXT NOT NULL DEFAULT 'marketing';
+        ALTER TABLE send_list ADD COLUMN kind TEXT NOT NULL DEFAULT 'marketing';
+        ALTER TABLE send_list ADD COLUMN start_at REAL;
+        CREATE INDEX message_carrier_due ON message (state, carrier, next_attempt_at, id);
+        -- One row per SMS part a modem's network accepted: what the caps count.
+        CREATE TABLE send_log (
+            id INTEGER PRIMARY KEY,
+            modem TEXT NOT NULL,
+            at REAL NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id INTEGER
+        );
+        CREATE INDEX send_log_modem_at ON send_log (modem, at)
+    """)
+
+
 class Database:
     """A connection to the box's database, with transactions that nest."""
 

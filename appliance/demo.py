@@ -66,7 +66,10 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
         box = device_id()
     except DeviceIdError:  # a machine with no id at all: the simulated box gets one from its data dir
         box = device_id_bytes(f"demo:{data_dir}")
-    config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(ModemConfig(port=sim.port),),
+    # A demo should not take the minutes a careful SIM would: the gap is short and there is no
+    # per-minute cap (the hourly and daily carrier defaults still hold).
+    modem = ModemConfig(port=sim.port, carrier="China Mobile", per_minute=0, min_gap_seconds=0.1, jitter_seconds=0.1)
+    config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(modem,),
                     queue=QueueConfig(retry_base_seconds=2.0, retry_cap_seconds=10.0),
                     vendor=VendorConfig(public_key=public_line), source="demo")
     config_file = data_dir / "config.toml"

@@ -35,9 +35,12 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import MessageNotFound
 from appliance.ledger import Ledger
+from appliance.numbers import carrier_of
 from appliance.plan import MessagePlan
 
 STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "uncertain")
+MARKETING, TRANSACTIONAL = "marketing", "transactional"
+KINDS = (MARKETING, TRANSACTIONAL)
 #: Transitions written to the audit record (delivery reports add delivered/failed/expired).
 AUDITED = ("sent", "failed", "uncertain")
 FINISHED = ("delivered", "failed", "expired")
@@ -64,6 +67,8 @@ class Message:
     sent_at: float | None
     finished_at: float | None
     claim_charge: int = 0
+    carrier: str = ""
+    kind: str = "marketing"
     accepted: frozenset[int] = frozenset()
     """Parts (1-based) the network already accepted: never hand these over again."""
 
@@ -114,10 +119,14 @@ class SendQueue:
 
     # --- putting messages in ---------------------------------------------------------
 
-    def create_list(self, name: str, service_code: str, template: str | None = None) -> int:
+    def create_list(self, name: str, service_code: str, template: str | None = None, *, kind: str = MARKETING,
+                    start_at: float | None = None) -> int:
+        if kind not in KINDS:
+            raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
         with self.db.atomic() as conn:
-            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template) VALUES (?, ?, ?, ?)",
-                               (name, service_code, self.clock.time(), template))
+            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template, kind, start_at)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               (name, service_code, self.clock.time(), template, kind, start_at))
             return cur.lastrowid
 
     def enqueue(self, send_list_id: int | None, recipients: Iterable[str], plan: MessagePlan,
@@ -127,35 +136,49 @@ class SendQueue:
 
     def enqueue_many(self, send_list_id: int | None, items: Iterable[tuple[str, MessagePlan]],
                      service_code: str) -> list[int]:
-        """Queue (recipient, plan) pairs - each its own text - in one transaction; returns the ids."""
+        """Queue (recipient, plan) pairs - each its own text - in one transaction; returns the ids.
+
+        The list's kind and start time (if any) apply to every message.
+        """
         now = self.clock.time()
         with self.db.atomic() as conn:
+            kind, start_at = MARKETING, None
+            if send_list_id is not None:
+                row = conn.execute("SELECT kind, start_at FROM send_list WHERE id = ?", (send_list_id,)).fetchone()
+                if row is not None:
+                    kind, start_at = row["kind"], row["start_at"]
+            due = max(now, start_at or now)
             next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM message").fetchone()[0] + 1
             rows = []
             for i, (recipient, plan) in enumerate(items):
                 mid = next_id + i
                 rows.append((mid, send_list_id, recipient, plan.text, plan.encoding, plan.segments,
-                             service_code, now, mid & 0xFF, now))
+                             service_code, due, mid & 0xFF, now, carrier_of(recipient), kind))
             conn.executemany(
                 "INSERT INTO message (id, send_list_id, recipient, text, encoding, segments, service_code,"
-                " next_attempt_at, concat_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                " next_attempt_at, concat_ref, created_at, carrier, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows)
         return [r[0] for r in rows]
 
     # --- the daemon's side ---------------------------------------------------------------
 
-    def claim(self) -> Message | None:
+    def claim(self, *, max_parts: int | None = None, carrier: str | None = None, avoid: Iterable[str] = (),
+              quiet: bool = False) -> Message | None:
         """Take the next due message, pay for it, and mark it ``sending`` - one transaction.
 
-        It pays for the parts it will hand to the modem (all, or those the
-        network has not confirmed yet). If the balance does not cover them,
-        nothing is claimed: the queue waits, in order, and :attr:`shortfall`
-        says why until a top-up.
+        Routing: a modem on ``carrier`` takes that carrier's oldest message
+        first, else the oldest of any carrier not in ``avoid`` (carriers whose
+        own modem is free). In ``quiet`` hours only transactional messages go.
+        A message needing more than ``max_parts`` (what the caps allow now)
+        waits. It pays for the parts it will hand to the modem (all, or those
+        the network has not confirmed yet). If the balance does not cover
+        them, nothing is claimed: the queue waits, in order, and
+        :attr:`shortfall` says why until a top-up.
         """
         now = self.clock.time()
         with self.db.atomic() as conn:
             while True:
-                row = conn.execute("SELECT id, segments, recipient FROM message WHERE state = 'queued'"
-                                   " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1", (now,)).fetchone()
+                row = self._candidate(conn, now, carrier, tuple(avoid), quiet)
                 if row is None:
                     self.shortfall = None
                     return None
@@ -166,6 +189,8 @@ class SendQueue:
                                                "queued; not sent, not charged", finished_at=now)
             mid = row["id"]
             need = row["segments"] - self._accepted_count(conn, mid)
+            if max_parts is not None and need > max_parts:
+                return None
             balance = self.ledger.balance(conn)
             if need > balance:
                 self.shortfall = Shortfall(mid, need, balance)
@@ -176,6 +201,18 @@ class SendQueue:
             conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?,"
                          " claim_charge = ? WHERE id = ?", (now, need, mid))
             return self.get(mid)
+
+    @staticmethod
+    def _candidate(conn, now: float, carrier: str | None, avoid: tuple[str, ...], quiet: bool):
+        kind = " AND kind = 'transactional'" if quiet else ""
+        cols = "SELECT id, segments, recipient FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+        if carrier:
+            row = conn.execute(f"{cols} AND carrier = ?{kind} ORDER BY next_attempt_at, id LIMIT 1",
+                               (now, carrier)).fetchone()
+            if row is not None:
+                return row
+        skip = f" AND carrier NOT IN ({', '.join('?' * len(avoid))})" if avoid else ""
+        return conn.execute(f"{cols}{skip}{kind} ORDER BY next_attempt_at, id LIMIT 1", (now, *avoid)).fetchone()
 
     def waiting_for_credit(self) -> Shortfall | None:
         """Is the next due message held back because the balance does not cover it? (Read only.)"""
@@ -207,15 +244,32 @@ class SendQueue:
                 self.ledger.record(conn, "refund", refund, message_id=message_id, note=why)
             conn.execute("UPDATE message SET claim_charge = 0 WHERE id = ?", (message_id,))
 
+    def has_due(self, *, marketing_only: bool = False, more_parts_than: int | None = None) -> bool:
+        """Is a queued message due now (of a marketing list / needing more parts than given)?"""
+        sql = "SELECT 1 FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+        params: list = [self.clock.time()]
+        if marketing_only:
+            sql += " AND kind = 'marketing'"
+        if more_parts_than is not None:
+            sql += " AND segments > ?"
+            params.append(more_parts_than)
+        return self.db.execute(sql + " LIMIT 1", params).fetchone() is not None
+
     def next_due_at(self) -> float | None:
         row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued'").fetchone()
         return row[0]
 
-    def record_segment(self, message_id: int, seq: int, reference: int | None, *, at: float | None = None) -> None:
-        """The network accepted part ``seq`` (+CMGS: <reference>) at ``at``."""
+    def record_segment(self, message_id: int, seq: int, reference: int | None, *, at: float | None = None,
+                       modem: str | None = None) -> None:
+        """The network accepted part ``seq`` (+CMGS: <reference>) at ``at``, through ``modem`` (counted
+        against its caps)."""
+        at = self.clock.time() if at is None else at
         with self.db.atomic() as conn:
             conn.execute("INSERT INTO segment (message_id, seq, reference, submitted_at) VALUES (?, ?, ?, ?)",
-                         (message_id, seq, reference, self.clock.time() if at is None else at))
+                         (message_id, seq, reference, at))
+            if modem is not None:
+                conn.execute("INSERT INTO send_log (modem, at, recipient, message_id)"
+                             " SELECT ?, ?, recipient, id FROM message WHERE id = ?", (modem, at, message_id))
 
     def mark_sent(self, message_id: int, *, at: float | None = None) -> None:
         self._set(message_id, "sent", None, sent_at=self.clock.time() if at is None else at,

@@ -24,6 +24,7 @@ DEFAULTS = {
     "signature": "",
     "default_region": "CN",
     "audit_retention_days": MIN_RETENTION_DAYS,
+    "quiet_hours": "21:00-08:00",
 }
 
 
@@ -73,6 +74,11 @@ def _validate(key: str, value):
         value = str(value).upper()
         if value not in phonenumbers.SUPPORTED_REGIONS:
             raise SettingsError(f"{value!r} is not a region code; China is CN")
+    elif key == "quiet_hours":
+        from appliance.policy import parse_quiet_hours  # noqa: PLC0415
+
+        value = str(value).strip()
+        parse_quiet_hours(value)
     elif key == "audit_retention_days":
         try:
             value = int(value)

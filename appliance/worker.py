@@ -19,16 +19,18 @@ import functools
 import logging
 import os
 import queue as stdqueue
+import random
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from appliance import numbers
+from appliance import numbers, policy
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
 from appliance.db import Database
 from appliance.inbox import Inbox
 from appliance.journal import HandoverJournal
 from appliance.optout import OptOuts, is_opt_out
+from appliance.policy import UNLIMITED, caps_for, quiet_until
 from appliance.privacy import mask_number
 from appliance.sendqueue import Message, RetryPolicy, SendQueue
 from appliance.settings import Settings as BoxSettings
@@ -63,14 +65,39 @@ DEVICE_HOLD = 15.0
 REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
 
 
+class Pool:
+    """Which modems are free right now, so a message waits for its own carrier's SIM when that one is free."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[str, bool]] = {}
+
+    def set(self, label: str, carrier: str, available: bool) -> None:
+        with self._lock:
+            self._state[label] = (carrier, available)
+
+    def served_elsewhere(self, label: str) -> tuple[str, ...]:
+        """Carriers another free modem is on: their messages are left for it."""
+        with self._lock:
+            return tuple(sorted({c for other, (c, free) in self._state.items() if other != label and free and c}))
+
+
 class ModemWorker:
     """Sends the queue through one modem until ``stop`` is set."""
 
     def __init__(self, config: Config, modem_config: ModemConfig, *, clock: Clock, stop: threading.Event,
-                 poll_interval: float = POLL_INTERVAL):
+                 poll_interval: float = POLL_INTERVAL, pool: Pool | None = None):
         self.config = config
         self.modem_config = modem_config
         self.label = modem_config.label
+        self.carrier = modem_config.carrier
+        self.caps = caps_for(modem_config)
+        self.pool = pool or Pool()
+        self._random = random.Random()
+        self._next_send_at = 0.0       # monotonic: the minimum gap (with jitter) after the last send
+        self._in_flight = 0            # parts handed over and not yet counted in send_log
+        self._paused: tuple[str, float | None] | None = None  # (why, resumes at) while a cap or quiet hours hold
+        self._quiet_spec: tuple[float, str] = (-1e18, "")
         self.clock = clock
         self.poll_interval = poll_interval
         self.db = Database.in_data_dir(config.data_dir)
@@ -159,12 +186,26 @@ class ModemWorker:
             return None
         self._publish()
         if not self.modem.state.ready:
+            self.pool.set(self.label, self.carrier, False)
             return self._idle(self.poll_interval)
         if now < self._hold_until:
+            self.pool.set(self.label, self.carrier, False)
             return self._idle(self._hold_until - now)
+        self.pool.set(self.label, self.carrier, True)
         if self._stop.is_set():
             return None
-        msg, self._next = self._next or self.queue.claim(), None
+        if self._next is None:
+            self._flush_deferred()  # what was sent must be counted before the caps are checked
+        msg, self._next = self._next or self._claim(), None
+        if msg is None and self._paused:
+            self.pool.set(self.label, self.carrier, False)
+            why, resume_at = self._paused
+            wait = self.poll_interval if resume_at is None else min(self.poll_interval * 30,
+                                                                      max(0.0, resume_at - self.clock.time()))
+            return self._idle(max(wait, 0.001))
+        if msg is not None and now < self._next_send_at:  # pacing: the SIM's minimum gap between messages
+            self._next = msg
+            return self._pace(self._next_send_at - now)
         if msg is None:
             if self._stored_waiting and not self._collecting:  # nothing to send: collect reports now
                 try:
@@ -252,6 +293,10 @@ class ModemWorker:
             log.warning("message %d to %s failed: %s", msg.id, mask_number(msg.recipient), exc)
             return
         handed = False
+        self.pool.set(self.label, self.carrier, False)  # busy
+        self._in_flight = len(pdus) - len(msg.accepted)
+        gap = self.caps.min_gap_seconds + self._random.uniform(0, self.caps.jitter_seconds)
+        self._next_send_at = self.clock.monotonic() + gap
         for seq, p in enumerate(pdus, start=1):
             if seq in msg.accepted:
                 continue
@@ -273,9 +318,55 @@ class ModemWorker:
                 reference = pending.reference()
             except ModemError as exc:
                 return self._not_sent(msg, part, exc)
-            self._deferred.append(functools.partial(self.queue.record_segment, msg.id, seq, reference,
-                                                    at=self.clock.time()))
+            self._deferred.append(functools.partial(self._accepted, msg.id, seq, reference, self.clock.time()))
         self._deferred.append(functools.partial(self._sent, msg, len(pdus), self.clock.time()))
+
+    def _accepted(self, message_id: int, seq: int, reference: int | None, at: float) -> None:
+        self.queue.record_segment(message_id, seq, reference, at=at, modem=self.label)
+        self._in_flight = max(0, self._in_flight - 1)
+
+    def _claim(self) -> Message | None:
+        """The next message for this modem, within its caps, its routing and the quiet hours."""
+        now = self.clock.time()
+        quiet_end = quiet_until(now, self._quiet_hours())
+        gate_now = policy.gate(self.db.conn, self.label, self.caps, now, self._in_flight)
+        if not gate_now.open:
+            self._pause(gate_now.reason, gate_now.resume_at)
+            return None
+        msg = self.queue.claim(max_parts=gate_now.allowed, carrier=self.carrier or None,
+                               avoid=self.pool.served_elsewhere(self.label), quiet=quiet_end is not None)
+        if msg is not None:
+            self._paused = None
+            return msg
+        if quiet_end is not None and self.queue.has_due(marketing_only=True):
+            self._pause("quiet hours: marketing lists wait", quiet_end)
+        elif gate_now.allowed < UNLIMITED and self.queue.has_due(more_parts_than=gate_now.allowed):
+            self._pause(f"the caps allow {gate_now.allowed} more part{'s' if gate_now.allowed != 1 else ''} "
+                        f"now and the next message needs more", self.clock.time() + 60)
+        else:
+            self._paused = None
+        return None
+
+    def _pause(self, why: str, resume_at: float | None) -> None:
+        if self._paused is None or self._paused[0] != why:
+            when = datetime.fromtimestamp(resume_at).strftime("%H:%M") if resume_at else "later"
+            log.info("%s: sending waits (%s) until %s", self.label, why, when)
+        self._paused = (why, resume_at)
+
+    def _quiet_hours(self) -> str:
+        """The quiet-hours setting, re-read at most once a minute (staff may change it)."""
+        read_at, spec = self._quiet_spec
+        now = self.clock.monotonic()
+        if now - read_at > 60:
+            spec = self.box_settings.get("quiet_hours")
+            self._quiet_spec = (now, spec)
+        return spec
+
+    def _pace(self, seconds: float) -> None:
+        """Wait out the minimum gap, keeping the claimed message."""
+        self._flush_deferred()
+        if not self._stop.is_set():
+            self.clock.wait(self._stop, seconds)
 
     def _encode(self, msg: Message) -> list[pducodec.Pdu]:
         return pducodec.encode_message(msg.recipient, split(msg.text), concat_reference=msg.concat_ref,
@@ -293,7 +384,7 @@ class ModemWorker:
     def _pre_claim(self) -> None:
         """Claim the next message (an fsync) while the modem is busy, so it costs no sending time."""
         if self._next is None and not self._stop.is_set() and self.clock.monotonic() >= self._hold_until:
-            self._next = self.queue.claim()
+            self._next = self._claim()
             if self._next is not None:
                 try:
                     self._pdus = {self._next.id: self._encode(self._next)}
@@ -470,7 +561,7 @@ class ModemWorker:
         """Write the modem's state for ``smsgenie status`` when it changed, and as a heartbeat."""
         now = self.clock.monotonic()
         holding = now < self._hold_until and self.modem.state.ready
-        key = (self.modem.state, holding and self._hold_reason, tuple(sorted(override.items())))
+        key = (self.modem.state, holding and self._hold_reason, self._paused, tuple(sorted(override.items())))
         if not force and key == self._published and now - self._published_at < PUBLISH_INTERVAL:
             return
         data = self.modem.state.as_dict()
@@ -479,5 +570,8 @@ class ModemWorker:
         data.update(override)
         data["pid"] = os.getpid()
         data["label"] = self.label
+        data["sim_carrier"] = self.carrier
+        data["paused"] = self._paused[0] if self._paused else None
+        data["resumes_at"] = self._paused[1] if self._paused else None
         self.queue.set_modem_status(self.modem_config.port, data)
         self._published, self._published_at = key, now

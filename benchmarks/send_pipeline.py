@@ -51,6 +51,7 @@ from appliance.clock import SystemClock  # noqa: E402
 from appliance.config import Config, ModemConfig  # noqa: E402
 from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
+from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue  # noqa: E402
 from hw.modem.sim import SimulatedModem  # noqa: E402
 
@@ -62,7 +63,7 @@ def run(count: int, latency: float) -> dict:
         sim = SimulatedModem(directory=f"{tmp}/sim", send_latency=latency, report_delay=0.005)
         sim.start()
         config = Config(data_dir=f"{tmp}/data", service_code="BENCH",
-                        modems=(ModemConfig(port=sim.port, send_timeout=10.0),))
+                        modems=(ModemConfig(port=sim.port, **NO_CAPS, send_timeout=10.0),))
         db = Database.in_data_dir(config.data_dir)
         q = SendQueue(db, SystemClock())
         q.ledger.adjust(count, "credit for the benchmark")

@@ -12,6 +12,7 @@ from appliance.clock import FakeClock, SystemClock
 from appliance.config import Config, ModemConfig, QueueConfig
 from appliance.daemon import Daemon
 from appliance.db import Database
+from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue
 from hw.modem.sim import SimulatedModem
 
@@ -39,7 +40,7 @@ def make_config(tmp_path, sim):
     def make(**queue) -> Config:
         q = {"max_attempts": 3, "retry_base_seconds": 0.05, "retry_cap_seconds": 0.2, **queue}
         return Config(data_dir=str(tmp_path / "data"), service_code="YL08",
-                      modems=(ModemConfig(port=sim.port, command_timeout=1.0, send_timeout=1.0),),
+                      modems=(ModemConfig(port=sim.port, **NO_CAPS, command_timeout=1.0, send_timeout=1.0),),
                       queue=QueueConfig(**q))
     return make
 

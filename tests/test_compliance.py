@@ -320,7 +320,8 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
     assert not (tmp_path / "settings.tmp").exists()
     assert stat.S_IMODE(os.stat(tmp_path / "settings.json").st_mode) == 0o600
     again = Settings(tmp_path)
-    assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365}
+    assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365,
+                           "quiet_hours": "21:00-08:00"}
     again.close()
     (tmp_path / "settings.json").write_text("{broken")
     with pytest.raises(SettingsError, match="damaged"):

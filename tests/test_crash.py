@@ -25,6 +25,7 @@ from appliance.clock import SystemClock
 from appliance.config import Config, ModemConfig
 from appliance.db import Database
 from appliance.plan import plan_message
+from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue
 from hw.modem.sim import SimulatedModem
 from tests.conftest import wait_for
@@ -70,7 +71,7 @@ def setup(tmp_path):
     sim = SimulatedModem(directory=str(tmp_path / "sim"), send_latency=0.04, report_delay=0.01)
     sim.start()
     config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
-                    modems=(ModemConfig(port=sim.port, command_timeout=2.0, send_timeout=2.0),))
+                    modems=(ModemConfig(port=sim.port, **NO_CAPS, command_timeout=2.0, send_timeout=2.0),))
     config_file = tmp_path / "config.toml"
     config_file.write_text(configmod.dump(config))
     db = Database.in_data_dir(config.data_dir)
