@@ -208,6 +208,8 @@ def _print_preview(preview, *, queued: int, dry_run: bool) -> None:
 @friendly_errors
 def status(settings: Settings, as_json: bool) -> None:
     """Show the queue (messages by state) and the modem's state."""
+    from datetime import datetime
+
     data = build_status(settings.config, settings.open_queue())
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False))
@@ -215,9 +217,19 @@ def status(settings: Settings, as_json: bool) -> None:
     q, m = data["queue"], data["modem"]
     click.echo("Queue:  " + "  ".join(f"{s} {q[s]}" for s in STATES))
     click.echo(f"Credit: {data['balance']}" + (f" - sending paused, {data['paused']}" if data["paused"] else ""))
-    signal_text = "unknown" if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
-    click.echo(f"Modem:  {m['state']} - {m['detail']}")
-    click.echo(f"        operator {m['operator'] or '-'}, signal {signal_text}, {m['access'] or '-'}, port {m['port']}")
+    for m in data["modems"]:
+        signal_text = "unknown" if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
+        name = m["label"] or "Modem"
+        click.echo(f"{name}:  {m['state']} - {m['detail']}")
+        click.echo(f"        operator {m['operator'] or '-'}, signal {signal_text}, {m['access'] or '-'}, "
+                   f"port {m['port']}")
+        if m["sent"]:
+            s = m["sent"]
+            click.echo(f"        sent: {s['minute']} last minute, {s['hour']} last hour, {s['day']} today "
+                       f"({s['distinct_recipients_day']} people)")
+        if m["paused"]:
+            when = datetime.fromtimestamp(m["resumes_at"]).strftime("%H:%M") if m["resumes_at"] else "later"
+            click.echo(f"        waiting: {m['paused']}, until {when}")
     if q["uncertain"]:
         click.echo(f"{q['uncertain']} message(s) are uncertain (the box stopped mid-send); check them, "
                    f"then 'smsgenie requeue --uncertain'.")

@@ -4,6 +4,9 @@
 message the network accepted whole, whatever became of it after (sent,
 delivered, expired, or failed by its delivery report). ``balance`` is the
 credit left; ``paused`` says why sending waits (out of credit), or is null.
+``modems`` lists every modem (``modem`` is the first): its state, its SIM's
+carrier, why it waits if a cap or quiet hours hold it and when it resumes,
+and what it sent in the last minute, hour and today.
 
 The daemon publishes the modem's state as it changes; whether the daemon is
 running at all comes from its lock, so a crashed daemon never shows a stale
@@ -12,36 +15,52 @@ running at all comes from its lock, so a crashed daemon never shows a stale
 
 from __future__ import annotations
 
+from appliance import policy
 from appliance.config import Config
 from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
 
 
-def status(config: Config, queue: SendQueue) -> dict:
-    running = DataDirLock.held(config.data_dir)
-    modems = queue.modem_statuses()
-    port = config.modem.port if config.modem.port in modems else next(iter(modems), config.modem.port)
-    modem = modems.get(port, {})
-    state = modem.get("state", "unknown")
-    detail = modem.get("detail", "")
+def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dict:
+    state, detail = data.get("state", "unknown"), data.get("detail", "")
     if not running:
         state, detail = "stopped", "the smsgenie daemon is not running"
+    return {
+        "label": data.get("label", ""),
+        "state": state,
+        "detail": detail,
+        "operator": data.get("operator", ""),
+        "signal": data.get("signal", 99),
+        "signal_dbm": data.get("signal_dbm"),
+        "access": data.get("access", ""),
+        "port": port,
+        "sim_carrier": data.get("sim_carrier", ""),
+        "paused": data.get("paused") if running else None,
+        "resumes_at": data.get("resumes_at") if running else None,
+        "sent": usage or {},
+        "updated_at": data.get("updated_at"),
+    }
+
+
+def status(config: Config, queue: SendQueue) -> dict:
+    running = DataDirLock.held(config.data_dir)
+    published = queue.modem_statuses()
+    now = queue.clock.time()
+    ports = [m.port for m in config.modems if m.port in published] or list(published) or [config.modem.port]
+    modems = []
+    for port in ports:
+        data = published.get(port, {})
+        label = data.get("label") or next((m.label for m in config.modems if m.port == port), "")
+        modems.append(_modem_view(port, data, running, policy.usage(queue.db.conn, label, now) if label else None))
     shortfall = queue.waiting_for_credit()
+    first = published.get(ports[0], {})
     return {
         "queue": queue.counts(),
         "sent_total": queue.sent_total(),
         "balance": queue.ledger.balance(),
         "paused": str(shortfall) if shortfall else None,
-        "modem": {
-            "state": state,
-            "detail": detail,
-            "operator": modem.get("operator", ""),
-            "signal": modem.get("signal", 99),
-            "signal_dbm": modem.get("signal_dbm"),
-            "access": modem.get("access", ""),
-            "port": port,
-            "updated_at": modem.get("updated_at"),
-        },
-        "daemon": {"running": running, "pid": modem.get("pid") if running else None},
+        "modem": modems[0],
+        "modems": modems,
+        "daemon": {"running": running, "pid": first.get("pid") if running else None},
         "data_dir": config.data_dir,
     }

@@ -94,7 +94,7 @@ def test_status_while_the_daemon_runs(sim, config, tmp_path):
             ("registered", "CHINA MOBILE", 24)
         assert data["daemon"]["running"] is True
         human = CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status"]).output
-        assert "Modem:  registered" in human and "CHINA MOBILE" in human
+        assert "modem1:  registered" in human and "CHINA MOBILE" in human and "0 last hour" in human
 
 
 def test_requeue_uncertain(runner, tmp_path):
