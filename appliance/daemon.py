@@ -28,6 +28,7 @@ from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
 from appliance.worker import POLL_INTERVAL, ModemWorker, Pool
+from hw.power import GPIOPowerSwitch, PowerSwitch, PowerSwitchError
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,22 @@ class Daemon:
     """Sends ``config``'s queue through its modems until :meth:`stop` is called."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None, poll_interval: float = POLL_INTERVAL,
-                 boot_id: Callable[[], str | None] = read_boot_id):
+                 boot_id: Callable[[], str | None] = read_boot_id,
+                 power_switches: dict[str, PowerSwitch] | None = None):
         self.config = config
         self.clock = clock or SystemClock()
         self._boot_id = boot_id
         self._stop = threading.Event()
         pool = Pool()
+        switches = dict(power_switches or {})
+        for m in config.modems:
+            if m.label not in switches and m.power_gpio >= 0:
+                try:
+                    switches[m.label] = GPIOPowerSwitch(m.power_gpio, active_high=m.power_active_high)
+                except PowerSwitchError as exc:
+                    log.error("%s: %s; hung-modem recovery stops at the soft reset", m.label, exc)
         self.workers = [ModemWorker(config, m, clock=self.clock, stop=self._stop, poll_interval=poll_interval,
-                                    pool=pool) for m in config.modems]
+                                    pool=pool, power=switches.get(m.label)) for m in config.modems]
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
 

@@ -21,6 +21,7 @@ import os
 import queue as stdqueue
 import random
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from appliance import numbers, policy
@@ -36,6 +37,7 @@ from appliance.sendqueue import Message, RetryPolicy, SendQueue
 from appliance.settings import Settings as BoxSettings
 from hw.errors import (
     CommandFailed,
+    HardwareError,
     ModemError,
     ModemNotReady,
     ModemRebooted,
@@ -47,6 +49,7 @@ from hw.modem import pdu as pducodec
 from hw.modem.at import Urc
 from hw.modem.driver import Modem, Timeouts
 from hw.modem.segments import split
+from hw.power import PowerSwitch
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,13 @@ REPORT_MAX_DELAY = 3.0
 #: After the modem says the box cannot send (no SIM, no network), wait this long.
 DEVICE_HOLD = 15.0
 REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
+#: Hung-modem recovery: how long to let each step take effect before trying the modem again.
+RESYNC_WAIT = 2.0
+SOFT_RESET_WAIT = 20.0
+POWER_OFF_SECONDS = 3.0
+POWER_BOOT_WAIT = 20.0
+DEAD_RETRY = 600.0
+PAUSED_WAIT_MAX = 60.0
 
 
 class Pool:
@@ -86,7 +96,8 @@ class ModemWorker:
     """Sends the queue through one modem until ``stop`` is set."""
 
     def __init__(self, config: Config, modem_config: ModemConfig, *, clock: Clock, stop: threading.Event,
-                 poll_interval: float = POLL_INTERVAL, pool: Pool | None = None):
+                 poll_interval: float = POLL_INTERVAL, pool: Pool | None = None,
+                 power: PowerSwitch | None = None):
         self.config = config
         self.modem_config = modem_config
         self.label = modem_config.label
@@ -95,9 +106,12 @@ class ModemWorker:
         self.pool = pool or Pool()
         self._random = random.Random()
         self._next_send_at = 0.0       # monotonic: the minimum gap (with jitter) after the last send
-        self._in_flight = 0            # parts handed over and not yet counted in send_log
         self._paused: tuple[str, float | None] | None = None  # (why, resumes at) while a cap or quiet hours hold
         self._quiet_spec: tuple[float, str] = (-1e18, "")
+        self.power = power
+        self._unanswered = 0           # bring-ups in a row that found the modem silent
+        self.recovery_steps: list[str] = []
+        """Every hung-modem recovery step taken, in order (re-sync, soft reset, power cycle, dead)."""
         self.clock = clock
         self.poll_interval = poll_interval
         self.db = Database.in_data_dir(config.data_dir)
@@ -111,7 +125,8 @@ class ModemWorker:
         self.validity = timedelta(hours=q.validity_hours)
         m = modem_config
         self.modem = Modem(m.port, m.baudrate, sim_pin=m.sim_pin,
-                           timeouts=Timeouts(command=m.command_timeout, send=m.send_timeout),
+                           timeouts=Timeouts(command=m.command_timeout, send=m.send_timeout,
+                                             sync=min(1.0, m.command_timeout), prompt=max(5.0, m.command_timeout)),
                            on_urc=self._on_urc, on_lost=self._on_lost)
         self._urcs: stdqueue.Queue[Urc] = stdqueue.Queue()
         self._wake = threading.Event()
@@ -200,7 +215,9 @@ class ModemWorker:
         if msg is None and self._paused:
             self.pool.set(self.label, self.carrier, False)
             why, resume_at = self._paused
-            wait = self.poll_interval if resume_at is None else min(self.poll_interval * 30,
+            # Nothing but the clock changes a cap or the quiet hours: sleep until they lift
+            # (at most a minute, so a changed quiet-hours setting is seen; stop wakes us anyway).
+            wait = self.poll_interval if resume_at is None else min(PAUSED_WAIT_MAX,
                                                                       max(0.0, resume_at - self.clock.time()))
             return self._idle(max(wait, 0.001))
         if msg is not None and now < self._next_send_at:  # pacing: the SIM's minimum gap between messages
@@ -242,20 +259,64 @@ class ModemWorker:
             self._problem(str(exc))
             self._schedule_retry(max_delay=DEVICE_HOLD)
             return False
+        except ModemTimeout as exc:  # open, but silent: a hung modem
+            self._problem(str(exc))
+            self._recover_hung()
+            return False
         except ModemError as exc:
             self._problem(str(exc))
-            if not isinstance(exc, (ModemTimeout, ModemRebooted, CommandFailed)):
+            if not isinstance(exc, (ModemRebooted, CommandFailed)):
                 self.modem.close()
             self._schedule_retry()
             return False
         finally:
             self._publish()
+        self._unanswered = 0
         self._retry_delay = REOPEN_MIN
         self._refresh_at = self.clock.monotonic() + REFRESH_INTERVAL
         log.info("modem ready: %s, %s, signal %s", self.modem.state.operator or "no operator",
                  self.modem.state.detail, self.modem.state.signal)
         self._last_problem = ""
         return True
+
+    def _recover_hung(self) -> None:
+        """Escalate, one step per silent bring-up: re-sync, soft reset, power cycle, then report dead.
+
+        While a modem recovers it takes no messages; the pool's other modems
+        take its carrier's (routing only waits for a modem that is free).
+        """
+        self._unanswered += 1
+        step = self._unanswered
+        if step == 1:  # init re-syncs (ESC, AT...) on the next try
+            self._take_step("re-sync", RESYNC_WAIT)
+        elif step == 2:
+            try:
+                self.modem.soft_reset()
+            except ModemError:
+                pass
+            self.modem.close()
+            self._take_step("soft reset", SOFT_RESET_WAIT)
+        elif step == 3 and self.power is not None:
+            self.modem.close()
+            try:
+                self.power.cycle(POWER_OFF_SECONDS, lambda s: self.clock.wait(self._stop, s))
+            except HardwareError as exc:
+                log.error("%s: power cycle failed: %s", self.label, exc)
+            self._take_step("power cycle", POWER_BOOT_WAIT)
+        else:
+            self.modem.close()
+            self._unanswered = 0  # the whole ladder again, later
+            self._take_step("dead", DEAD_RETRY)
+            self.modem.state = replace(
+                self.modem.state, state="dead",
+                detail="the modem does not answer after a re-sync, a soft reset"
+                       + (" and a power cycle" if self.power is not None else " (no power switch configured)")
+                       + f": check it; the box tries again every {DEAD_RETRY / 60:.0f} minutes")
+
+    def _take_step(self, step: str, wait: float) -> None:
+        self.recovery_steps.append(step)
+        log.warning("%s: modem not answering: %s", self.label, step)
+        self._retry_at = self.clock.monotonic() + wait
 
     def _schedule_retry(self, max_delay: float = REOPEN_MAX) -> None:
         self._retry_at = self.clock.monotonic() + self._retry_delay
@@ -294,7 +355,6 @@ class ModemWorker:
             return
         handed = False
         self.pool.set(self.label, self.carrier, False)  # busy
-        self._in_flight = len(pdus) - len(msg.accepted)
         gap = self.caps.min_gap_seconds + self._random.uniform(0, self.caps.jitter_seconds)
         self._next_send_at = self.clock.monotonic() + gap
         for seq, p in enumerate(pdus, start=1):
@@ -323,13 +383,16 @@ class ModemWorker:
 
     def _accepted(self, message_id: int, seq: int, reference: int | None, at: float) -> None:
         self.queue.record_segment(message_id, seq, reference, at=at, modem=self.label)
-        self._in_flight = max(0, self._in_flight - 1)
 
-    def _claim(self) -> Message | None:
-        """The next message for this modem, within its caps, its routing and the quiet hours."""
+    def _claim(self, in_flight: int = 0) -> Message | None:
+        """The next message for this modem, within its caps, its routing and the quiet hours.
+
+        ``in_flight``: parts with the modem now and not yet in the send log
+        (the last part of the current message, when claiming ahead).
+        """
         now = self.clock.time()
         quiet_end = quiet_until(now, self._quiet_hours())
-        gate_now = policy.gate(self.db.conn, self.label, self.caps, now, self._in_flight)
+        gate_now = policy.gate(self.db.conn, self.label, self.caps, now, in_flight)
         if not gate_now.open:
             self._pause(gate_now.reason, gate_now.resume_at)
             return None
@@ -384,7 +447,7 @@ class ModemWorker:
     def _pre_claim(self) -> None:
         """Claim the next message (an fsync) while the modem is busy, so it costs no sending time."""
         if self._next is None and not self._stop.is_set() and self.clock.monotonic() >= self._hold_until:
-            self._next = self._claim()
+            self._next = self._claim(in_flight=1)  # the part the modem has now
             if self._next is not None:
                 try:
                     self._pdus = {self._next.id: self._encode(self._next)}

@@ -87,3 +87,30 @@ def running_daemon(config, clock=None, poll_interval=0.02, **kwargs):
         assert not thread.is_alive(), "daemon did not stop"
         if errors:
             raise errors[0]
+
+
+@pytest.fixture
+def make_sims(tmp_path):
+    """Several simulated modems, each on its own pty."""
+    made = []
+
+    def make(n, **kwargs):
+        for _ in range(n):
+            sim = SimulatedModem(directory=str(tmp_path / f"sim{len(made) + 1}"), **kwargs)
+            sim.start()
+            made.append(sim)
+        return made[-n:]
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+def pool_config(tmp_path, sims, carriers=None, **modem):
+    """A config with one [[modem]] per simulated modem; caps off unless given."""
+    carriers = carriers or [""] * len(sims)
+    settings = {**NO_CAPS, "command_timeout": 1.0, "send_timeout": 1.0, **modem}
+    return Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                  modems=tuple(ModemConfig(port=s.port, label=f"m{i + 1}", carrier=c, **settings)
+                               for i, (s, c) in enumerate(zip(sims, carriers))),
+                  queue=QueueConfig(max_attempts=3, retry_base_seconds=0.05, retry_cap_seconds=0.2))

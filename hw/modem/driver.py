@@ -399,6 +399,13 @@ class Modem:
             f"AT+CMGS={pdu.tpdu_length}", pdu.hex, prompt_timeout=self.timeouts.prompt, timeout=self.timeouts.send,
             meanwhile=meanwhile))
 
+    def soft_reset(self) -> None:
+        """AT+CFUN=1,1: restart the modem, without waiting for an answer a hung modem will not give."""
+        if self._channel is None:
+            raise ModemError("the modem is not open")
+        self._channel.write_raw(b"AT+CFUN=1,1\r")
+        self.needs_init = True
+
     # --- message memory -----------------------------------------------------------------
 
     def select_memory(self, memory: str) -> None:

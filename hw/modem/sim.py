@@ -114,6 +114,8 @@ class SimulatedModem:
         self.sim_present = True
         self.sim_pin = ""
         self.registration = 1
+        self.hung: str | None = None
+        """None, or what cures the hang: "cfun", "power", "never"."""
         self.capacity = 50  # message slots in the (SIM) memory
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -260,6 +262,23 @@ class SimulatedModem:
             if boot:
                 self._urc(*BOOT_URCS)
 
+    def hang(self, cured_by: str | None = "power") -> None:
+        """The modem stops answering anything. ``cured_by``: "cfun" (AT+CFUN=1,1 still reboots it),
+        "power" (only a power cycle helps) or None (nothing does)."""
+        with self._lock:
+            self.hung = cured_by or "never"
+
+    def power_off(self) -> None:
+        with self._lock:
+            self._unplug()
+            self._schedule = [s for s in self._schedule if s.network]
+
+    def power_on(self) -> None:
+        with self._lock:
+            if self.hung == "power":
+                self.hung = None
+            self.replug()
+
     def inject_sms(self, sender: str, text: str, when: datetime | None = None, reference: int = 0) -> None:
         """An inbound text from ``sender`` arrives (in parts if long)."""
         when = when or datetime.now(CHINA).replace(microsecond=0)
@@ -393,6 +412,11 @@ class SimulatedModem:
     # --- commands ---------------------------------------------------------------------
 
     def _command(self, text: str) -> None:
+        if self.hung:
+            if self.hung == "cfun" and text.upper() == "AT+CFUN=1,1":
+                self.hung = None
+                return self._reboot()
+            return  # a hung modem answers nothing
         fault = self._take_fault(text, ("garbage",))
         if fault:
             self._write(fault.data)

@@ -1,0 +1,82 @@
+"""Switching a modem's power, for the last step of hung-modem recovery.
+
+Cheap LTE HATs hang in ways no AT command reaches; only cutting the power
+helps. Boards differ (the Sixfab base HAT cuts modem power with GPIO26,
+active high; the Waveshare SIM7600 HAT wants a PWRKEY pulse), so the pin
+and its polarity come from the config. Like gpiozero's pin factories, there
+is a real switch and a simulated one side by side, behind one interface.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from hw.errors import HardwareError
+
+log = logging.getLogger(__name__)
+
+
+class PowerSwitchError(HardwareError):
+    """The power switch could not be set up or used."""
+
+
+class PowerSwitch:
+    """Must override: :meth:`off`, :meth:`on`. May override: :meth:`close`."""
+
+    def off(self) -> None:
+        raise NotImplementedError
+
+    def on(self) -> None:
+        raise NotImplementedError
+
+    def cycle(self, off_seconds: float, wait: Callable[[float], None]) -> None:
+        """Power off, wait (with the caller's clock), power on."""
+        self.off()
+        try:
+            wait(off_seconds)
+        finally:
+            self.on()
+
+    def close(self) -> None:
+        pass
+
+
+class GPIOPowerSwitch(PowerSwitch):
+    """A GPIO that powers the modem while it is active (gpiozero; lgpio on every Pi model).
+
+    ``pin_factory`` is gpiozero's: left out, gpiozero picks the board's own;
+    tests pass its MockFactory.
+    """
+
+    def __init__(self, pin: int, *, active_high: bool = True, pin_factory=None):
+        try:
+            from gpiozero import OutputDevice  # noqa: PLC0415 - only boxes with a power pin need gpiozero
+            self._device = OutputDevice(pin, active_high=active_high, initial_value=True, pin_factory=pin_factory)
+        except Exception as exc:  # gpiozero raises many kinds when there is no GPIO at all
+            raise PowerSwitchError(f"cannot use GPIO{pin} to switch the modem's power ({exc}); check power_gpio "
+                                   f"in the config and that the service user is in the 'gpio' group") from exc
+
+    def off(self) -> None:
+        self._device.off()
+
+    def on(self) -> None:
+        self._device.on()
+
+    def close(self) -> None:
+        self._device.close()
+
+
+class SimulatedPowerSwitch(PowerSwitch):
+    """Cuts the power of a :class:`~hw.modem.sim.SimulatedModem`: its port vanishes, then it boots again."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.cycles = 0
+
+    def off(self) -> None:
+        self.sim.power_off()
+
+    def on(self) -> None:
+        self.cycles += 1
+        self.sim.power_on()
