@@ -128,12 +128,16 @@ def demo(ctx: click.Context, until_idle: bool, latency: float) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--text", help="The message, the same for everyone (braces are literal).")
 @click.option("--template", help="The message with {column} merge fields from the list, e.g. '{姓名}您好...'.")
+@click.option("--at", "start_at", type=click.DateTime(formats=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]),
+              help="Start at this time (box local time), e.g. '2026-12-01 09:00'.")
+@click.option("--transactional", is_flag=True,
+              help="Messages a customer expects (e.g. 'your order is ready'): they ignore quiet hours.")
 @click.option("--dry-run", is_flag=True, help="Check and price the list; queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the preview as one JSON object.")
 @pass_settings
 @friendly_errors
-def send(settings: Settings, file: str, text: str | None, template: str | None, dry_run: bool,
-         as_json: bool) -> None:
+def send(settings: Settings, file: str, text: str | None, template: str | None, start_at, transactional: bool,
+         dry_run: bool, as_json: bool) -> None:
     """Check FILE (CSV or XLSX) row by row, price it, and queue a message for every good row."""
     from appliance.keywords import KeywordStore
     from appliance.optout import OptOuts
@@ -154,13 +158,21 @@ def send(settings: Settings, file: str, text: str | None, template: str | None, 
     ids: list[int] = []
     list_id = None
     if preview.accepted and not dry_run:
-        list_id = q.create_list(preview.list_name, config.service_code, tpl.text)
+        list_id = q.create_list(preview.list_name, config.service_code, tpl.text,
+                                kind="transactional" if transactional else "marketing",
+                                start_at=start_at.timestamp() if start_at else None)
         ids = q.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), config.service_code)
     if as_json:
         click.echo(json.dumps({**preview.as_dict(), "dry_run": dry_run, "queued": len(ids),
-                               "send_list_id": list_id}, ensure_ascii=False))
+                               "send_list_id": list_id, "kind": "transactional" if transactional else "marketing",
+                               "start_at": start_at.timestamp() if start_at else None}, ensure_ascii=False))
     else:
         _print_preview(preview, queued=len(ids), dry_run=dry_run)
+        if start_at:
+            click.echo(f"The list starts at {start_at:%Y-%m-%d %H:%M}.")
+        if not transactional and box["quiet_hours"]:
+            click.echo(f"Marketing list: it waits during the quiet hours ({box['quiet_hours']}); "
+                       f"--transactional for messages a customer expects.")
         if ids and not DataDirLock.held(config.data_dir):
             click.echo("Note: the smsgenie daemon is not running; the messages go out when it starts.")
     if not preview.accepted:
@@ -190,6 +202,8 @@ def _print_preview(preview, *, queued: int, dry_run: bool) -> None:
                 else "here it costs nothing extra, but a longer text would pay for it")
         click.echo(f"Note: the character {preview.forced_ucs2_by!r} makes these texts UCS-2 (Chinese-capable), "
                    f"which fits fewer characters per SMS; {cost}.")
+    if preview.identical_text_warning:
+        click.echo(f"Warning: {preview.identical_text_warning}.")
     if preview.refused:
         reasons = ", ".join(f"{reason} {count}" for reason, count in preview.refused_by_reason.most_common())
         click.echo(f"{len(preview.refused)} row{'s' if len(preview.refused) != 1 else ''} refused ({reasons}):")

@@ -24,6 +24,8 @@ from appliance.template import Template
 from hw.modem.segments import GSM7, split
 
 SAMPLE_ROWS = 5
+#: The same text to this many numbers, with no merge field, looks like spam to carriers.
+IDENTICAL_TEXT_WARNING = 50
 
 INVALID = "invalid"
 NOT_MOBILE = "not a mobile number"
@@ -65,6 +67,18 @@ class Preview:
     forced_ucs2_by: str | None = None
     ucs2_extra_credits: int = 0
     samples: list[dict] = field(default_factory=list)
+    merge_fields_used: list[str] = field(default_factory=list)
+    merge_fields_available: list[str] = field(default_factory=list)
+
+    @property
+    def identical_text_warning(self) -> str | None:
+        """Carriers flag one text sent unchanged to many numbers as spam; say so, and what to add."""
+        if self.merge_fields_used or len(self.accepted) < IDENTICAL_TEXT_WARNING:
+            return None
+        hint = (f": add a merge field such as {{{self.merge_fields_available[0]}}} so each customer's text differs"
+                if self.merge_fields_available else ": add a column such as 姓名 to the list and use it as {姓名}")
+        return (f"the same text goes to {len(self.accepted)} numbers without any merge field, which carriers "
+                f"flag as spam and may bar the SIM for{hint}")
 
     @property
     def refused_by_reason(self) -> Counter:
@@ -100,6 +114,7 @@ class Preview:
             "ucs2_warning": ({"character": self.forced_ucs2_by, "extra_credits": self.ucs2_extra_credits}
                              if self.forced_ucs2_by else None),
             "samples": self.samples,
+            "identical_text_warning": self.identical_text_warning,
         }
 
 
@@ -116,7 +131,8 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
     """Read every row of ``table`` once and decide about it."""
     template.check(table.merge_fields)
     columns = table.columns
-    preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance)
+    preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
+                      merge_fields_used=template.fields, merge_fields_available=table.merge_fields)
     seen: set[str] = set()
     plans: dict[str, MessagePlan] = {}
     phone = table.phone_column

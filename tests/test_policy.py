@@ -299,3 +299,22 @@ def test_gpio_power_switch_cycles_the_pin():
     low.off()
     assert factory.pin(19).state is True  # active low: "off" drives the pin high
     low.close()
+
+
+def test_send_cli_schedules_and_marks_transactional(tmp_path):
+    from click.testing import CliRunner
+
+    from appliance.cli import cli
+
+    path = tmp_path / "l.csv"
+    path.write_text("phone\n13800138000\n")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--data-dir", str(tmp_path / "d"), "send", str(path), "--text", "订单已到店",
+                              "--transactional", "--at", "2026-12-01 09:00", "--json"]).output
+    data = json.loads(out)
+    assert data["kind"] == "transactional" and data["start_at"] == local(2026, 12, 1, 9, 0)
+    q = SendQueue(Database.in_data_dir(tmp_path / "d"), SystemClock())
+    (m,) = q.messages()
+    assert (m.kind, m.next_attempt_at, m.carrier) == ("transactional", local(2026, 12, 1, 9, 0), "China Mobile")
+    human = runner.invoke(cli, ["--data-dir", str(tmp_path / "d"), "send", str(path), "--text", "大促"]).output
+    assert "it waits during the quiet hours (21:00-08:00)" in human

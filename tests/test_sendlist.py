@@ -232,3 +232,14 @@ def test_arbitrary_rows_never_crash_the_preview(tmp_path, rows):
     except (SendListError, TemplateError):
         return
     assert len(preview.accepted) + len(preview.refused) <= len(rows)
+
+
+def test_the_same_text_to_many_numbers_is_flagged(tmp_path):
+    rows = [[f"138{i:08d}", f"顾客{i}", "1"] for i in range(60)]
+    path = write_csv(tmp_path / "many.csv", rows, "utf-8")
+    plain = run(path, "周六全场9折")
+    assert "the same text goes to 60 numbers without any merge field" in plain.identical_text_warning
+    assert "{姓名}" in plain.identical_text_warning
+    assert run(path, "{姓名}您好，周六全场9折").identical_text_warning is None
+    few = write_csv(tmp_path / "few.csv", rows[:10], "utf-8")
+    assert run(few, "周六全场9折").identical_text_warning is None
