@@ -83,8 +83,10 @@ def _day_start(now: float) -> float:
     return datetime.combine(datetime.fromtimestamp(now).date(), time()).timestamp()
 
 
-def gate(conn: sqlite3.Connection, modem: str, caps: Caps, now: float, in_flight: int = 0) -> Gate:
-    """Check ``modem``'s caps at ``now``; ``in_flight`` parts are handed over but not yet counted."""
+def gate(conn: sqlite3.Connection, modem: str, caps: Caps, now: float, in_flight: int = 0,
+         in_flight_to: str | None = None) -> Gate:
+    """Check ``modem``'s caps at ``now``; ``in_flight`` parts (to ``in_flight_to``) are with the modem
+    but not yet in the send log."""
     day_start = _day_start(now)
     next_day = (datetime.fromtimestamp(day_start) + timedelta(days=1)).timestamp()
     allowed = UNLIMITED
@@ -116,6 +118,9 @@ def gate(conn: sqlite3.Connection, modem: str, caps: Caps, now: float, in_flight
     if caps.distinct_per_day > 0:
         used = conn.execute("SELECT COUNT(DISTINCT recipient) FROM send_log WHERE modem = ? AND at >= ?",
                             (modem, day_start)).fetchone()[0]
+        if in_flight_to and not conn.execute("SELECT 1 FROM send_log WHERE modem = ? AND at >= ? AND recipient = ?"
+                                             " LIMIT 1", (modem, day_start, in_flight_to)).fetchone():
+            used += 1
         consider(caps.distinct_per_day, used, "daily distinct-recipient", next_day)
     if worst is not None:
         return Gate(0, worst[0], worst[1])

@@ -109,6 +109,7 @@ class ModemWorker:
         self._paused: tuple[str, float | None] | None = None  # (why, resumes at) while a cap or quiet hours hold
         self._quiet_spec: tuple[float, str] = (-1e18, "")
         self.power = power
+        self._sending_to: str | None = None
         self._unanswered = 0           # bring-ups in a row that found the modem silent
         self.recovery_steps: list[str] = []
         """Every hung-modem recovery step taken, in order (re-sync, soft reset, power cycle, dead)."""
@@ -355,6 +356,7 @@ class ModemWorker:
             return
         handed = False
         self.pool.set(self.label, self.carrier, False)  # busy
+        self._sending_to = msg.recipient
         gap = self.caps.min_gap_seconds + self._random.uniform(0, self.caps.jitter_seconds)
         self._next_send_at = self.clock.monotonic() + gap
         for seq, p in enumerate(pdus, start=1):
@@ -384,15 +386,16 @@ class ModemWorker:
     def _accepted(self, message_id: int, seq: int, reference: int | None, at: float) -> None:
         self.queue.record_segment(message_id, seq, reference, at=at, modem=self.label)
 
-    def _claim(self, in_flight: int = 0) -> Message | None:
+    def _claim(self, in_flight: int = 0, in_flight_to: str | None = None) -> Message | None:
         """The next message for this modem, within its caps, its routing and the quiet hours.
 
         ``in_flight``: parts with the modem now and not yet in the send log
-        (the last part of the current message, when claiming ahead).
+        (the last part of the current message, to ``in_flight_to``, when
+        claiming ahead).
         """
         now = self.clock.time()
         quiet_end = quiet_until(now, self._quiet_hours())
-        gate_now = policy.gate(self.db.conn, self.label, self.caps, now, in_flight)
+        gate_now = policy.gate(self.db.conn, self.label, self.caps, now, in_flight, in_flight_to)
         if not gate_now.open:
             self._pause(gate_now.reason, gate_now.resume_at)
             return None
@@ -447,7 +450,7 @@ class ModemWorker:
     def _pre_claim(self) -> None:
         """Claim the next message (an fsync) while the modem is busy, so it costs no sending time."""
         if self._next is None and not self._stop.is_set() and self.clock.monotonic() >= self._hold_until:
-            self._next = self._claim(in_flight=1)  # the part the modem has now
+            self._next = self._claim(in_flight=1, in_flight_to=self._sending_to)  # the part the modem has now
             if self._next is not None:
                 try:
                     self._pdus = {self._next.id: self._encode(self._next)}

@@ -318,3 +318,19 @@ def test_send_cli_schedules_and_marks_transactional(tmp_path):
     assert (m.kind, m.next_attempt_at, m.carrier) == ("transactional", local(2026, 12, 1, 9, 0), "China Mobile")
     human = runner.invoke(cli, ["--data-dir", str(tmp_path / "d"), "send", str(path), "--text", "大促"]).output
     assert "it waits during the quiet hours (21:00-08:00)" in human
+
+
+def test_per_minute_and_distinct_recipient_caps(make_sims, tmp_path):
+    (sim,) = make_sims(1)
+    clock = FakeClock(local(2026, 11, 25, 10))
+    config = pool_config(tmp_path, [sim], per_minute=2, distinct_per_day=3)
+    q = open_queue(config, clock)
+    no_quiet_hours(config)
+    q.enqueue(None, MOBILE[:5], plan_message("hi"), "YL08")
+    with running_daemon(config, clock=clock):
+        wait_for(lambda: len(sends(q)) == 5, 60)
+    times = [t for t, _, _ in sends(q)]
+    for t in times:
+        assert sum(1 for u in times if t - 60 < u <= t) <= 2
+    per_day = Counter(datetime.fromtimestamp(t).date() for t in times)
+    assert list(per_day.values()) == [3, 2]  # three people today, the other two tomorrow
