@@ -215,7 +215,7 @@ class ModemWorker:
         msg, self._next = self._next or self._claim(), None
         if msg is None and self._paused:
             self.pool.set(self.label, self.carrier, False)
-            why, resume_at = self._paused
+            resume_at = self._paused[1]
             # Nothing but the clock changes a cap or the quiet hours: sleep until they lift
             # (at most a minute, so a changed quiet-hours setting is seen; stop wakes us anyway).
             wait = self.poll_interval if resume_at is None else min(PAUSED_WAIT_MAX,
