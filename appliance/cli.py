@@ -100,19 +100,31 @@ def run(ctx: click.Context, settings: Settings) -> None:
     from appliance.daemon import Daemon
 
     setup_logging(ctx.meta["verbose"])
-    daemon = Daemon(settings.config)
+    config = settings.config
+    daemon = Daemon(config)
+    web = None
+    if config.web.listen:
+        from web.serve import WebServer  # the page is optional: a box may run without it
+
+        web = WebServer(config).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
-    daemon.run()
+    try:
+        daemon.run()
+    finally:
+        if web is not None:
+            web.close()
 
 
 @cli.command()
 @click.option("--until-idle", is_flag=True, help="Exit once every demo message has its final outcome.")
 @click.option("--latency", default=0.25, show_default=True, type=float,
               help="Seconds the simulated network takes per SMS.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the shop's page on 127.0.0.1 (0: any free one).")
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, until_idle: bool, latency: float) -> None:
+def demo(ctx: click.Context, until_idle: bool, latency: float, port: int) -> None:
     """Run the whole box on simulated hardware and send a demo list."""
     from appliance.demo import DEFAULT_DIR, run_demo
 
@@ -120,7 +132,7 @@ def demo(ctx: click.Context, until_idle: bool, latency: float) -> None:
     explicit = ctx.parent.get_parameter_source("data_dir") == click.core.ParameterSource.COMMANDLINE
     data_dir = Path(settings.data_dir if explicit else DEFAULT_DIR).resolve()
     setup_logging(ctx.meta["verbose"]) if ctx.meta["verbose"] else None
-    code = run_demo(data_dir, until_idle=until_idle, latency=latency, echo=click.echo)
+    code = run_demo(data_dir, until_idle=until_idle, latency=latency, echo=click.echo, port=port)
     ctx.exit(code)
 
 

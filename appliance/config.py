@@ -22,6 +22,9 @@ Example::
 
     [vendor]
     public_key = "ed25519:..."   # the line from the vendor's vendor.pub
+
+    [web]
+    listen = "0.0.0.0:8080"      # the LAN page; "" for none
 """
 
 from __future__ import annotations
@@ -80,6 +83,13 @@ class VendorConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    listen: str = "0.0.0.0:8080"
+    """host:port the LAN page is served on by `smsgenie run`; empty for no web page."""
+    max_upload_mb: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = DEFAULT_DATA_DIR
     service_code: str = ""
@@ -87,6 +97,7 @@ class Config:
     """From ``[modem]`` (one modem) or ``[[modem]]`` (a pool), in the order written."""
     queue: QueueConfig = field(default_factory=QueueConfig)
     vendor: VendorConfig = field(default_factory=VendorConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: str = field(default="(defaults)", compare=False)
     """Where this config came from, for error messages; not a key in the file."""
 
@@ -209,6 +220,11 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
             raise bad("validity_hours", "must be between 5 minutes (0.0834) and 63 weeks")
     if isinstance(obj, Config) and len(obj.service_code) > 32:
         raise bad("service_code", "must be at most 32 characters")
+    if isinstance(obj, WebConfig):
+        if obj.listen and (":" not in obj.listen or not obj.listen.rsplit(":", 1)[1].isdigit()):
+            raise bad("listen", "must be host:port, e.g. 0.0.0.0:8080, or empty for no web page")
+        if obj.max_upload_mb < 1:
+            raise bad("max_upload_mb", "must be at least 1")
     if isinstance(obj, VendorConfig) and obj.public_key:
         from appliance.vendor import parse_public_key  # noqa: PLC0415 - crypto only when a key is set
 
@@ -260,6 +276,6 @@ def dump(config: Config) -> str:
     lines = [f"data_dir = {value(config.data_dir)}", f"service_code = {value(config.service_code)}"]
     for m in config.modems:
         lines += ["", "[modem]" if len(config.modems) == 1 else "[[modem]]", *table(m)]
-    for section in ("queue", "vendor"):
+    for section in ("queue", "vendor", "web"):
         lines += ["", f"[{section}]", *table(getattr(config, section))]
     return "\n".join(lines) + "\n"

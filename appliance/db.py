@@ -229,6 +229,33 @@ def _policy(conn: sqlite3.Connection) -> None:
     """)
 
 
+@migration("0005_web")
+def _web(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- People who use the web page. No default account: the first admin is made at set-up.
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'staff')),
+            created_at REAL NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL NOT NULL DEFAULT 0
+        );
+        -- Tokens for a shop's POS or booking system (the REST API); only their hashes are kept.
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        );
+        -- A list staff paused holds its queued messages; a cancelled one fails them (never charged).
+        ALTER TABLE send_list ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+        ALTER TABLE message ADD COLUMN held INTEGER NOT NULL DEFAULT 0
+    """)
+
+
 class Database:
     """A connection to the box's database, with transactions that nest."""
 

@@ -25,7 +25,7 @@ from typing import Callable
 from appliance import config as configmod
 from appliance import keywords, topup, vendor
 from appliance.clock import SystemClock
-from appliance.config import Config, ModemConfig, QueueConfig, VendorConfig
+from appliance.config import Config, ModemConfig, QueueConfig, VendorConfig, WebConfig
 from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
 from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id
@@ -37,6 +37,7 @@ from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
 from appliance.template import Template
 from hw.modem.sim import FAILED, SimulatedModem
+from web.serve import WebServer
 
 DEFAULT_DIR = "smsgenie-demo"
 SERVICE_CODE = "DEMO01"
@@ -51,7 +52,7 @@ REPLYING = "+8613812340001"          # this customer replies 退订
 
 
 def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable[[str], None],
-             timeout: float = 180.0) -> int:
+             timeout: float = 180.0, port: int = 8080) -> int:
     ensure_data_dir(data_dir)
     sim = SimulatedModem(directory=str(data_dir / "sim"), send_latency=latency, report_delay=1.0)
     sim.set_outcome(REJECTING_PHONE, FAILED)
@@ -71,7 +72,8 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     modem = ModemConfig(port=sim.port, carrier="China Mobile", per_minute=0, min_gap_seconds=0.1, jitter_seconds=0.1)
     config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(modem,),
                     queue=QueueConfig(retry_base_seconds=2.0, retry_cap_seconds=10.0),
-                    vendor=VendorConfig(public_key=public_line), source="demo")
+                    vendor=VendorConfig(public_key=public_line), web=WebConfig(listen=f"127.0.0.1:{port}"),
+                    source="demo")
     config_file = data_dir / "config.toml"
     config_file.write_text(configmod.dump(config), encoding="utf-8")
 
@@ -89,8 +91,18 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     sim.inject_sms(REPLYING, "退订")  # arrived while the box was off; read when the daemon starts
     daemon = Daemon(config)
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    try:
+        web = WebServer(config).start()
+    except OSError as exc:
+        echo(f"The web page cannot listen on 127.0.0.1:{port} ({exc.strerror}): is another demo running? "
+             f"Try --port 8081.")
+        sim.close()
+        db.close()
+        return 1
     thread.start()
     echo(f"Simulated SIM7600 on {sim.port}; the daemon is sending (Ctrl-C to stop).")
+    echo(f"The shop's page: open {web.url}" + (f" and set up the admin with the set-up PIN {web.setup_pin}"
+                                                if web.setup_pin else " and log in as the admin you set up"))
 
     start = time.monotonic()
     bought = False
@@ -119,6 +131,7 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     finally:
         daemon.stop()
         thread.join(timeout=30)
+        web.close()
         sim.close()
     time.sleep(0.1)
     inbound = q.inbound(limit=5)

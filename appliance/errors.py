@@ -30,7 +30,11 @@ class QueueError(SmsGenieError):
 
 
 class MessageNotFound(QueueError, LookupError):
-    """No message with that id."""
+    """No message (or send list) with that id."""
+
+
+class ListStateError(QueueError, ValueError):
+    """A send list cannot go to that state from where it is (e.g. resume a cancelled list)."""
 
 
 class LedgerError(SmsGenieError):

@@ -33,7 +33,7 @@ from typing import Iterable
 from appliance.audit import AuditLog
 from appliance.clock import Clock
 from appliance.db import Database
-from appliance.errors import MessageNotFound
+from appliance.errors import ListStateError, MessageNotFound
 from appliance.ledger import Ledger
 from appliance.numbers import carrier_of
 from appliance.plan import MessagePlan
@@ -69,6 +69,7 @@ class Message:
     claim_charge: int = 0
     carrier: str = ""
     kind: str = "marketing"
+    held: int = 0
     accepted: frozenset[int] = frozenset()
     """Parts (1-based) the network already accepted: never hand these over again."""
 
@@ -205,7 +206,8 @@ class SendQueue:
     @staticmethod
     def _candidate(conn, now: float, carrier: str | None, avoid: tuple[str, ...], quiet: bool):
         kind = " AND kind = 'transactional'" if quiet else ""
-        cols = "SELECT id, segments, recipient FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+        cols = ("SELECT id, segments, recipient FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+                " AND held = 0")
         if carrier:
             row = conn.execute(f"{cols} AND carrier = ?{kind} ORDER BY next_attempt_at, id LIMIT 1",
                                (now, carrier)).fetchone()
@@ -218,7 +220,7 @@ class SendQueue:
         """Is the next due message held back because the balance does not cover it? (Read only.)"""
         conn = self.db.conn
         row = conn.execute("SELECT id, segments FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
-                           " ORDER BY next_attempt_at, id LIMIT 1", (self.clock.time(),)).fetchone()
+                           " AND held = 0 ORDER BY next_attempt_at, id LIMIT 1", (self.clock.time(),)).fetchone()
         if row is None:
             return None
         need = row["segments"] - self._accepted_count(conn, row["id"])
@@ -246,7 +248,7 @@ class SendQueue:
 
     def has_due(self, *, marketing_only: bool = False, more_parts_than: int | None = None) -> bool:
         """Is a queued message due now (of a marketing list / needing more parts than given)?"""
-        sql = "SELECT 1 FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
+        sql = "SELECT 1 FROM message WHERE state = 'queued' AND held = 0 AND next_attempt_at <= ?"
         params: list = [self.clock.time()]
         if marketing_only:
             sql += " AND kind = 'marketing'"
@@ -256,7 +258,7 @@ class SendQueue:
         return self.db.execute(sql + " LIMIT 1", params).fetchone() is not None
 
     def next_due_at(self) -> float | None:
-        row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued'").fetchone()
+        row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued' AND held = 0").fetchone()
         return row[0]
 
     def record_segment(self, message_id: int, seq: int, reference: int | None, *, at: float | None = None,
@@ -366,6 +368,65 @@ class SendQueue:
             if changed and state in AUDITED:
                 row = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
                 self.audit.record(conn, state, row, error or state)
+
+    # --- send lists ---------------------------------------------------------------------
+
+    def pause_list(self, list_id: int) -> int:
+        """Hold a list's queued messages (the one with the modem finishes); returns how many."""
+        with self.db.atomic() as conn:
+            self._list_state(conn, list_id, "paused", ("active",))
+            return conn.execute("UPDATE message SET held = 1 WHERE send_list_id = ? AND state = 'queued'",
+                                (list_id,)).rowcount
+
+    def resume_list(self, list_id: int) -> int:
+        with self.db.atomic() as conn:
+            self._list_state(conn, list_id, "active", ("paused",))
+            return conn.execute("UPDATE message SET held = 0 WHERE send_list_id = ? AND state = 'queued'",
+                                (list_id,)).rowcount
+
+    def cancel_list(self, list_id: int, who: str) -> int:
+        """Fail every message of the list not yet sent (nothing was charged for them); returns how many."""
+        now = self.clock.time()
+        with self.db.atomic() as conn:
+            self._list_state(conn, list_id, "cancelled", ("active", "paused"))
+            ids = [r[0] for r in conn.execute("SELECT id FROM message WHERE send_list_id = ? AND state = 'queued'",
+                                              (list_id,))]
+            for mid in ids:
+                conn.execute("UPDATE message SET held = 0 WHERE id = ?", (mid,))
+                self._set(mid, "failed", f"the list was cancelled by {who}; not sent, not charged",
+                          finished_at=now)
+            return len(ids)
+
+    def _list_state(self, conn, list_id: int, state: str, allowed_from: tuple[str, ...]) -> None:
+        row = conn.execute("SELECT state FROM send_list WHERE id = ?", (list_id,)).fetchone()
+        if row is None:
+            raise MessageNotFound(f"no send list {list_id}")
+        if row["state"] not in allowed_from:
+            raise ListStateError(f"the list is {row['state']}; it cannot be {state} now")
+        conn.execute("UPDATE send_list SET state = ? WHERE id = ?", (state, list_id))
+
+    def lists(self, limit: int = 50) -> list[dict]:
+        """Send lists, newest first, with their messages counted by state."""
+        rows = self.db.execute("SELECT * FROM send_list ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [self._list_summary(r) for r in rows]
+
+    def get_list(self, list_id: int) -> dict:
+        row = self.db.execute("SELECT * FROM send_list WHERE id = ?", (list_id,)).fetchone()
+        if row is None:
+            raise MessageNotFound(f"no send list {list_id}")
+        return self._list_summary(row)
+
+    def _list_summary(self, row) -> dict:
+        counts = dict.fromkeys(STATES, 0)
+        for state, n in self.db.execute("SELECT state, COUNT(*) FROM message WHERE send_list_id = ?"
+                                        " GROUP BY state", (row["id"],)):
+            counts[state] = n
+        return {**dict(row), "counts": counts, "total": sum(counts.values())}
+
+    def list_messages(self, list_id: int, limit: int = 500, offset: int = 0) -> list[Message]:
+        rows = self.db.execute("SELECT * FROM message WHERE send_list_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                               (list_id, limit, offset)).fetchall()
+        return [self._message(r) for r in rows]
 
     # --- delivery reports ------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance import config as configmod  # noqa: E402
 from appliance.clock import SystemClock  # noqa: E402
-from appliance.config import Config, ModemConfig  # noqa: E402
+from appliance.config import Config, ModemConfig, WebConfig  # noqa: E402
 from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
 from appliance.policy import NO_CAPS  # noqa: E402
@@ -38,7 +38,7 @@ def run(modems: int, per_modem: int, latency: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="smsgenie-pool-") as tmp:
         sims = [SimulatedModem(directory=f"{tmp}/sim{i}", send_latency=latency, report_delay=0.01).start()
                 for i in range(modems)]
-        config = Config(data_dir=f"{tmp}/data", service_code="BENCH",
+        config = Config(data_dir=f"{tmp}/data", service_code="BENCH", web=WebConfig(listen=""),
                         modems=tuple(ModemConfig(port=s.port, label=f"m{i + 1}", send_timeout=10.0, **NO_CAPS)
                                      for i, s in enumerate(sims)))
         (Path(tmp) / "config.toml").write_text(configmod.dump(config))

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance import config as configmod  # noqa: E402
 from appliance.clock import SystemClock  # noqa: E402
-from appliance.config import Config, ModemConfig  # noqa: E402
+from appliance.config import Config, ModemConfig, WebConfig  # noqa: E402
 from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
 from appliance.policy import NO_CAPS
@@ -62,7 +62,7 @@ def run(count: int, latency: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="smsgenie-bench-") as tmp:
         sim = SimulatedModem(directory=f"{tmp}/sim", send_latency=latency, report_delay=0.005)
         sim.start()
-        config = Config(data_dir=f"{tmp}/data", service_code="BENCH",
+        config = Config(data_dir=f"{tmp}/data", service_code="BENCH", web=WebConfig(listen=""),
                         modems=(ModemConfig(port=sim.port, **NO_CAPS, send_timeout=10.0),))
         db = Database.in_data_dir(config.data_dir)
         q = SendQueue(db, SystemClock())

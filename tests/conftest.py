@@ -9,7 +9,7 @@ import time
 import pytest
 
 from appliance.clock import FakeClock, SystemClock
-from appliance.config import Config, ModemConfig, QueueConfig
+from appliance.config import Config, ModemConfig, QueueConfig, WebConfig
 from appliance.daemon import Daemon
 from appliance.db import Database
 from appliance.policy import NO_CAPS
@@ -39,7 +39,7 @@ def sim(tmp_path):
 def make_config(tmp_path, sim):
     def make(**queue) -> Config:
         q = {"max_attempts": 3, "retry_base_seconds": 0.05, "retry_cap_seconds": 0.2, **queue}
-        return Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+        return Config(data_dir=str(tmp_path / "data"), service_code="YL08", web=WebConfig(listen=""),
                       modems=(ModemConfig(port=sim.port, **NO_CAPS, command_timeout=1.0, send_timeout=1.0),),
                       queue=QueueConfig(**q))
     return make
@@ -110,7 +110,7 @@ def pool_config(tmp_path, sims, carriers=None, **modem):
     """A config with one [[modem]] per simulated modem; caps off unless given."""
     carriers = carriers or [""] * len(sims)
     settings = {**NO_CAPS, "command_timeout": 1.0, "send_timeout": 1.0, **modem}
-    return Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+    return Config(data_dir=str(tmp_path / "data"), service_code="YL08", web=WebConfig(listen=""),
                   modems=tuple(ModemConfig(port=s.port, label=f"m{i + 1}", carrier=c, **settings)
                                for i, (s, c) in enumerate(zip(sims, carriers))),
                   queue=QueueConfig(max_attempts=3, retry_base_seconds=0.05, retry_cap_seconds=0.2))

@@ -139,7 +139,8 @@ def test_unwritable_data_dir_is_a_clear_error(runner, tmp_path):
 
 def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
     import signal
-    cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{tmp_path / "none"}"\n')
+    cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{tmp_path / "none"}"\n'
+                                     f'[web]\nlisten = ""\n')
     proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", cfg, "run"],
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -22,7 +22,7 @@ import pytest
 
 from appliance import config as configmod
 from appliance.clock import SystemClock
-from appliance.config import Config, ModemConfig
+from appliance.config import Config, ModemConfig, WebConfig
 from appliance.db import Database
 from appliance.plan import plan_message
 from appliance.policy import NO_CAPS
@@ -70,7 +70,7 @@ def check_no_double_send(sim, q):
 def setup(tmp_path):
     sim = SimulatedModem(directory=str(tmp_path / "sim"), send_latency=0.04, report_delay=0.01)
     sim.start()
-    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08", web=WebConfig(listen=""),
                     modems=(ModemConfig(port=sim.port, **NO_CAPS, command_timeout=2.0, send_timeout=2.0),))
     config_file = tmp_path / "config.toml"
     config_file.write_text(configmod.dump(config))

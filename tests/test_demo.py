@@ -8,7 +8,7 @@ import sys
 def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     data = tmp_path / "demo"
     run = subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(data), "demo", "--until-idle",
-                          "--latency", "0.01"], capture_output=True, text=True, timeout=180)
+                          "--latency", "0.01", "--port", "0"], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Queued 24 x 会员日 promo (demo): 24 SMS parts." in run.stdout
     assert "Queued 5 x order ready (demo): 10 SMS parts." in run.stdout
@@ -18,6 +18,7 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     assert "redeemed: +100 credits" in run.stdout  # ... until the demo buys more
     assert "refused row 26: duplicate" in run.stdout and "refused row 27: invalid" in run.stdout
     assert f"--data-dir {data} status --json" in run.stdout
+    assert "The shop's page: open http://127.0.0.1:" in run.stdout and "set-up PIN" in run.stdout
     status = subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(data), "status", "--json"],
                             capture_output=True, text=True, timeout=60)
     result = json.loads(status.stdout)

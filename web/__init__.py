@@ -1,0 +1,88 @@
+"""The LAN web page: a thin Flask app over ``appliance``.
+
+``create_app(config)`` builds it (application factory); every part of the
+page is a blueprint in a module of its own. It never talks to the serial
+port: it reads and writes the same database as the daemon, through the
+appliance's classes, with one connection per request.
+
+Security: no default password (first-run set-up with the PIN shown on the
+box), scrypt-hashed passwords, lock-out after repeated failures, CSRF on
+every form (Flask-WTF), a session required on every page but login and
+set-up, HttpOnly + SameSite cookies, numbers masked unless an admin asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from appliance.clock import Clock, SystemClock
+from appliance.config import Config
+from appliance.db import ensure_data_dir
+from web import i18n
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+
+def _secret_key(data_dir: Path) -> bytes:
+    """The session-signing key: made once, kept in the data dir, readable by the service user only."""
+    path = data_dir / "web.secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
+
+
+def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False) -> Flask:
+    data_dir = ensure_data_dir(config.data_dir)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=_secret_key(data_dir),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=config.web.max_upload_mb * 1024 * 1024,
+        TESTING=testing,
+        SMSGENIE=config,
+        SMSGENIE_CLOCK=clock or SystemClock(),
+        UPLOAD_DIR=str(data_dir / "uploads"),
+    )
+    (data_dir / "uploads").mkdir(mode=0o700, exist_ok=True)
+    csrf.init_app(app)
+    i18n.init_app(app, data_dir)
+
+    from web import admin, api, auth, credit, dashboard, history, send, state  # noqa: PLC0415
+
+    state.init_app(app)
+    for bp in (auth.bp, dashboard.bp, send.bp, history.bp, credit.bp, admin.bp, api.bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_template("error.html", title=i18n.gettext("The form expired"),
+                               message=i18n.gettext("The page was open too long or came from elsewhere. "
+                                                    "Go back, reload it and try again.")), 400
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        return render_template("error.html", title=i18n.gettext("File too large"),
+                               message=i18n.gettext("Send lists can be at most %(mb)d MB. Split the list, or "
+                                                    "save it as CSV, which is smaller.",
+                                                    mb=config.web.max_upload_mb)), 413
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return render_template("error.html", title=i18n.gettext("Not found"),
+                               message=i18n.gettext("There is no such page.")), 404
+
+    return app

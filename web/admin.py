@@ -1,0 +1,133 @@
+"""The admin's pages: settings, the shop's forbidden words, users, API tokens, the record export."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+
+from appliance.accounts import AccountError
+from appliance.audit import safe_cell
+from appliance.errors import KeywordListError, SettingsError
+from appliance.keywords import KeywordStore
+from appliance.policy import caps_for
+from appliance.settings import Settings as BoxSettings
+from appliance.vendor import parse_public_key
+from web.credit import box_id
+from web.i18n import gettext
+from web.state import accounts, admin_required, config, current_user, queue
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _render(error=None, done=None, new_token=None, status=200):
+    cfg = config()
+    s = BoxSettings(cfg.data_dir)
+    try:
+        values = s.all()
+    finally:
+        s.close()
+    q = queue()
+    fingerprint = parse_public_key(cfg.vendor.public_key)[1] if cfg.vendor.public_key else None
+    from appliance.device import format_device_id  # noqa: PLC0415
+    return render_template("admin.html", settings=values, error=error, done=done, new_token=new_token,
+                           keywords=KeywordStore(q.db, q.clock).all(), users=accounts().all(),
+                           tokens=accounts().tokens(), device=format_device_id(box_id()), fingerprint=fingerprint,
+                           modems=[(m, caps_for(m)) for m in cfg.modems]), status
+
+
+@bp.route("/")
+@admin_required
+def page():
+    return _render()
+
+
+@bp.route("/settings", methods=["POST"])
+@admin_required
+def settings():
+    s = BoxSettings(config().data_dir)
+    try:
+        for key in ("signature", "quiet_hours", "default_region", "audit_retention_days"):
+            if key in request.form:
+                s.set(key, request.form[key])
+    except SettingsError as exc:
+        return _render(error=str(exc), status=400)
+    finally:
+        s.close()
+    return _render(done=gettext("Settings saved."))
+
+
+@bp.route("/keywords", methods=["POST"])
+@admin_required
+def keywords():
+    q = queue()
+    store = KeywordStore(q.db, q.clock)
+    try:
+        if request.form.get("action") == "remove":
+            store.remove_local(request.form.get("word", ""))
+        else:
+            words = [w for w in request.form.get("words", "").split() if w]
+            store.add_local(words, request.form.get("note", ""))
+    except KeywordListError as exc:
+        return _render(error=str(exc), status=400)
+    return redirect(url_for("admin.page"))
+
+
+@bp.route("/users", methods=["POST"])
+@admin_required
+def users():
+    acc = accounts()
+    action = request.form.get("action")
+    try:
+        if action == "create":
+            acc.create(request.form.get("username", ""), request.form.get("password", ""),
+                       request.form.get("role", "staff"))
+        elif action == "delete":
+            uid = int(request.form.get("id", "0"))
+            if uid == current_user().id:
+                raise AccountError(gettext("You cannot delete yourself."))
+            acc.delete(uid)
+        elif action == "reset":
+            acc.set_password(int(request.form.get("id", "0")), request.form.get("password", ""))
+    except (AccountError, ValueError) as exc:
+        return _render(error=str(exc), status=400)
+    return redirect(url_for("admin.page"))
+
+
+@bp.route("/tokens", methods=["POST"])
+@admin_required
+def tokens():
+    acc = accounts()
+    try:
+        if request.form.get("action") == "revoke":
+            acc.revoke_token(int(request.form.get("id", "0")))
+        else:
+            token = acc.new_token(request.form.get("name", ""))
+            return _render(new_token=token)
+    except (AccountError, ValueError) as exc:
+        return _render(error=str(exc), status=400)
+    return redirect(url_for("admin.page"))
+
+
+@bp.route("/audit.csv")
+@admin_required
+def audit_export():
+    """The record between two days, for a lawful query (cells that could run as formulas escaped)."""
+    try:
+        start = datetime.strptime(request.args.get("from", ""), "%Y-%m-%d")
+        end = datetime.strptime(request.args.get("to", ""), "%Y-%m-%d") + timedelta(days=1)
+    except ValueError:
+        return _render(error=gettext("Give the first and last day of the export."), status=400)
+    rows = queue().audit.rows(start.timestamp(), end.timestamp())
+    lines = [["time", "event", "recipient", "content", "service_code", "send_list_id", "message_id", "outcome"]]
+    for r in rows:
+        lines.append([safe_cell(v) for v in (datetime.fromtimestamp(r["at"]).strftime("%Y-%m-%d %H:%M:%S"),
+                                             r["event"], r["recipient"], r["content"], r["service_code"],
+                                             r["send_list_id"], r["message_id"], r["outcome"])])
+    import csv  # noqa: PLC0415
+    import io  # noqa: PLC0415
+    out = io.StringIO()
+    csv.writer(out).writerows(lines)
+    session["last_audit_export"] = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=record-{start:%Y%m%d}.csv"})

@@ -1,0 +1,116 @@
+"""The REST API for a shop's POS or booking system (docs/api.md).
+
+Each call carries ``Authorization: Bearer <token>``; tokens are made by an
+admin on the page, shown once, and kept only as hashes. Messages go
+through the same checks as a list from the page: a valid mobile number,
+not opted out, no forbidden word, the signature; credits are charged when
+each is sent, and every one sent is in the record.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, g, jsonify, request
+
+from appliance import numbers
+from appliance.errors import MessageNotFound, MessageTextError
+from appliance.keywords import KeywordStore
+from appliance.optout import OptOuts
+from appliance.plan import plan_message
+from appliance.sendqueue import MARKETING, TRANSACTIONAL
+from appliance.settings import Settings as BoxSettings
+from appliance.status import status
+from web.state import accounts, config, queue
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_BATCH = 1000
+
+
+def token_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.startswith("Bearer ") else ""
+        name = accounts().check_token(token) if token else None
+        if name is None:
+            return jsonify(error="a valid API token is needed: 'Authorization: Bearer <token>'"), 401
+        g.api_client = name
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _message_json(m) -> dict:
+    return {"id": m.id, "to": m.recipient, "state": m.state, "parts": m.segments, "error": m.error,
+            "created_at": m.created_at, "sent_at": m.sent_at, "finished_at": m.finished_at}
+
+
+@bp.route("/messages", methods=["POST"])
+@token_required
+def create_messages():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="send a JSON object: {\"to\": ..., \"text\": ...} or {\"messages\": [...]}"), 400
+    items = body.get("messages", [body]) if "messages" in body else [body]
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        return jsonify(error=f"'messages' must be a list of 1 to {MAX_BATCH} messages"), 400
+    kind = TRANSACTIONAL if body.get("transactional") else MARKETING
+    q = queue()
+    s = BoxSettings(config().data_dir)
+    try:
+        box = s.all()
+    finally:
+        s.close()
+    screen = KeywordStore(q.db, q.clock).screen()
+    outs = OptOuts(q.db, q.clock)
+    results, accepted = [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("to"), str) or not isinstance(item.get("text"), str):
+            results.append({"index": i, "error": "each message needs 'to' and 'text' strings"})
+            continue
+        try:
+            number = numbers.normalise(item["to"], box["default_region"]).e164
+        except numbers.NumberProblem as exc:
+            results.append({"index": i, "error": str(exc)})
+            continue
+        text = item["text"]
+        if box["signature"] and box["signature"] not in text:
+            text += box["signature"]
+        if outs.contains(number):
+            results.append({"index": i, "error": "the customer opted out (replied TD/退订)"})
+            continue
+        hit = screen.find(text)
+        if hit is not None:
+            results.append({"index": i, "error": f"blocked by a forbidden word: {hit.word!r}"})
+            continue
+        try:
+            plan = plan_message(text)
+        except MessageTextError as exc:
+            results.append({"index": i, "error": str(exc)})
+            continue
+        accepted.append((i, number, plan))
+    if accepted:
+        cfg = config()
+        list_id = q.create_list(f"API: {g.api_client}", cfg.service_code, kind=kind)
+        ids = q.enqueue_many(list_id, ((n, p) for _, n, p in accepted), cfg.service_code)
+        for (i, _, plan), mid in zip(accepted, ids):
+            results.append({"index": i, "id": mid, "parts": plan.segments})
+    results.sort(key=lambda r: r["index"])
+    code = 202 if accepted else 422
+    return jsonify(messages=results, queued=len(accepted), balance=q.ledger.balance()), code
+
+
+@bp.route("/messages/<int:message_id>")
+@token_required
+def get_message(message_id: int):
+    try:
+        return jsonify(_message_json(queue().get(message_id)))
+    except MessageNotFound:
+        return jsonify(error=f"no message {message_id}"), 404
+
+
+@bp.route("/status")
+@token_required
+def api_status():
+    data = status(config(), queue())
+    return jsonify({k: data[k] for k in ("queue", "sent_total", "balance", "paused", "modems", "daemon")})

@@ -1,0 +1,47 @@
+"""Top-up: paste a code from the vendor, see the credits added or the exact reason it was refused."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, render_template, request
+
+from appliance import topup
+from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id
+from appliance.errors import TopUpError, VendorKeyError
+from appliance.vendor import parse_public_key
+from web.i18n import gettext
+from web.state import admin_required, config, queue
+
+bp = Blueprint("credit", __name__)
+
+
+def box_id() -> bytes:
+    """This box's id (the demo, on a machine without one, derives it from its data dir like the CLI)."""
+    try:
+        return device_id()
+    except DeviceIdError:
+        return device_id_bytes(f"demo:{config().data_dir}")
+
+
+@bp.route("/topup", methods=["GET", "POST"])
+@admin_required
+def page():
+    q = queue()
+    error = result = None
+    if request.method == "POST":
+        cfg = config()
+        try:
+            if not cfg.vendor.public_key:
+                raise VendorKeyError(gettext("This box has no vendor key in its config; ask the vendor's technician."))
+            key, key_id = parse_public_key(cfg.vendor.public_key)
+            code = topup.verify(request.form.get("code", ""), key, key_id, box_id(),
+                                date.fromtimestamp(q.clock.time()))
+            balance = topup.redeem(q, code)
+            result = gettext("Added %(credits)d credits. Balance: %(balance)d credits.", credits=code.credits,
+                             balance=balance)
+        except (TopUpError, VendorKeyError) as exc:
+            error = str(exc)
+    return render_template("topup.html", error=error, result=result, balance=q.ledger.balance(),
+                           entries=list(reversed(q.ledger.history(100))), device=format_device_id(box_id())), \
+        (400 if error else 200)

@@ -1,0 +1,94 @@
+"""The dashboard: balance, the queue, rate and ETA, every modem, recent problems; live.
+
+The page shows a snapshot and then follows ``/events`` (server-sent
+events: a JSON status every two seconds; plain JavaScript, no build).
+``/status.json`` gives the same snapshot once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, stream_with_context, url_for
+
+from appliance.errors import ListStateError, MessageNotFound
+from appliance.status import status
+from web.auth import _safe_next
+from web.state import clock, config, current_user, login_required, queue
+
+bp = Blueprint("dash", __name__)
+EVENT_INTERVAL = 2.0
+RATE_WINDOW = 300.0
+
+
+def bars(signal: int) -> int:
+    """+CSQ 0-31 as 0-4 signal bars (99: unknown, no bars)."""
+    if signal == 99 or signal < 2:
+        return 0
+    return 1 if signal < 10 else 2 if signal < 15 else 3 if signal < 20 else 4
+
+
+def snapshot() -> dict:
+    q = queue()
+    data = status(config(), q)
+    now = clock().time()
+    sent_recently = q.db.execute("SELECT COUNT(*) FROM send_log WHERE at > ?", (now - RATE_WINDOW,)).fetchone()[0]
+    per_minute = sent_recently / (RATE_WINDOW / 60)
+    waiting_parts = q.db.execute("SELECT COALESCE(SUM(segments), 0) FROM message WHERE state IN ('queued',"
+                                 " 'sending')").fetchone()[0]
+    data["rate_per_minute"] = round(per_minute, 1)
+    data["eta_minutes"] = round(waiting_parts / per_minute, 1) if per_minute and waiting_parts else None
+    data["waiting_parts"] = waiting_parts
+    for m in data["modems"]:
+        m["bars"] = bars(m["signal"])
+    errors = q.db.execute("SELECT error, COUNT(*) AS n, MAX(finished_at) AS at FROM message WHERE state = 'failed'"
+                          " AND finished_at > ? GROUP BY error ORDER BY at DESC LIMIT 5", (now - 86400,)).fetchall()
+    data["recent_errors"] = [{"error": r["error"], "count": r["n"]} for r in errors]
+    data["lists"] = [{k: v for k, v in lst.items() if k != "template"} for lst in q.lists(limit=5)]
+    return data
+
+
+@bp.route("/")
+@login_required
+def index():
+    return render_template("dashboard.html", s=snapshot())
+
+
+@bp.route("/status.json")
+@login_required
+def status_json():
+    return jsonify(snapshot())
+
+
+@bp.route("/events")
+@login_required
+def events():
+    """Server-sent events: the snapshot every two seconds while the page is open."""
+    app_ctx_user = current_user()  # checked above; the stream below runs outside the guard
+
+    @stream_with_context
+    def stream():
+        while app_ctx_user is not None:
+            yield f"data: {json.dumps(snapshot(), ensure_ascii=False)}\n\n"
+            time.sleep(EVENT_INTERVAL)
+
+    return Response(stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@bp.route("/lists/<int:list_id>/<action>", methods=["POST"])
+@login_required
+def list_action(list_id: int, action: str):
+    q = queue()
+    try:
+        if action == "pause":
+            q.pause_list(list_id)
+        elif action == "resume":
+            q.resume_list(list_id)
+        elif action == "cancel":
+            q.cancel_list(list_id, current_user().username)
+        else:
+            return redirect(url_for("history.lists"))
+    except (ListStateError, MessageNotFound) as exc:
+        return render_template("error.html", title="", message=str(exc)), 409
+    return redirect(_safe_next(request.form.get("next")) if request.form.get("next") else url_for("history.lists"))

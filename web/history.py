@@ -1,0 +1,109 @@
+"""What was sent and what came back: send lists, their messages, inbound texts, opt-outs."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from appliance import numbers
+from appliance.audit import safe_cell
+from appliance.errors import MessageNotFound
+from appliance.inbox import Inbox
+from appliance.optout import OptOuts
+from web.i18n import gettext
+from web.state import admin_required, current_user, login_required, queue, show_number
+
+bp = Blueprint("history", __name__)
+
+
+@bp.route("/history")
+@login_required
+def lists():
+    return render_template("history.html", lists=queue().lists(limit=200))
+
+
+@bp.route("/history/<int:list_id>")
+@login_required
+def list_detail(list_id: int):
+    q = queue()
+    try:
+        lst = q.get_list(list_id)
+    except MessageNotFound:
+        return render_template("error.html", title=gettext("Not found"), message=gettext("No such send list.")), 404
+    page = max(0, request.args.get("page", 0, type=int))
+    messages = q.list_messages(list_id, limit=200, offset=page * 200)
+    return render_template("list.html", lst=lst, messages=messages, page=page,
+                           queued=request.args.get("queued", type=int))
+
+
+@bp.route("/history/<int:list_id>.csv")
+@login_required
+def list_csv(list_id: int):
+    """The list's messages, numbers masked unless an admin asks for them whole (?full=1)."""
+    q = queue()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "recipient", "state", "parts", "error", "created", "sent"])
+    offset = 0
+    while True:
+        batch = q.list_messages(list_id, limit=1000, offset=offset)
+        if not batch:
+            break
+        for m in batch:
+            writer.writerow([safe_cell(v) for v in (m.id, show_number(m.recipient), m.state, m.segments, m.error,
+                                                    m.created_at, m.sent_at)])
+        offset += len(batch)
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=list-{list_id}.csv"})
+
+
+@bp.route("/message/<int:message_id>")
+@login_required
+def message(message_id: int):
+    q = queue()
+    try:
+        m = q.get(message_id)
+    except MessageNotFound:
+        return render_template("error.html", title=gettext("Not found"), message=gettext("No such message.")), 404
+    parts = q.db.execute("SELECT * FROM segment WHERE message_id = ? ORDER BY seq", (message_id,)).fetchall()
+    return render_template("message.html", m=m, parts=parts)
+
+
+@bp.route("/inbox")
+@login_required
+def inbox():
+    return render_template("inbox.html", items=Inbox(queue().db).messages(200))
+
+
+@bp.route("/optouts", methods=["GET", "POST"])
+@login_required
+def optouts():
+    q = queue()
+    outs = OptOuts(q.db, q.clock)
+    error = None
+    if request.method == "POST":
+        if not current_user().is_admin:
+            return render_template("error.html", title=gettext("Admins only"),
+                                   message=gettext("This page is for the shop's admin.")), 403
+        action = request.form.get("action")
+        reason = request.form.get("reason", "").strip()
+        try:
+            number = numbers.normalise(request.form.get("number", "")).e164
+            if not reason:
+                raise ValueError(gettext("Say why."))
+            if action == "add":
+                outs.add(number, f"manual ({current_user().username})", reason)
+            elif action == "remove":
+                outs.remove(number, reason)
+            return redirect(url_for("history.optouts"))
+        except (numbers.NumberProblem, ValueError) as exc:
+            error = str(exc)
+    return render_template("optouts.html", entries=outs.all(), error=error), (400 if error else 200)
+
+
+@bp.route("/optouts/log")
+@admin_required
+def optout_log():
+    return render_template("optout_log.html", entries=OptOuts(queue().db, queue().clock).log())

@@ -1,0 +1,94 @@
+"""Per-request access to the box: a database connection, the signed-in user, and guards."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Flask, current_app, g, redirect, request, session, url_for
+
+from appliance.accounts import Accounts, User
+from appliance.db import Database
+from appliance.privacy import mask_number
+from appliance.sendqueue import SendQueue
+
+
+def config():
+    return current_app.config["SMSGENIE"]
+
+
+def clock():
+    return current_app.config["SMSGENIE_CLOCK"]
+
+
+def queue() -> SendQueue:
+    if "queue" not in g:
+        g.queue = SendQueue(Database.in_data_dir(config().data_dir), clock())
+    return g.queue
+
+
+def accounts() -> Accounts:
+    q = queue()
+    return Accounts(q.db, q.clock)
+
+
+def current_user() -> User | None:
+    if "user" not in g:
+        uid = session.get("uid")
+        g.user = accounts().get(uid) if uid else None
+    return g.user
+
+
+def login_required(view):
+    """Every page but login and set-up: no session, no page."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            if not accounts().any_users():
+                return redirect(url_for("auth.setup"))
+            return redirect(url_for("auth.login", next=request.full_path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_required(view):
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user().is_admin:
+            from flask import render_template  # noqa: PLC0415
+
+            from web.i18n import gettext  # noqa: PLC0415
+            return render_template("error.html", title=gettext("Admins only"),
+                                   message=gettext("This page is for the shop's admin.")), 403
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def show_number(number: str) -> str:
+    """Whole for an admin who asked (?full=1), masked for everyone else."""
+    user = current_user()
+    if user is not None and user.is_admin and request.args.get("full") == "1":
+        return number
+    return mask_number(number) if number.lstrip("+").isdigit() else number
+
+
+def when(epoch: float | None) -> str:
+    """Seconds since the epoch as a date and time in the page's language."""
+    if not epoch:
+        return ""
+    from datetime import datetime  # noqa: PLC0415
+
+    from flask_babel import format_datetime  # noqa: PLC0415
+    return format_datetime(datetime.fromtimestamp(epoch), "short")
+
+
+def init_app(app: Flask) -> None:
+    @app.teardown_appcontext
+    def close_db(exc):
+        q = g.pop("queue", None)
+        if q is not None:
+            q.db.close()
+
+    app.jinja_env.filters["number"] = show_number
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.globals["current_user"] = current_user
