@@ -170,9 +170,11 @@ def _open_xlsx(path: Path, name: str) -> Table:
     import openpyxl  # noqa: PLC0415 - only when an Excel file comes
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
+    f = open(path, "rb")  # a file object: openpyxl would judge a path by its extension, uploads have none
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(f, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        f.close()
         raise SendListError(f"{name} is not a readable Excel file ({exc.__class__.__name__}): open it in "
                             f"Excel or WPS and save it again as .xlsx") from None
     sheet = book.worksheets[0]
@@ -185,7 +187,7 @@ def _open_xlsx(path: Path, name: str) -> Table:
             raise SendListError(f"{name} is damaged ({exc.__class__.__name__}) and cannot be read to the end: "
                                 f"save it again as .xlsx") from None
 
-    return _with_header(rows(), name, None, [book])
+    return _with_header(rows(), name, None, [book, f])
 
 
 # --- the header -------------------------------------------------------------------------------------

@@ -18,6 +18,15 @@ def _safe_next(target: str | None) -> str:
     return url_for("dash.index")
 
 
+def _new_session(user_id: int) -> None:
+    """A fresh session on sign-in (nothing carried over but the chosen language)."""
+    lang = session.get("lang")
+    session.clear()
+    session["uid"] = user_id
+    if lang:
+        session["lang"] = lang
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     acc = accounts()
@@ -34,8 +43,7 @@ def setup():
             except AccountError as exc:
                 error = str(exc)
             else:
-                session.clear()
-                session["uid"] = user.id
+                _new_session(user.id)
                 return redirect(url_for("dash.index"))
     return render_template("setup.html", error=error), (400 if error else 200)
 
@@ -52,11 +60,7 @@ def login():
         except LoginRefused as exc:
             error = str(exc)
         else:
-            lang = session.get("lang")
-            session.clear()  # a new session on login
-            session["uid"] = user.id
-            if lang:
-                session["lang"] = lang
+            _new_session(user.id)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error), (401 if error else 200)
 

@@ -3,7 +3,8 @@
 The language comes from the switch on the page (kept in the session), else
 from the browser's Accept-Language. The translations are kept as .po text
 in the package and compiled to .mo in the data dir at start (the package
-directory is read-only on the box).
+directory is read-only on the box). The Chinese catalog is under ``zh``:
+Babel looks for zh_CN as zh_Hans_CN, then zh.
 """
 
 from __future__ import annotations

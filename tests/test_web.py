@@ -1,0 +1,487 @@
+"""The LAN page through Flask's test client: every route, its guards and its failure paths."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from datetime import date
+
+import openpyxl
+import pytest
+
+from appliance import topup, vendor
+from appliance.accounts import Accounts
+from appliance.clock import SystemClock
+from appliance.config import Config, VendorConfig, WebConfig
+from appliance.db import Database
+from appliance.plan import plan_message
+from appliance.sendqueue import SendQueue
+from web import create_app
+
+PASSWORD = "counter-2026"
+
+
+@pytest.fixture
+def vendor_keys(tmp_path):
+    key_path, pub_path = vendor.keygen(tmp_path / "vendor")
+    return vendor.load_private_key(key_path), pub_path.read_text().strip()
+
+
+@pytest.fixture
+def app(tmp_path, vendor_keys):
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                    vendor=VendorConfig(public_key=vendor_keys[1]), web=WebConfig(listen="", max_upload_mb=1))
+    return create_app(config, testing=True)
+
+
+@pytest.fixture
+def client(app):
+    """A browser that asked for English (the page defaults to Chinese); test_languages covers Chinese."""
+    c = app.test_client()
+    c.get("/lang/en")
+    return c
+
+
+@pytest.fixture
+def box(app):
+    db = Database.in_data_dir(app.config["SMSGENIE"].data_dir)
+    yield SendQueue(db, SystemClock())
+    db.close()
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def post(client, url, data, *, form_page=None, **kwargs):
+    """POST like the browser: with the CSRF token from the page the form is on."""
+    page = client.get(form_page or url)
+    return client.post(url, data={"csrf_token": token_of(page.get_data(as_text=True)), **data}, **kwargs)
+
+
+def set_up_admin(client, box):
+    pin = Accounts(box.db, box.clock).new_setup_pin()
+    r = post(client, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    assert r.status_code == 302
+    return client
+
+
+@pytest.fixture
+def admin(client, box):
+    return set_up_admin(client, box)
+
+
+@pytest.fixture
+def staff(app, box, admin):
+    Accounts(box.db, box.clock).create("clerk", PASSWORD, "staff")
+    other = app.test_client()
+    other.get("/lang/en")
+    r = post(other, "/login", {"username": "clerk", "password": PASSWORD})
+    assert r.status_code == 302
+    return other
+
+
+PAGES = ["/", "/status.json", "/send", "/history", "/inbox", "/optouts", "/optouts/log", "/topup", "/admin/",
+         "/password", "/message/1", "/history/1", "/history/1.csv", "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
+
+
+# --- sessions, set-up, login -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_session_no_page(client, box, page):
+    first = client.get(page)
+    assert first.status_code == 302 and first.headers["Location"].endswith("/setup")  # nobody set up yet
+    Accounts(box.db, box.clock).create("boss", PASSWORD, "admin")
+    again = client.get(page)
+    assert again.status_code == 302 and "/login?next=" in again.headers["Location"]
+
+
+def test_setup_needs_the_pin_and_happens_once(client, box):
+    acc = Accounts(box.db, box.clock)
+    pin = acc.new_setup_pin()
+    wrong = post(client, "/setup", {"pin": "000000" if pin != "000000" else "111111", "username": "boss",
+                                    "password": PASSWORD, "password2": PASSWORD})
+    assert wrong.status_code == 400 and "not the set-up PIN" in wrong.get_data(as_text=True)
+    short = post(client, "/setup", {"pin": pin, "username": "boss", "password": "short", "password2": "short"})
+    assert "at least 8 characters" in short.get_data(as_text=True)
+    ok = post(client, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    assert ok.status_code == 302 and client.get("/").status_code == 200
+    assert client.get("/setup").status_code == 302  # never again
+    assert acc.all()[0].role == "admin"
+
+
+def test_five_wrong_pins_void_the_pin(client, box):
+    pin = Accounts(box.db, box.clock).new_setup_pin()
+    bad = "000000" if pin != "000000" else "111111"
+    for _ in range(5):
+        r = post(client, "/setup", {"pin": bad, "username": "x1", "password": PASSWORD, "password2": PASSWORD})
+    assert "no longer works" in r.get_data(as_text=True)
+    r = post(client, "/setup", {"pin": pin, "username": "x1", "password": PASSWORD, "password2": PASSWORD})
+    assert r.status_code == 400 and "no set-up PIN" in r.get_data(as_text=True)
+
+
+def test_missing_csrf_is_refused(admin):
+    r = admin.post("/admin/settings", data={"signature": "【x】"})
+    assert r.status_code == 400 and "The form expired" in r.get_data(as_text=True)
+    r = admin.post("/logout")
+    assert r.status_code == 400
+
+
+def test_wrong_passwords_lock_the_account(app, admin, box):
+    Accounts(box.db, box.clock).create("clerk", PASSWORD, "staff")
+    c = app.test_client()
+    for _ in range(5):
+        r = post(c, "/login", {"username": "clerk", "password": "wrong-password"})
+    assert r.status_code == 401 and "locked" in r.get_data(as_text=True)
+    r = post(c, "/login", {"username": "clerk", "password": PASSWORD})
+    assert r.status_code == 401 and "locked" in r.get_data(as_text=True)
+
+
+def test_login_never_redirects_off_site(app, admin, box):
+    Accounts(box.db, box.clock).create("clerk", PASSWORD, "staff")
+    c = app.test_client()
+    page = c.get("/login")
+    r = c.post("/login?next=//evil.example/x", data={"csrf_token": token_of(page.get_data(as_text=True)),
+                                                     "username": "clerk", "password": PASSWORD})
+    assert r.headers["Location"] == "/"
+
+
+def test_cookies_are_httponly_and_samesite(app, box):
+    c = app.test_client()
+    pin = Accounts(box.db, box.clock).new_setup_pin()
+    r = post(c, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_password_change(admin):
+    r = post(admin, "/password", {"old": "nope", "new": "another-pass", "new2": "another-pass"})
+    assert r.status_code == 400 and "not right" in r.get_data(as_text=True)
+    r = post(admin, "/password", {"old": PASSWORD, "new": "another-pass", "new2": "another-pass"})
+    assert r.status_code == 200
+
+
+def test_logout(admin):
+    r = post(admin, "/logout", {}, form_page="/")
+    assert r.status_code == 302
+    assert admin.get("/").status_code == 302
+
+
+# --- roles ---------------------------------------------------------------------------------------------
+
+
+ADMIN_PAGES = ["/topup", "/admin/", "/optouts/log", "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
+
+
+@pytest.mark.parametrize("page", ADMIN_PAGES)
+def test_staff_cannot_reach_admin_pages(staff, page):
+    assert staff.get(page).status_code == 403
+
+
+def test_staff_cannot_post_admin_forms(staff):
+    for url in ("/admin/settings", "/admin/users", "/admin/tokens", "/admin/keywords", "/topup"):
+        r = post(staff, url, {"action": "create", "username": "x", "password": PASSWORD}, form_page="/send")
+        assert r.status_code == 403, url
+    r = post(staff, "/optouts", {"action": "add", "number": "13800138000", "reason": "x"})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("page", ["/", "/status.json", "/send", "/history", "/inbox", "/optouts", "/password"])
+def test_staff_can_reach_the_working_pages(staff, page):
+    assert staff.get(page).status_code == 200
+
+
+# --- the send flow ---------------------------------------------------------------------------------------
+
+
+def upload(client, name, content, text, **form):
+    page = client.get("/send")
+    data = {"csrf_token": token_of(page.get_data(as_text=True)), "text": text, "kind": "marketing",
+            "file": (io.BytesIO(content), name), **form}
+    return client.post("/send", data=data, content_type="multipart/form-data")
+
+
+def test_upload_preview_confirm(admin, box):
+    box.ledger.adjust(5, "credit")
+    csv = "手机号,姓名\r\n138 0013 8000,张伟\r\n13900139000,王芳\r\n12345,错号\r\n13800138000,重复\r\n".encode("gbk")
+    r = upload(admin, "顾客.csv", csv, "{姓名}您好，订单已到店")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "张伟您好，订单已到店" in html and "138****8000" in html
+    assert "duplicate" in html and "invalid" in html
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    confirm = admin.post("/send/confirm", data={"csrf_token": token_of(html), "token": token, "name": "顾客.csv",
+                                                "text": "{姓名}您好，订单已到店", "kind": "transactional",
+                                                "start_at": ""})
+    assert confirm.status_code == 302
+    page = admin.get(confirm.headers["Location"]).get_data(as_text=True)
+    assert "顾客.csv" in page and "138****8000" in page
+    messages = box.messages()
+    assert [(m.recipient, m.text, m.kind) for m in messages] == [
+        ("+8613800138000", "张伟您好，订单已到店", "transactional"),
+        ("+8613900139000", "王芳您好，订单已到店", "transactional")]
+    assert not os.listdir(admin.application.config["UPLOAD_DIR"])  # the upload is gone once queued
+
+
+def test_xlsx_upload(admin):
+    book = openpyxl.Workbook()
+    book.active.append(["phone", "name"])
+    book.active.append([13800138000, "Zhang"])
+    buf = io.BytesIO()
+    book.save(buf)
+    r = upload(admin, "list.xlsx", buf.getvalue(), "Hi {name}")
+    assert r.status_code == 200 and "Hi Zhang" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("notes.pdf", b"%PDF-1.4", "is not a CSV or Excel"),
+    ("empty.csv", b"", "is empty"),
+    ("bad.xlsx", b"PK\x03\x04garbage", "not a readable Excel file"),
+    ("binary.csv", b"\x00\x01\x02\x03\xff", "not a text (CSV)"),
+])
+def test_garbage_uploads_are_refused_with_a_message(admin, name, content, message):
+    r = upload(admin, name, content, "hi")
+    assert r.status_code == 400 and message in r.get_data(as_text=True)
+
+
+def test_template_field_missing_is_explained(admin):
+    r = upload(admin, "l.csv", b"phone,name\n13800138000,Zhang\n", "Hi {first}")
+    assert r.status_code == 400 and "which the list does not have" in r.get_data(as_text=True)
+
+
+def test_oversize_upload_is_refused(admin):
+    r = upload(admin, "big.csv", b"phone\n" + b"13800138000\n" * 120_000, "hi")
+    assert r.status_code == 413 and "at most 1 MB" in r.get_data(as_text=True)
+
+
+def test_a_stale_or_forged_upload_token_is_refused(admin):
+    page = admin.get("/send").get_data(as_text=True)
+    for token in ("../../etc/passwd", "doesnotexist"):
+        r = admin.post("/send/confirm", data={"csrf_token": token_of(page), "token": token, "name": "x",
+                                              "text": "hi", "kind": "marketing", "start_at": ""})
+        assert r.status_code == 400 and "expired" in r.get_data(as_text=True)
+
+
+# --- XSS -----------------------------------------------------------------------------------------------------
+
+
+XSS = '<script>alert("x")</script>'
+
+
+def test_scripts_in_texts_and_cells_are_escaped_everywhere(admin, box):
+    box.ledger.adjust(5, "credit")
+    r = upload(admin, "x.csv", f'phone,name\n13800138000,"{XSS}"\n'.encode(), f"{XSS} {{name}}")
+    html = r.get_data(as_text=True)
+    assert XSS not in html and "&lt;script&gt;" in html
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    confirm = admin.post("/send/confirm", data={"csrf_token": token_of(html), "token": token, "name": XSS,
+                                                "text": f"{XSS} {{name}}", "kind": "marketing", "start_at": ""})
+    box.store_inbound("+8613800138000", None, XSS, "PDU1")
+    list_page = confirm.headers["Location"]
+    (m,) = box.messages()
+    for page in (list_page, "/history", f"/message/{m.id}", "/inbox", "/"):
+        body = admin.get(page).get_data(as_text=True)
+        assert XSS not in body, page
+
+
+# --- dashboard, lists, history -----------------------------------------------------------------------------
+
+
+def test_dashboard_and_status_json(admin, box):
+    box.enqueue(box.create_list("promo", "YL08"), ["+8613800138000"], plan_message("hi"), "YL08")
+    page = admin.get("/").get_data(as_text=True)
+    assert "promo" in page and 'data-events="/events"' in page
+    data = admin.get("/status.json").get_json()
+    assert data["queue"]["queued"] == 1 and data["modems"][0]["bars"] in range(5)
+    assert "rate_per_minute" in data and data["lists"][0]["name"] == "promo"
+
+
+def test_events_stream_sends_the_status(admin, app, monkeypatch):
+    r = admin.get("/events", buffered=False)
+    assert r.mimetype == "text/event-stream"
+    first = next(r.response)
+    payload = first.decode() if isinstance(first, bytes) else first
+    assert payload.startswith("data: ") and '"queue"' in payload
+    r.close()
+
+
+def test_pause_resume_cancel_a_list(admin, box):
+    list_id = box.create_list("promo", "YL08")
+    ids = box.enqueue(list_id, ["+8613800138000", "+8613900139000"], plan_message("hi"), "YL08")
+    for action, state in (("pause", "paused"), ("resume", "active"), ("cancel", "cancelled")):
+        r = post(admin, f"/lists/{list_id}/{action}", {}, form_page="/history")
+        assert r.status_code == 302
+        assert box.get_list(list_id)["state"] == state
+    assert {box.get(i).state for i in ids} == {"failed"}
+    r = post(admin, f"/lists/{list_id}/resume", {}, form_page="/history")
+    assert r.status_code == 409 and "cancelled" in r.get_data(as_text=True)
+
+
+def test_history_masks_numbers_and_admin_may_see_them(admin, staff, box):
+    list_id = box.create_list("promo", "YL08")
+    box.enqueue(list_id, ["+8613800138000"], plan_message("hi"), "YL08")
+    assert "138****8000" in staff.get(f"/history/{list_id}?full=1").get_data(as_text=True)
+    assert "+8613800138000" not in staff.get(f"/history/{list_id}.csv?full=1").get_data(as_text=True)
+    assert "+8613800138000" in admin.get(f"/history/{list_id}?full=1").get_data(as_text=True)
+    assert "+8613800138000" in admin.get(f"/history/{list_id}.csv?full=1").get_data(as_text=True)
+    assert admin.get("/history/999").status_code == 404
+
+
+def test_optouts_by_admin(admin, box):
+    r = post(admin, "/optouts", {"action": "add", "number": "138 0013 8000", "reason": "asked at the counter"})
+    assert r.status_code == 302
+    assert "138****8000" in admin.get("/optouts").get_data(as_text=True)
+    r = post(admin, "/optouts", {"action": "add", "number": "12345", "reason": "x"})
+    assert r.status_code == 400 and "not a valid phone number" in r.get_data(as_text=True)
+    r = post(admin, "/optouts", {"action": "remove", "number": "13800138000", "reason": "rejoined"})
+    assert "rejoined" in admin.get("/optouts/log").get_data(as_text=True)
+
+
+# --- top-up --------------------------------------------------------------------------------------------------
+
+
+def test_topup_success_and_refusal(admin, app, vendor_keys, tmp_path):
+    from web.credit import box_id
+
+    with app.app_context():
+        device = box_id()
+    private, _ = vendor_keys
+    code = topup.sign(private, device=device, serial=os.urandom(6), credits=50, issued=date.today(), expires=None)
+    r = post(admin, "/topup", {"code": code})
+    assert r.status_code == 200 and "50" in r.get_data(as_text=True)
+    r = post(admin, "/topup", {"code": code})
+    assert r.status_code == 400 and "already redeemed" in r.get_data(as_text=True)
+    other = vendor.load_private_key(vendor.keygen(tmp_path / "forger")[0])
+    forged = topup.sign(other, device=device, serial=os.urandom(6), credits=9999, issued=date.today(), expires=None)
+    r = post(admin, "/topup", {"code": forged})
+    assert r.status_code == 400 and "not issued by your vendor" in r.get_data(as_text=True)
+
+
+# --- admin ---------------------------------------------------------------------------------------------------
+
+
+def test_settings_keywords_users_tokens(admin, box):
+    r = post(admin, "/admin/settings", {"signature": "【小王】", "quiet_hours": "22:00-07:00", "default_region": "CN",
+                                        "audit_retention_days": "365"}, form_page="/admin/")
+    assert r.status_code == 200
+    bad = post(admin, "/admin/settings", {"audit_retention_days": "30"}, form_page="/admin/")
+    assert bad.status_code == 400 and "at least 180 days" in bad.get_data(as_text=True)
+    post(admin, "/admin/keywords", {"words": "秒批 贷款", "note": "boss"}, form_page="/admin/")
+    assert "秒批" in admin.get("/admin/").get_data(as_text=True)
+    post(admin, "/admin/keywords", {"action": "remove", "word": "秒批"}, form_page="/admin/")
+    assert "秒批" not in admin.get("/admin/").get_data(as_text=True)
+    post(admin, "/admin/users", {"action": "create", "username": "clerk", "password": PASSWORD, "role": "staff"},
+         form_page="/admin/")
+    users = Accounts(box.db, box.clock).all()
+    assert [(u.username, u.role) for u in users] == [("boss", "admin"), ("clerk", "staff")]
+    r = post(admin, "/admin/users", {"action": "delete", "id": str(users[0].id)}, form_page="/admin/")
+    assert r.status_code == 400 and "cannot delete yourself" in r.get_data(as_text=True)
+    r = post(admin, "/admin/tokens", {"action": "create", "name": "POS"}, form_page="/admin/")
+    token = re.search(r"<code>(sg_[^<]+)</code>", r.get_data(as_text=True)).group(1)
+    assert token not in admin.get("/admin/").get_data(as_text=True)  # shown once
+    assert Accounts(box.db, box.clock).check_token(token) == "POS"
+
+
+def test_audit_export(admin, box):
+    box.ledger.adjust(5, "credit")
+    (mid,) = box.enqueue(None, ["+8613800138000"], plan_message("=cmd|' /C calc'!A0"), "YL08")
+    box.claim()
+    box.record_segment(mid, 1, 1)
+    box.mark_sent(mid)
+    today = date.today().isoformat()
+    r = admin.get(f"/admin/audit.csv?from={today}&to={today}")
+    text = r.get_data(as_text=True)
+    assert r.mimetype == "text/csv" and "'=cmd" in text and "+8613800138000" in text
+    assert admin.get("/admin/audit.csv?from=x&to=y").status_code == 400
+
+
+# --- the API ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_token(box):
+    return Accounts(box.db, box.clock).new_token("POS")
+
+
+def test_api_needs_a_token(client):
+    for method, url in (("post", "/api/v1/messages"), ("get", "/api/v1/messages/1"), ("get", "/api/v1/status")):
+        r = getattr(client, method)(url, headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401 and "API token" in r.get_json()["error"]
+
+
+def test_api_sends_with_the_same_checks(client, box, api_token):
+    from appliance.keywords import KeywordStore
+    from appliance.optout import OptOuts
+
+    KeywordStore(box.db, box.clock).add_local(["赌博"])
+    OptOuts(box.db, box.clock).add("+8613700137000", "sms", "TD")
+    auth = {"Authorization": f"Bearer {api_token}"}
+    r = client.post("/api/v1/messages", headers=auth, json={"transactional": True, "messages": [
+        {"to": "13800138000", "text": "您的订单已到店"},
+        {"to": "12345", "text": "hi"},
+        {"to": "13700137000", "text": "hi"},
+        {"to": "13900139000", "text": "线上赌 博"},
+        {"to": 5, "text": "hi"},
+    ]})
+    assert r.status_code == 202
+    body = r.get_json()
+    results = body["messages"]
+    assert body["queued"] == 1 and "id" in results[0]
+    assert "not a valid phone number" in results[1]["error"]
+    assert "opted out" in results[2]["error"]
+    assert "forbidden word" in results[3]["error"]
+    assert "'to' and 'text'" in results[4]["error"]
+    m = client.get(f"/api/v1/messages/{results[0]['id']}", headers=auth).get_json()
+    assert (m["to"], m["state"]) == ("+8613800138000", "queued")
+    assert box.get(results[0]["id"]).kind == "transactional"
+    assert client.get("/api/v1/messages/999", headers=auth).status_code == 404
+    status = client.get("/api/v1/status", headers=auth).get_json()
+    assert status["queue"]["queued"] == 1
+    bad = client.post("/api/v1/messages", headers=auth, data="not json", content_type="application/json")
+    assert bad.status_code == 400
+
+
+# --- languages -----------------------------------------------------------------------------------------------
+
+
+def test_chinese_from_the_browser_and_a_switch(app, box):
+    client = app.test_client()
+    page = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}, follow_redirects=True)
+    assert "设置本机" in page.get_data(as_text=True)  # no admin yet: the set-up page, in Chinese
+    client.get("/lang/en")
+    assert "Set up the box" in client.get("/setup").get_data(as_text=True)
+    client.get("/lang/zh_CN")
+    assert "设置 PIN" in client.get("/setup").get_data(as_text=True)
+
+
+def test_every_page_renders_in_both_languages(admin, box):
+    list_id = box.create_list("promo", "YL08")
+    (mid,) = box.enqueue(list_id, ["+8613800138000"], plan_message("hi"), "YL08")
+    for lang in ("zh_CN", "en"):
+        admin.get(f"/lang/{lang}")
+        for page in ("/", "/send", "/history", f"/history/{list_id}", f"/message/{mid}", "/inbox", "/optouts",
+                     "/optouts/log", "/topup", "/admin/", "/password"):
+            r = admin.get(page)
+            assert r.status_code == 200, (lang, page)
+    assert "概览" in admin.get("/lang/zh_CN", follow_redirects=True).get_data(as_text=True)
+
+
+def test_translations_are_complete():
+    from babel.messages.pofile import read_po
+
+    with open("web/translations/zh/LC_MESSAGES/messages.po", "rb") as f:
+        catalog = read_po(f)
+    untranslated = [m.id for m in catalog if m.id and not m.string]
+    assert untranslated == []
+    with open("web/translations/messages.pot", "rb") as f:
+        template_ids = {m.id for m in read_po(f) if m.id}
+    assert template_ids <= {m.id for m in catalog if m.id}
+
+
+def test_the_demo_data_dir_secret_is_private(app):
+    path = os.path.join(app.config["SMSGENIE"].data_dir, "web.secret")
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    json.dumps(app.config["SMSGENIE"].web.listen)
