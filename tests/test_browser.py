@@ -1,0 +1,128 @@
+"""The whole shop journey in a real browser (Debian's Chromium through Playwright).
+
+Set-up with the PIN, top up, upload a GBK CSV, preview, send, watch the
+dashboard reach "delivered" against the simulated modem, export the list.
+With SMSGENIE_SCREENSHOTS=DIR set, the main pages are saved there as PNGs
+(scripts/screenshots regenerates docs/screenshots/ this way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from appliance import topup, vendor
+from appliance.config import Config, ModemConfig, VendorConfig, WebConfig
+from appliance.daemon import Daemon
+from appliance.policy import NO_CAPS
+from hw.modem.sim import SimulatedModem
+from web.serve import WebServer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/test installs "
+                                                          "it when run as root)")
+PASSWORD = "counter-2026"
+SHOTS = os.environ.get("SMSGENIE_SCREENSHOTS")
+
+
+@pytest.fixture
+def box(tmp_path):
+    sim = SimulatedModem(directory=str(tmp_path / "sim"), send_latency=0.05, report_delay=0.2).start()
+    key_path, pub_path = vendor.keygen(tmp_path / "vendor")
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                    modems=(ModemConfig(port=sim.port, carrier="China Mobile", **NO_CAPS),),
+                    vendor=VendorConfig(public_key=pub_path.read_text().strip()),
+                    web=WebConfig(listen="127.0.0.1:0"))
+    web = WebServer(config).start()
+    daemon = Daemon(config)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    yield web, vendor.load_private_key(key_path), tmp_path
+    daemon.stop()
+    thread.join(timeout=20)
+    web.close()
+    sim.close()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1100, "height": 800}, accept_downloads=True)
+        yield context.new_page()
+        browser.close()
+
+
+def shot(page, name):
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def test_the_shop_journey(box, page):
+    web, vendor_key, tmp_path = box
+    url = web.url
+    page.goto(url)
+    assert page.url.endswith("/setup")
+    assert "设置本机" in page.inner_text("h1")
+    shot(page, "1-setup")
+    page.fill("input[name=pin]", web.setup_pin)
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("form button")
+    page.wait_for_url(url + "/")
+    assert "概览" in page.inner_text("h1")
+
+    page.goto(url + "/topup")
+    from web.credit import box_id
+    with web.app.app_context():
+        device = box_id()
+    code = topup.sign(vendor_key, device=device, serial=os.urandom(6), credits=500, issued=date.today(),
+                      expires=None)
+    page.fill("textarea[name=code]", code)
+    page.click("form.card button")
+    page.wait_for_selector("text=已充值 500 条")
+    shot(page, "2-topup")
+
+
+    csv_path = tmp_path / "顾客.csv"
+    csv_path.write_bytes("手机号,姓名\r\n138 0013 8000,张伟\r\n13900139000,王芳\r\n13300133000,李娜\r\n12345,错号\r\n"
+                         .encode("gbk"))
+    page.goto(url + "/send")
+    page.set_input_files("input[name=file]", str(csv_path))
+    page.fill("textarea[name=text]", "{姓名}您好，您的订单已到店。")
+    page.click("#upload-form button")
+    page.wait_for_selector("text=将要发送的内容")
+    body = page.inner_text("main")
+    assert "张伟您好，您的订单已到店。" in body and "138****8000" in body and "invalid" in body
+    shot(page, "3-preview")
+    page.click("text=发送 3 条短信")
+    page.wait_for_selector("text=已加入队列 3 条短信。")
+    list_url = page.url
+    shot(page, "4-list")
+
+    page.goto(url + "/")
+    page.wait_for_function("document.querySelector('[data-field=\"queue.delivered\"]').textContent === '3'",
+                           timeout=20_000)
+    shot(page, "5-dashboard")
+
+    page.goto(list_url)
+    with page.expect_download() as download:
+        page.click("text=导出 CSV")
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert exported.count("delivered") == 3 and "138****8000" in exported
+
+    page.goto(url + "/admin/")
+    shot(page, "6-admin")
+    page.click("text=English")
+    assert "Dashboard" in page.inner_text("nav")
