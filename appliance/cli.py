@@ -122,9 +122,11 @@ def run(ctx: click.Context, settings: Settings) -> None:
               help="Seconds the simulated network takes per SMS.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the shop's page on 127.0.0.1 (0: any free one).")
+@click.option("--open/--no-open", "open_browser", default=None,
+              help="Open the page in this desktop's browser (default: yes, unless --until-idle).")
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, until_idle: bool, latency: float, port: int) -> None:
+def demo(ctx: click.Context, until_idle: bool, latency: float, port: int, open_browser: bool | None) -> None:
     """Run the whole box on simulated hardware and send a demo list."""
     from appliance.demo import DEFAULT_DIR, run_demo
 
@@ -132,7 +134,10 @@ def demo(ctx: click.Context, until_idle: bool, latency: float, port: int) -> Non
     explicit = ctx.parent.get_parameter_source("data_dir") == click.core.ParameterSource.COMMANDLINE
     data_dir = Path(settings.data_dir if explicit else DEFAULT_DIR).resolve()
     setup_logging(ctx.meta["verbose"]) if ctx.meta["verbose"] else None
-    code = run_demo(data_dir, until_idle=until_idle, latency=latency, echo=click.echo, port=port)
+    if open_browser is None:
+        open_browser = not until_idle
+    code = run_demo(data_dir, until_idle=until_idle, latency=latency, echo=click.echo, port=port,
+                    open_browser=open_browser)
     ctx.exit(code)
 
 

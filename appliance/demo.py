@@ -15,8 +15,11 @@ so sending pauses "out of credit" until the demo buys another code.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+import webbrowser
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -52,7 +55,7 @@ REPLYING = "+8613812340001"          # this customer replies 退订
 
 
 def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable[[str], None],
-             timeout: float = 180.0, port: int = 8080) -> int:
+             timeout: float = 180.0, port: int = 8080, open_browser: bool = False) -> int:
     ensure_data_dir(data_dir)
     sim = SimulatedModem(directory=str(data_dir / "sim"), send_latency=latency, report_delay=1.0)
     sim.set_outcome(REJECTING_PHONE, FAILED)
@@ -103,6 +106,8 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     echo(f"Simulated SIM7600 on {sim.port}; the daemon is sending (Ctrl-C to stop).")
     echo(f"The shop's page: open {web.url}" + (f" and set up the admin with the set-up PIN {web.setup_pin}"
                                                 if web.setup_pin else " and log in as the admin you set up"))
+    if open_browser and not _open_page(web.url):
+        echo("  (no graphical browser here: open the address above on any computer that can reach it)")
 
     start = time.monotonic()
     bought = False
@@ -144,6 +149,20 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     echo(f"Config written:  {config_file}")
     db.close()
     return 0
+
+
+def _open_page(url: str) -> bool:
+    """Open the page in the desktop's browser; False when there is no desktop.
+
+    Without a display, Python's webbrowser falls back to text browsers (lynx, w3m) that would
+    take over the terminal the demo prints its progress to, so a headless machine opens nothing.
+    """
+    if not (sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        return webbrowser.open_new_tab(url)
+    except webbrowser.Error:
+        return False
 
 
 def _buy_credit(q: SendQueue, private_key, public_line: str, box: bytes, credits: int,

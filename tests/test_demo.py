@@ -30,3 +30,17 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     assert result["balance"] == 120 - 30 and result["paused"] is None  # refused and skipped ones cost nothing
     assert result["modem"]["state"] == "stopped" and result["modem"]["operator"] == "CHINA MOBILE"
     assert (data / "config.toml").exists()
+
+
+def test_the_demo_opens_the_page_only_where_there_is_a_desktop(monkeypatch):
+    from appliance import demo
+
+    opened = []
+    monkeypatch.setattr(demo.webbrowser, "open_new_tab", lambda url: opened.append(url) or True)
+    monkeypatch.setattr(demo.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    # headless (an SSH session, CI): a text browser would take over the terminal, so nothing opens
+    assert demo._open_page("http://127.0.0.1:8080/") is False and opened == []
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert demo._open_page("http://127.0.0.1:8080/") is True and opened == ["http://127.0.0.1:8080/"]
