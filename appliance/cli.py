@@ -21,7 +21,7 @@ from appliance import config as configmod
 from appliance.clock import SystemClock
 from appliance.config import Config
 from appliance.db import Database, ensure_data_dir
-from appliance.errors import SmsGenieError
+from appliance.errors import SettingsError, SmsGenieError
 from appliance.lock import DataDirLock
 from appliance.privacy import mask_number
 from appliance.sendqueue import STATES, SendQueue
@@ -661,7 +661,7 @@ def audit_prune(settings: Settings) -> None:
 
 @cli.group("settings")
 def settings_group() -> None:
-    """The shop's settings: signature, default region, record retention."""
+    """The shop's settings: signature, default region, record retention, quiet hours, SIM caps."""
 
 
 @settings_group.command("show")
@@ -678,13 +678,28 @@ def settings_show(settings: Settings) -> None:
 @pass_settings
 @friendly_errors
 def settings_set(settings: Settings, key: str, value: str) -> None:
-    """Set KEY to VALUE, e.g. smsgenie settings set signature 【小王便利店】."""
+    """Set KEY to VALUE, e.g. smsgenie settings set signature 【小王便利店】.
+
+    A SIM's cap is sim_caps.LABEL.CAP, e.g. sim_caps.modem1.per_hour 150; an empty VALUE puts
+    it back to the config file's or the carrier's default.
+    """
     from appliance.settings import Settings as BoxSettings
 
     box = BoxSettings(ensure_data_dir(settings.config.data_dir))
     try:
-        box.set(key, value)
-        click.echo(f"{key} = {box.get(key)!r}")
+        parts = key.split(".")
+        if parts[0] == "sim_caps" and len(parts) == 3:
+            label, cap = parts[1], parts[2]
+            if label not in {m.label for m in settings.config.modems}:
+                raise SettingsError(f"no modem called {label!r} in the config; the modems are: "
+                                    f"{', '.join(m.label for m in settings.config.modems)}")
+            caps = dict(box.get("sim_caps").get(label, {}))
+            caps[cap] = value
+            box.set_caps(label, caps)
+            click.echo(f"{key} = {box.get('sim_caps').get(label, {}).get(cap, '(default)')!r}")
+        else:
+            box.set(key, value)
+            click.echo(f"{key} = {box.get(key)!r}")
     finally:
         box.close()
 

@@ -55,11 +55,17 @@ NO_CAPS = {"per_minute": 0, "per_hour": 0, "per_day": 0, "distinct_per_day": 0, 
            "jitter_seconds": 0.0}
 
 
-def caps_for(modem: ModemConfig) -> Caps:
-    """The carrier's defaults, with what the modem's config overrides."""
+def caps_for(modem: ModemConfig, shop: dict | None = None) -> Caps:
+    """The carrier's defaults, with what the modem's config overrides, with what the shop's admin
+    set for this SIM on top (``shop``: the ``sim_caps`` setting's entry for the modem's label).
+
+    The shop has the last word because the shop holds the SIM's contract; the technician's config
+    file says what the box was installed with.
+    """
     base = CARRIER_DEFAULTS.get(modem.carrier, _ORDINARY)
     values = {name: getattr(modem, name) if getattr(modem, name) is not None else getattr(base, name)
               for name in Caps.__dataclass_fields__}
+    values.update({k: v for k, v in (shop or {}).items() if k in values})
     return Caps(**values)
 
 

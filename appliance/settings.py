@@ -25,7 +25,13 @@ DEFAULTS = {
     "default_region": "CN",
     "audit_retention_days": MIN_RETENTION_DAYS,
     "quiet_hours": "21:00-08:00",
+    "sim_caps": {},
 }
+
+#: The caps a shop admin may set per SIM (the modem's label), over the config file's and the
+#: carrier's defaults; see appliance/policy.py. Counts are whole numbers (0 = no cap).
+CAP_FIELDS = {"per_minute": int, "per_hour": int, "per_day": int, "distinct_per_day": int,
+              "min_gap_seconds": float, "jitter_seconds": float}
 
 
 class AtomicJSONStorage(Storage):
@@ -79,6 +85,11 @@ def _validate(key: str, value):
 
         value = str(value).strip()
         parse_quiet_hours(value)
+    elif key == "sim_caps":
+        if not isinstance(value, dict):
+            raise SettingsError("sim_caps must map a modem's label to its caps, e.g. {\"modem1\": {\"per_hour\": 150}}")
+        value = {str(label): _validate_caps(str(label), caps) for label, caps in value.items()}
+        value = {label: caps for label, caps in value.items() if caps}
     elif key == "audit_retention_days":
         try:
             value = int(value)
@@ -88,6 +99,30 @@ def _validate(key: str, value):
             raise SettingsError(f"the message record must be kept at least {MIN_RETENTION_DAYS} days "
                                 f"(the service agreement); {value} is too short")
     return value
+
+
+def _validate_caps(label: str, caps) -> dict:
+    if not isinstance(caps, dict):
+        raise SettingsError(f"the caps of {label} must be a table of {', '.join(CAP_FIELDS)}")
+    out = {}
+    for name, raw in caps.items():
+        kind = CAP_FIELDS.get(name)
+        if kind is None:
+            raise SettingsError(f"{name!r} is not a cap; the caps are: {', '.join(CAP_FIELDS)}")
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue  # empty: back to the config file's or the carrier's default
+        try:
+            number = kind(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError):
+            what = "a whole number (0 for no cap)" if kind is int else "a number of seconds"
+            raise SettingsError(f"{label} {name}: {raw!r} is not {what}") from None
+        if isinstance(raw, float) and kind is int and raw != int(raw):
+            raise SettingsError(f"{label} {name}: {raw!r} is not a whole number")
+        if number < 0 or number > (100_000 if kind is int else 3600):
+            raise SettingsError(f"{label} {name}: {raw} is out of range "
+                                f"(0 to {'100000' if kind is int else '3600 seconds'})")
+        out[name] = number
+    return out
 
 
 class Settings:
@@ -117,6 +152,12 @@ class Settings:
             self._table.insert({key: value})
         else:
             self._table.update({key: value}, doc_ids=[doc_id])
+
+    def set_caps(self, label: str, caps: dict) -> None:
+        """Replace one SIM's caps (fields left empty go back to the default); one atomic write."""
+        all_caps = dict(self.get("sim_caps"))
+        all_caps[label] = caps
+        self.set("sim_caps", all_caps)
 
     def close(self) -> None:
         self._db.close()

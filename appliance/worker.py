@@ -103,11 +103,13 @@ class ModemWorker:
         self.label = modem_config.label
         self.carrier = modem_config.carrier
         self.caps = caps_for(modem_config)
+        """The caps in force; re-read with the settings (see :meth:`_refresh_settings`)."""
         self.pool = pool or Pool()
         self._random = random.Random()
         self._next_send_at = 0.0       # monotonic: the minimum gap (with jitter) after the last send
         self._paused: tuple[str, float | None] | None = None  # (why, resumes at) while a cap or quiet hours hold
-        self._quiet_spec: tuple[float, str] = (-1e18, "")
+        self._settings_read_at = -1e18
+        self._quiet_spec = ""
         self.power = power
         self._sending_to: str | None = None
         self._unanswered = 0           # bring-ups in a row that found the modem silent
@@ -217,7 +219,7 @@ class ModemWorker:
             self.pool.set(self.label, self.carrier, False)
             resume_at = self._paused[1]
             # Nothing but the clock changes a cap or the quiet hours: sleep until they lift
-            # (at most a minute, so a changed quiet-hours setting is seen; stop wakes us anyway).
+            # (at most a minute, so changed quiet hours or caps are seen; stop wakes us anyway).
             wait = self.poll_interval if resume_at is None else min(PAUSED_WAIT_MAX,
                                                                       max(0.0, resume_at - self.clock.time()))
             return self._idle(max(wait, 0.001))
@@ -394,7 +396,8 @@ class ModemWorker:
         claiming ahead).
         """
         now = self.clock.time()
-        quiet_end = quiet_until(now, self._quiet_hours())
+        self._refresh_settings()
+        quiet_end = quiet_until(now, self._quiet_spec)
         gate_now = policy.gate(self.db.conn, self.label, self.caps, now, in_flight, in_flight_to)
         if not gate_now.open:
             self._pause(gate_now.reason, gate_now.resume_at)
@@ -419,14 +422,18 @@ class ModemWorker:
             log.info("%s: sending waits (%s) until %s", self.label, why, when)
         self._paused = (why, resume_at)
 
-    def _quiet_hours(self) -> str:
-        """The quiet-hours setting, re-read at most once a minute (staff may change it)."""
-        read_at, spec = self._quiet_spec
+    def _refresh_settings(self) -> None:
+        """Re-read the quiet hours and this SIM's caps at most once a minute (the admin may change them)."""
         now = self.clock.monotonic()
-        if now - read_at > 60:
-            spec = self.box_settings.get("quiet_hours")
-            self._quiet_spec = (now, spec)
-        return spec
+        if now - self._settings_read_at <= 60:
+            return
+        self._settings_read_at = now
+        values = self.box_settings.all()
+        self._quiet_spec = values["quiet_hours"]
+        caps = caps_for(self.modem_config, values["sim_caps"].get(self.label))
+        if caps != self.caps:
+            log.info("%s: caps now %s", self.label, caps)
+            self.caps = caps
 
     def _pace(self, seconds: float) -> None:
         """Wait out the minimum gap, keeping the claimed message."""

@@ -321,7 +321,7 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "settings.json").st_mode) == 0o600
     again = Settings(tmp_path)
     assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365,
-                           "quiet_hours": "21:00-08:00"}
+                           "quiet_hours": "21:00-08:00", "sim_caps": {}}
     again.close()
     (tmp_path / "settings.json").write_text("{broken")
     with pytest.raises(SettingsError, match="damaged"):
@@ -339,6 +339,13 @@ def test_settings_cli_and_signature_in_send(tmp_path):
     assert preview["samples"][0]["text"] == "周六开业【小王】" and preview["queued"] == 0 and preview["dry_run"]
     bad = runner.invoke(cli, [*base, "settings", "set", "audit_retention_days", "7"])
     assert bad.exit_code == 1 and "at least 180 days" in bad.output
+    ok = runner.invoke(cli, [*base, "settings", "set", "sim_caps.modem1.per_hour", "150"])
+    assert ok.exit_code == 0 and "sim_caps.modem1.per_hour = 150" in ok.output
+    assert "sim_caps = {'modem1': {'per_hour': 150}}" in runner.invoke(cli, [*base, "settings", "show"]).output
+    back = runner.invoke(cli, [*base, "settings", "set", "sim_caps.modem1.per_hour", ""])
+    assert "sim_caps.modem1.per_hour = '(default)'" in back.output
+    nobody = runner.invoke(cli, [*base, "settings", "set", "sim_caps.modem7.per_hour", "5"])
+    assert nobody.exit_code == 1 and "no modem called 'modem7'" in nobody.output
 
 
 def test_numbers_are_masked_in_the_daemon_log(sim, config, queue, caplog):

@@ -125,6 +125,47 @@ def test_carrier_defaults_and_overrides():
     assert caps.per_hour == 150 and caps.per_day == CARRIER_DEFAULTS["China Mobile"].per_day
     assert caps.min_gap_seconds == 0
     assert caps_for(ModemConfig()).per_hour == 200
+    # the shop admin's setting for the SIM has the last word
+    shop = caps_for(ModemConfig(carrier="China Mobile", per_hour=150), {"per_hour": 120, "per_day": 0})
+    assert (shop.per_hour, shop.per_day, shop.per_minute) == (120, 0, 10)
+
+
+def test_sim_caps_setting_is_checked(tmp_path):
+    s = Settings(tmp_path)
+    s.set_caps("m1", {"per_hour": "150", "min_gap_seconds": "4.5", "per_day": ""})
+    assert s.get("sim_caps") == {"m1": {"per_hour": 150, "min_gap_seconds": 4.5}}  # empty: back to default
+    for caps, message in (({"per_hour": "lots"}, "m1 per_hour: 'lots' is not a whole number"),
+                          ({"per_hour": "-1"}, "out of range"),
+                          ({"per_hour": 2.5}, "not a whole number"),
+                          ({"min_gap_seconds": "soon"}, "not a number of seconds"),
+                          ({"per_week": "9"}, "'per_week' is not a cap")):
+        with pytest.raises(SettingsError, match=message):
+            s.set_caps("m1", caps)
+    assert s.get("sim_caps") == {"m1": {"per_hour": 150, "min_gap_seconds": 4.5}}  # a refused change keeps the old
+    s.set_caps("m1", {})
+    assert s.get("sim_caps") == {}
+    s.close()
+
+
+def test_the_daemon_picks_up_changed_caps_without_a_restart(make_sims, tmp_path, caplog):
+    caplog.set_level("INFO")
+    (sim,) = make_sims(1)
+    clock = FakeClock(local(2026, 11, 25, 10))
+    config = pool_config(tmp_path, [sim], per_hour=5)
+    q = open_queue(config, clock)
+    no_quiet_hours(config)
+    s = Settings(config.data_dir)
+    s.set_caps("m1", {"per_hour": 2})  # tighter than the config file's 5
+    q.enqueue(None, MOBILE[:4], plan_message("hi"), "YL08")
+    with running_daemon(config, clock=clock):
+        wait_for(lambda: "hourly cap of 2 reached" in caplog.text, 20)
+        assert len(sends(q)) == 2
+        s.set_caps("m1", {"per_hour": 4})  # the admin raises it: the waiting two go within the hour
+        wait_for(lambda: len(sends(q)) == 4, 20)
+    s.close()
+    times = [t for t, _, _ in sends(q)]
+    assert times[3] < times[0] + 3600
+    assert "m1: caps now" in caplog.text
 
 
 # --- quiet hours and schedules ------------------------------------------------------------------------------

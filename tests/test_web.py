@@ -182,7 +182,7 @@ def test_staff_cannot_reach_admin_pages(staff, page):
 
 
 def test_staff_cannot_post_admin_forms(staff):
-    for url in ("/admin/settings", "/admin/users", "/admin/tokens", "/admin/keywords", "/topup"):
+    for url in ("/admin/settings", "/admin/users", "/admin/tokens", "/admin/keywords", "/admin/caps/modem1", "/topup"):
         r = post(staff, url, {"action": "create", "username": "x", "password": PASSWORD}, form_page="/send")
         assert r.status_code == 403, url
     r = post(staff, "/optouts", {"action": "add", "number": "13800138000", "reason": "x"})
@@ -383,6 +383,23 @@ def test_settings_keywords_users_tokens(admin, box):
     token = re.search(r"<code>(sg_[^<]+)</code>", r.get_data(as_text=True)).group(1)
     assert token not in admin.get("/admin/").get_data(as_text=True)  # shown once
     assert Accounts(box.db, box.clock).check_token(token) == "POS"
+
+
+def test_sim_caps_are_set_per_modem(admin, app):
+    from appliance.settings import Settings as BoxSettings
+
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert 'action="/admin/caps/modem1"' in page and 'placeholder="200"' in page  # the carrier's default shown
+    r = post(admin, "/admin/caps/modem1", {"per_hour": "150", "per_day": "", "min_gap_seconds": "5"},
+             form_page="/admin/")
+    assert r.status_code == 200 and "Caps of modem1 saved" in r.get_data(as_text=True)
+    assert 'name="per_hour" inputmode="decimal" size="6"\n      value="150"' in r.get_data(as_text=True)
+    bad = post(admin, "/admin/caps/modem1", {"per_hour": "lots"}, form_page="/admin/")
+    assert bad.status_code == 400 and "is not a whole number" in bad.get_data(as_text=True)
+    assert post(admin, "/admin/caps/modem9", {"per_hour": "1"}, form_page="/admin/").status_code == 404
+    s = BoxSettings(app.config["SMSGENIE"].data_dir)
+    assert s.get("sim_caps") == {"modem1": {"per_hour": 150, "min_gap_seconds": 5.0}}  # the bad one changed nothing
+    s.close()
 
 
 def test_audit_export(admin, box):

@@ -11,6 +11,7 @@ from appliance.audit import safe_cell
 from appliance.errors import KeywordListError, SettingsError
 from appliance.keywords import KeywordStore
 from appliance.policy import caps_for
+from appliance.settings import CAP_FIELDS
 from appliance.settings import Settings as BoxSettings
 from appliance.vendor import parse_public_key
 from web.credit import box_id
@@ -33,7 +34,8 @@ def _render(error=None, done=None, new_token=None, status=200):
     return render_template("admin.html", settings=values, error=error, done=done, new_token=new_token,
                            keywords=KeywordStore(q.db, q.clock).all(), users=accounts().all(),
                            tokens=accounts().tokens(), device=format_device_id(box_id()), fingerprint=fingerprint,
-                           modems=[(m, caps_for(m)) for m in cfg.modems]), status
+                           modems=[(m, caps_for(m), values["sim_caps"].get(m.label, {}), CAP_FIELDS)
+                                   for m in cfg.modems]), status
 
 
 @bp.route("/")
@@ -55,6 +57,22 @@ def settings():
     finally:
         s.close()
     return _render(done=gettext("Settings saved."))
+
+
+@bp.route("/caps/<label>", methods=["POST"])
+@admin_required
+def caps(label):
+    """One SIM's caps; an empty field goes back to the config file's or the carrier's default."""
+    if label not in {m.label for m in config().modems}:
+        return _render(error=gettext("There is no modem called %(label)s.", label=label), status=404)
+    s = BoxSettings(config().data_dir)
+    try:
+        s.set_caps(label, {name: request.form.get(name, "") for name in CAP_FIELDS})
+    except SettingsError as exc:
+        return _render(error=str(exc), status=400)
+    finally:
+        s.close()
+    return _render(done=gettext("Caps of %(label)s saved; the box uses them within a minute.", label=label))
 
 
 @bp.route("/keywords", methods=["POST"])
