@@ -330,6 +330,22 @@ def test_history_masks_numbers_and_admin_may_see_them(admin, staff, box):
     assert admin.get("/history/999").status_code == 404
 
 
+def test_states_are_shown_in_the_page_language(admin, box):
+    box.ledger.adjust(5, "credit")
+    list_id = box.create_list("promo", "YL08")
+    (mid,) = box.enqueue(list_id, ["+8613800138000"], plan_message("hi"), "YL08")
+    box.claim()
+    box.record_segment(mid, 1, 1)
+    box.mark_sent(mid)
+    assert "<td>sent</td>" in admin.get(f"/history/{list_id}").get_data(as_text=True)
+    admin.get("/lang/zh_CN")
+    page = admin.get(f"/history/{list_id}").get_data(as_text=True)
+    assert "<td>已发送</td>" in page
+    assert "<td>sent</td>" not in page
+    dash = admin.get("/status.json").get_json()
+    assert dash["modems"][0]["state"] == "stopped" and dash["modems"][0]["state_text"] == "已停止"
+
+
 def test_optouts_by_admin(admin, box):
     r = post(admin, "/optouts", {"action": "add", "number": "138 0013 8000", "reason": "asked at the counter"})
     assert r.status_code == 302

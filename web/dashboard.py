@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.status import status
 from web.auth import _safe_next
-from web.state import clock, config, current_user, login_required, queue
+from web.state import clock, config, current_user, login_required, queue, state_label
 
 bp = Blueprint("dash", __name__)
 EVENT_INTERVAL = 2.0
@@ -42,6 +42,7 @@ def snapshot() -> dict:
     data["waiting_parts"] = waiting_parts
     for m in data["modems"]:
         m["bars"] = bars(m["signal"])
+        m["state_text"] = state_label(m["state"])
     errors = q.db.execute("SELECT error, COUNT(*) AS n, MAX(finished_at) AS at FROM message WHERE state = 'failed'"
                           " AND finished_at > ? GROUP BY error ORDER BY at DESC LIMIT 5", (now - 86400,)).fetchall()
     data["recent_errors"] = [{"error": r["error"], "count": r["n"]} for r in errors]

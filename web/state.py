@@ -82,6 +82,33 @@ def when(epoch: float | None) -> str:
     return format_datetime(datetime.fromtimestamp(epoch), "short")
 
 
+def _state_labels() -> dict:
+    from web.i18n import lazy_gettext as _  # noqa: PLC0415
+
+    return {
+        # a message
+        "queued": _("waiting"), "sending": _("sending"), "sent": _("sent"), "delivered": _("delivered"),
+        "failed": _("failed"), "expired": _("expired"), "uncertain": _("uncertain"),
+        # a send list
+        "active": _("sending"), "paused": _("paused"), "cancelled": _("cancelled"),
+        # a modem
+        "registered": _("online"), "roaming": _("online (roaming)"), "searching": _("looking for the network"),
+        "denied": _("refused by the network"), "starting": _("starting"), "disconnected": _("not connected"),
+        "error": _("not answering"), "dead": _("needs a technician"), "stopped": _("stopped"),
+        "no-sim": _("no SIM card"), "sim-locked": _("SIM locked"), "sim-error": _("SIM problem"),
+        "unknown": _("unknown"),
+    }
+
+
+STATE_LABELS = _state_labels()
+
+
+def state_label(code: str | None) -> str:
+    """A message's, list's or modem's state (a code in the database and the API) in the page's language."""
+    label = STATE_LABELS.get(code or "")
+    return str(label) if label is not None else (code or "")
+
+
 def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def close_db(exc):
@@ -91,4 +118,5 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["number"] = show_number
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["state"] = state_label
     app.jinja_env.globals["current_user"] = current_user
