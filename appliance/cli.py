@@ -101,12 +101,14 @@ def run(ctx: click.Context, settings: Settings) -> None:
 
     setup_logging(ctx.meta["verbose"])
     config = settings.config
-    daemon = Daemon(config)
     web = None
     if config.web.listen:
         from web.serve import WebServer  # the page is optional: a box may run without it
 
-        web = WebServer(config).start()
+        web = WebServer(config)
+    daemon = Daemon(config, setup_pin=lambda: web.setup_pin if web is not None else None)
+    if web is not None:
+        web.attach(daemon).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
     try:

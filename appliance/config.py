@@ -25,6 +25,10 @@ Example::
 
     [web]
     listen = "0.0.0.0:8080"      # the LAN page; "" for none
+
+    [panel]
+    display = "ssd1306"          # or sh1106, emulator, none
+    buttons = "gpio"             # or mock, none
 """
 
 from __future__ import annotations
@@ -89,6 +93,35 @@ class WebConfig:
     max_upload_mb: int = 20
 
 
+PANEL_DISPLAYS = ("none", "ssd1306", "sh1106", "emulator")
+PANEL_BUTTONS = ("none", "gpio", "mock")
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """The counter panel: a 128x64 I2C OLED and four buttons (docs/hardware.md)."""
+
+    display: str = "none"
+    """ssd1306 or sh1106 (the OLED's controller), emulator (simulated: frames to oled.png), none."""
+    i2c_port: int = 1
+    i2c_address: int = 0x3C
+    rotate: int = 0
+    """0-3: quarter turns, for a panel mounted upside down (2)."""
+    buttons: str = "none"
+    """gpio (real buttons to ground), mock (simulated: the web page and the demo's keyboard), none."""
+    pin_up: int = 17
+    pin_down: int = 27
+    pin_ok: int = 22
+    pin_back: int = 23
+    """BCM GPIO numbers of the four buttons."""
+    font: str = ""
+    """A CJK font file; empty: WenQuanYi Zen Hei, then GNU Unifont, from the Debian packages."""
+    dim_seconds: float = 60.0
+    """Idle time before the panel dims (an OLED wears where it is lit); 0 = never."""
+    off_seconds: float = 1800.0
+    """Idle time before it goes dark until a button or an alert; 0 = never."""
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: str = DEFAULT_DATA_DIR
@@ -98,6 +131,7 @@ class Config:
     queue: QueueConfig = field(default_factory=QueueConfig)
     vendor: VendorConfig = field(default_factory=VendorConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
     source: str = field(default="(defaults)", compare=False)
     """Where this config came from, for error messages; not a key in the file."""
 
@@ -225,6 +259,20 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
             raise bad("listen", "must be host:port, e.g. 0.0.0.0:8080, or empty for no web page")
         if obj.max_upload_mb < 1:
             raise bad("max_upload_mb", "must be at least 1")
+    if isinstance(obj, PanelConfig):
+        if obj.display not in PANEL_DISPLAYS:
+            raise bad("display", f"must be one of {', '.join(PANEL_DISPLAYS)}")
+        if obj.buttons not in PANEL_BUTTONS:
+            raise bad("buttons", f"must be one of {', '.join(PANEL_BUTTONS)}")
+        if obj.rotate not in (0, 1, 2, 3):
+            raise bad("rotate", "must be 0, 1, 2 or 3 (quarter turns)")
+        if not 0x03 <= obj.i2c_address <= 0x77:
+            raise bad("i2c_address", "must be a 7-bit I2C address such as 0x3C")
+        pins = [obj.pin_up, obj.pin_down, obj.pin_ok, obj.pin_back]
+        if len(set(pins)) != 4 or not all(0 <= p <= 27 for p in pins):
+            raise bad("pin_up", "the four button pins must be different BCM GPIO numbers from 0 to 27")
+        if obj.dim_seconds < 0 or obj.off_seconds < 0:
+            raise bad("dim_seconds", "must be 0 (never) or more")
     if isinstance(obj, VendorConfig) and obj.public_key:
         from appliance.vendor import parse_public_key  # noqa: PLC0415 - crypto only when a key is set
 
@@ -276,6 +324,6 @@ def dump(config: Config) -> str:
     lines = [f"data_dir = {value(config.data_dir)}", f"service_code = {value(config.service_code)}"]
     for m in config.modems:
         lines += ["", "[modem]" if len(config.modems) == 1 else "[[modem]]", *table(m)]
-    for section in ("queue", "vendor", "web"):
+    for section in ("queue", "vendor", "web", "panel"):
         lines += ["", f"[{section}]", *table(getattr(config, section))]
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
 from appliance.worker import POLL_INTERVAL, ModemWorker, Pool
+from hw.errors import HardwareError
 from hw.power import GPIOPowerSwitch, PowerSwitch, PowerSwitchError
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,10 @@ class Daemon:
 
     def __init__(self, config: Config, *, clock: Clock | None = None, poll_interval: float = POLL_INTERVAL,
                  boot_id: Callable[[], str | None] = read_boot_id,
-                 power_switches: dict[str, PowerSwitch] | None = None):
+                 power_switches: dict[str, PowerSwitch] | None = None,
+                 setup_pin: Callable[[], str | None] = lambda: None, panel_display=None, pin_factory=None):
+        """``setup_pin``: the web page's first-run PIN, for the panel to show. ``panel_display`` (a luma
+        device) and ``pin_factory`` (gpiozero's) replace what ``[panel]`` would open: for tests."""
         self.config = config
         self.clock = clock or SystemClock()
         self._boot_id = boot_id
@@ -70,6 +74,47 @@ class Daemon:
                                     pool=pool, power=switches.get(m.label)) for m in config.modems]
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
+        self.panel = None
+        self.buttons = None
+        self._open_panel(setup_pin, panel_display, pin_factory)
+
+    def _open_panel(self, setup_pin, display, pin_factory) -> None:
+        """The OLED and buttons, if configured. A panel that will not open is logged, not fatal:
+        the box's job is sending, and the web page shows everything the panel would."""
+        p = self.config.panel
+        if display is None and p.display == "none" and p.buttons == "none":
+            return
+        from appliance.ui.panel import Panel  # noqa: PLC0415 - Pillow and fonts only with a panel
+        from hw.buttons import Buttons, mock_buttons  # noqa: PLC0415
+        from hw.display import open_display  # noqa: PLC0415
+
+        if display is None:
+            try:
+                display = open_display(p.display, data_dir=self.config.data_dir, i2c_port=p.i2c_port,
+                                       i2c_address=p.i2c_address, rotate=p.rotate)
+            except HardwareError as exc:
+                log.error("the panel's display: %s", exc)
+        self.panel = Panel(self.config, display, clock=self.clock, setup_pin=setup_pin,
+                           restart_modem=self.restart_modems, wake_workers=self.wake_workers)
+        pins = {"up": p.pin_up, "down": p.pin_down, "ok": p.pin_ok, "back": p.pin_back}
+        try:
+            if pin_factory is not None:
+                self.buttons = Buttons(pins, self.panel.button, pin_factory=pin_factory)
+            elif p.buttons == "mock":
+                self.buttons = mock_buttons(pins, self.panel.button)
+            elif p.buttons == "gpio":
+                self.buttons = Buttons(pins, self.panel.button)
+        except HardwareError as exc:
+            log.error("the panel's buttons: %s", exc)
+
+    def restart_modems(self) -> None:
+        """Restart every modem between two messages (asked for at the counter)."""
+        for w in self.workers:
+            w.request_restart()
+
+    def wake_workers(self) -> None:
+        for w in self.workers:
+            w.wake()
 
     @property
     def modem(self):
@@ -90,6 +135,9 @@ class Daemon:
                 self._recover(SendQueue(db, self.clock))
                 threads = [threading.Thread(target=self._run_worker, args=(w,), name=f"worker {w.label}",
                                             daemon=True) for w in self.workers]
+                if self.panel is not None:
+                    threads.append(threading.Thread(target=self.panel.run, args=(self._stop,), name="panel",
+                                                    daemon=True))
                 for t in threads:
                     t.start()
                 while not self._stop.is_set():
@@ -102,6 +150,8 @@ class Daemon:
                     t.join()
             finally:
                 db.close()
+                if self.buttons is not None:
+                    self.buttons.close()
         if self._errors:
             raise self._errors[0]
         log.info("stopped")

@@ -28,7 +28,7 @@ from typing import Callable
 from appliance import config as configmod
 from appliance import keywords, topup, vendor
 from appliance.clock import SystemClock
-from appliance.config import Config, ModemConfig, QueueConfig, VendorConfig, WebConfig
+from appliance.config import Config, ModemConfig, PanelConfig, QueueConfig, VendorConfig, WebConfig
 from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
 from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id
@@ -39,6 +39,7 @@ from appliance.sendlist import open_table
 from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
 from appliance.template import Template
+from hw.display import EMULATED_FRAME
 from hw.modem.sim import FAILED, SimulatedModem
 from web.serve import WebServer
 
@@ -76,7 +77,7 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(modem,),
                     queue=QueueConfig(retry_base_seconds=2.0, retry_cap_seconds=10.0),
                     vendor=VendorConfig(public_key=public_line), web=WebConfig(listen=f"127.0.0.1:{port}"),
-                    source="demo")
+                    panel=PanelConfig(display="emulator", buttons="mock"), source="demo")
     config_file = data_dir / "config.toml"
     config_file.write_text(configmod.dump(config), encoding="utf-8")
 
@@ -92,22 +93,30 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     box_settings.close()
     first_id = _queue_demo_lists(q, echo)
     sim.inject_sms(REPLYING, "退订")  # arrived while the box was off; read when the daemon starts
-    daemon = Daemon(config)
-    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     try:
-        web = WebServer(config).start()
+        web = WebServer(config)
     except OSError as exc:
         echo(f"The web page cannot listen on 127.0.0.1:{port} ({exc.strerror}): is another demo running? "
              f"Try --port 8081.")
         sim.close()
         db.close()
         return 1
+    daemon = Daemon(config, setup_pin=lambda: web.setup_pin)
+    web.attach(daemon).start()
+    thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     thread.start()
     echo(f"Simulated SIM7600 on {sim.port}; the daemon is sending (Ctrl-C to stop).")
     echo(f"The shop's page: open {web.url}" + (f" and set up the admin with the set-up PIN {web.setup_pin}"
                                                 if web.setup_pin else " and log in as the admin you set up"))
     if open_browser and not _open_page(web.url):
         echo("  (no graphical browser here: open the address above on any computer that can reach it)")
+    echo(f"The counter panel (simulated OLED): {web.url}device (as the admin), or the file "
+         f"{data_dir / EMULATED_FRAME}")
+    keyboard = None
+    if not until_idle and daemon.buttons is not None:
+        keyboard = KeyboardButtons(daemon.buttons)
+        if keyboard.start():
+            echo("  its buttons: the arrow keys, Enter (OK), Esc (Back), h (hold Back: home)")
 
     start = time.monotonic()
     bought = False
@@ -134,6 +143,8 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     except KeyboardInterrupt:
         echo("")
     finally:
+        if keyboard is not None:
+            keyboard.stop()
         daemon.stop()
         thread.join(timeout=30)
         web.close()
@@ -149,6 +160,55 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
     echo(f"Config written:  {config_file}")
     db.close()
     return 0
+
+
+class KeyboardButtons:
+    """The demo's terminal keys as the panel's buttons: arrows, Enter, Esc; 'h' holds Back.
+
+    The terminal goes into cbreak mode (keys arrive one by one, output is untouched) and is
+    put back when the demo ends. Nothing happens when stdin is not a terminal.
+    """
+
+    KEYS = {b"\x1b[A": "up", b"\x1b[B": "down", b"\r": "ok", b"\n": "ok", b"\x1b": "back", b"\x7f": "back"}
+
+    def __init__(self, buttons):
+        self.buttons = buttons
+        self._saved = None
+        self._stop = threading.Event()
+
+    def start(self) -> bool:
+        if not sys.stdin.isatty():
+            return False
+        import termios  # noqa: PLC0415 - POSIX terminals only
+        import tty  # noqa: PLC0415
+
+        fd = sys.stdin.fileno()
+        self._saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+        threading.Thread(target=self._read, args=(fd,), name="keyboard", daemon=True).start()
+        return True
+
+    def _read(self, fd: int) -> None:
+        import select  # noqa: PLC0415
+
+        while not self._stop.is_set():
+            if not select.select([fd], [], [], 0.2)[0]:
+                continue
+            key = os.read(fd, 1)
+            if key == b"\x1b" and select.select([fd], [], [], 0.05)[0]:
+                key += os.read(fd, 2)  # an arrow: ESC [ A
+            if key in (b"h", b"H"):
+                self.buttons.press_async("back", hold=1.2)
+            elif key in self.KEYS:
+                self.buttons.press_async(self.KEYS[key])
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._saved is not None:
+            import termios  # noqa: PLC0415
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+            self._saved = None
 
 
 def _open_page(url: str) -> bool:

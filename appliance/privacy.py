@@ -16,3 +16,11 @@ def mask_number(number: str) -> str:
     if len(digits) <= 4:
         return "*" * len(digits)
     return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def mask_iccid(iccid: str) -> str:
+    """'89860012345678901234' -> '898600******1234': the issuer and the last digits printed on the card
+    are enough to tell SIMs apart; the whole serial is not shown where customers can see it."""
+    if len(iccid) <= 10:
+        return iccid
+    return f"{iccid[:6]}{'*' * (len(iccid) - 10)}{iccid[-4:]}"

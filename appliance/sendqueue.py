@@ -369,6 +369,29 @@ class SendQueue:
                 row = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
                 self.audit.record(conn, state, row, error or state)
 
+    # --- the whole box ------------------------------------------------------------------
+
+    def pause_sending(self, who: str) -> None:
+        """Stop every modem taking new messages (the message in hand finishes), until resumed.
+
+        Kept in the database, so a box paused at the counter stays paused across a restart or a
+        power cut: staff who paused it for a reason do not find it sending after the lights flicker.
+        """
+        value = json.dumps({"by": who, "at": self.clock.time()}, ensure_ascii=False)
+        with self.db.atomic() as conn:
+            conn.execute("INSERT INTO kv (key, value) VALUES ('sending_paused', ?)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (value,))
+
+    def resume_sending(self) -> bool:
+        """Undo :meth:`pause_sending`; False if sending was not paused."""
+        with self.db.atomic() as conn:
+            return conn.execute("DELETE FROM kv WHERE key = 'sending_paused'").rowcount == 1
+
+    def sending_paused(self) -> dict | None:
+        """{"by": who, "at": epoch} while sending is paused for the whole box, else None."""
+        row = self.db.execute("SELECT value FROM kv WHERE key = 'sending_paused'").fetchone()
+        return json.loads(row[0]) if row else None
+
     # --- send lists ---------------------------------------------------------------------
 
     def pause_list(self, list_id: int) -> int:

@@ -26,7 +26,11 @@ DEFAULTS = {
     "audit_retention_days": MIN_RETENTION_DAYS,
     "quiet_hours": "21:00-08:00",
     "sim_caps": {},
+    "test_number": "",
+    "low_credit_alert": 50,
+    "panel_language": "zh_CN",
 }
+PANEL_LANGUAGES = ("zh_CN", "en")
 
 #: The caps a shop admin may set per SIM (the modem's label), over the config file's and the
 #: carrier's defaults; see appliance/policy.py. Counts are whole numbers (0 = no cap).
@@ -90,6 +94,26 @@ def _validate(key: str, value):
             raise SettingsError("sim_caps must map a modem's label to its caps, e.g. {\"modem1\": {\"per_hour\": 150}}")
         value = {str(label): _validate_caps(str(label), caps) for label, caps in value.items()}
         value = {label: caps for label, caps in value.items() if caps}
+    elif key == "test_number":
+        value = str(value).strip()
+        if value:
+            from appliance.numbers import NumberProblem, normalise  # noqa: PLC0415
+
+            try:
+                value = normalise(value, "CN").e164
+            except NumberProblem as exc:
+                raise SettingsError(f"the test number: {exc}") from None
+    elif key == "low_credit_alert":
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise SettingsError("low_credit_alert must be a whole number of credits (0: no alert)") from None
+        if value < 0:
+            raise SettingsError("low_credit_alert must be 0 (no alert) or more")
+    elif key == "panel_language":
+        value = str(value).strip()
+        if value not in PANEL_LANGUAGES:
+            raise SettingsError(f"the panel's language must be one of {', '.join(PANEL_LANGUAGES)}")
     elif key == "audit_retention_days":
         try:
             value = int(value)

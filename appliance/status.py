@@ -18,6 +18,7 @@ from __future__ import annotations
 from appliance import policy
 from appliance.config import Config
 from appliance.lock import DataDirLock
+from appliance.privacy import mask_iccid
 from appliance.sendqueue import SendQueue
 
 
@@ -35,6 +36,8 @@ def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dic
         "access": data.get("access", ""),
         "port": port,
         "sim_carrier": data.get("sim_carrier", ""),
+        "iccid": mask_iccid(data.get("iccid", "")),
+        "model": data.get("model", ""),
         "paused": data.get("paused") if running else None,
         "resumes_at": data.get("resumes_at") if running else None,
         "sent": usage or {},
@@ -59,6 +62,7 @@ def status(config: Config, queue: SendQueue) -> dict:
         "sent_total": queue.sent_total(),
         "balance": queue.ledger.balance(),
         "paused": str(shortfall) if shortfall else None,
+        "sending_paused": queue.sending_paused(),
         "modem": modems[0],
         "modems": modems,
         "daemon": {"running": running, "pid": first.get("pid") if running else None},

@@ -148,6 +148,7 @@ class ModemWorker:
         self._collect_now = False
         self._collecting = False        # a listing not yet stored and deleted
         self._to_delete: list = []      # listed and stored: delete from the modem at the next step
+        self._restart_wanted = threading.Event()
         self._deferred: list = []       # bookkeeping of the last send, written during the next one
         self._next: Message | None = None  # claimed while the modem works on the current message
         self._pdus: dict[int, list[pducodec.Pdu]] = {}  # ... and its PDUs, encoded meanwhile
@@ -157,6 +158,11 @@ class ModemWorker:
     def wake(self) -> None:
         """Cut an idle wait short (the daemon is stopping, or there is news)."""
         self._wake.set()
+
+    def request_restart(self) -> None:
+        """Restart the modem (AT+CFUN=1,1) between two messages, as staff asked from the panel."""
+        self._restart_wanted.set()
+        self.wake()
 
     def run(self) -> None:
         """Run until the shared stop event is set; then finish the message in hand and clean up."""
@@ -183,6 +189,9 @@ class ModemWorker:
     # --- one step -------------------------------------------------------------------------
 
     def step(self) -> None:
+        if self._restart_wanted.is_set():
+            self._restart_wanted.clear()
+            return self._restart()
         now = self.clock.monotonic()
         if self.modem.closed or self.modem.needs_init:
             if now < self._retry_at:
@@ -281,6 +290,22 @@ class ModemWorker:
                  self.modem.state.detail, self.modem.state.signal)
         self._last_problem = ""
         return True
+
+    def _restart(self) -> None:
+        """Staff asked: finish the bookkeeping, give back a message claimed ahead, reset the modem."""
+        self._flush_deferred()
+        self._release_next()
+        self.journal.clear()  # nothing is with the modem between steps
+        log.warning("%s: restarting the modem, as asked at the counter", self.label)
+        if not self.modem.closed:
+            try:
+                self.modem.soft_reset()
+            except ModemError:
+                pass
+            self.modem.close()
+        self.modem.state = replace(self.modem.state, state="starting", detail="restarting, as asked at the counter")
+        self._publish(force=True)
+        self._retry_at = self.clock.monotonic() + SOFT_RESET_WAIT
 
     def _recover_hung(self) -> None:
         """Escalate, one step per silent bring-up: re-sync, soft reset, power cycle, then report dead.
@@ -396,6 +421,10 @@ class ModemWorker:
         claiming ahead).
         """
         now = self.clock.time()
+        held = self.queue.sending_paused()
+        if held is not None:
+            self._pause(f"sending paused by {held['by']}", None)
+            return None
         self._refresh_settings()
         quiet_end = quiet_until(now, self._quiet_spec)
         gate_now = policy.gate(self.db.conn, self.label, self.caps, now, in_flight, in_flight_to)

@@ -102,3 +102,18 @@ class CommandFailed(ModemError):
         self.device_problem = device_problem
         label = f"+{kind.upper()} ERROR: {code}" if kind else "ERROR"
         super().__init__(f"{command}: {label} ({reason})")
+
+
+# --- Counter panel ---------------------------------------------------------
+
+
+class DisplayError(HardwareError):
+    """The OLED could not be opened or written."""
+
+
+class DisplayNotFound(DisplayError, FileNotFoundError):
+    """Nothing answers at the OLED's I2C bus and address."""
+
+
+class ButtonsError(HardwareError):
+    """The buttons' GPIO pins could not be set up."""

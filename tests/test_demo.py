@@ -30,6 +30,7 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     assert result["balance"] == 120 - 30 and result["paused"] is None  # refused and skipped ones cost nothing
     assert result["modem"]["state"] == "stopped" and result["modem"]["operator"] == "CHINA MOBILE"
     assert (data / "config.toml").exists()
+    assert "The counter panel (simulated OLED)" in run.stdout and (data / "oled.png").exists()
 
 
 def test_the_demo_opens_the_page_only_where_there_is_a_desktop(monkeypatch):

@@ -29,6 +29,17 @@ def modem(sim, urcs):
     m.close()
 
 
+def test_iccid_of_a_quectel_and_of_a_modem_that_does_not_say(sim, modem):
+    from appliance.privacy import mask_iccid
+
+    sim.model = "EC25"
+    assert modem.init().iccid == "89860012345678901234"  # AT+CICCID refused, AT+QCCID answered
+    assert "AT+QCCID" in sim.commands
+    assert mask_iccid("89860012345678901234") == "898600**********1234"
+    sim.iccid = "garbage"
+    assert modem.init().iccid == ""
+
+
 def drain(q):
     out = []
     while not q.empty():
@@ -42,6 +53,7 @@ def test_init_sets_up_pdu_mode_and_reads_state(sim, modem):
     assert (state.operator, state.signal, state.signal_dbm, state.access) == ("CHINA MOBILE", 24, -65, "4G")
     assert state.smsc == "+8613800100500"
     assert state.model == "SIMCOM_SIM7600G-H"
+    assert state.iccid == "89860012345678901234" and "AT+CICCID" in sim.commands
     for cmd in ("ATE0", "AT+CMEE=1", "AT+CPIN?", "AT+CMGF=0", "AT+CNMI=2,1,0,2,0", "AT+CSCA?", "AT+CREG?",
                 "AT+CEREG?", "AT+CSQ", "AT+COPS?"):
         assert cmd in sim.commands

@@ -84,6 +84,7 @@ def staff(app, box, admin):
 
 
 PAGES = ["/", "/status.json", "/send", "/history", "/inbox", "/optouts", "/optouts/log", "/topup", "/admin/",
+         "/device/", "/device/frame.png", "/device/state.json",
          "/password", "/message/1", "/history/1", "/history/1.csv", "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
 
 
@@ -173,7 +174,8 @@ def test_logout(admin):
 # --- roles ---------------------------------------------------------------------------------------------
 
 
-ADMIN_PAGES = ["/topup", "/admin/", "/optouts/log", "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
+ADMIN_PAGES = ["/topup", "/admin/", "/optouts/log", "/device/", "/device/frame.png",
+               "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
 
 
 @pytest.mark.parametrize("page", ADMIN_PAGES)
@@ -383,6 +385,11 @@ def test_settings_keywords_users_tokens(admin, box):
     r = post(admin, "/admin/settings", {"signature": "【小王】", "quiet_hours": "22:00-07:00", "default_region": "CN",
                                         "audit_retention_days": "365"}, form_page="/admin/")
     assert r.status_code == 200
+    r = post(admin, "/admin/settings", {"test_number": "138 0013 8000", "low_credit_alert": "100",
+                                        "panel_language": "en"}, form_page="/admin/")
+    assert r.status_code == 200 and 'value="+8613800138000"' in r.get_data(as_text=True)
+    bad = post(admin, "/admin/settings", {"test_number": "12345"}, form_page="/admin/")
+    assert bad.status_code == 400 and "the test number" in bad.get_data(as_text=True)
     bad = post(admin, "/admin/settings", {"audit_retention_days": "30"}, form_page="/admin/")
     assert bad.status_code == 400 and "at least 180 days" in bad.get_data(as_text=True)
     post(admin, "/admin/keywords", {"words": "秒批 贷款", "note": "boss"}, form_page="/admin/")
@@ -416,6 +423,41 @@ def test_sim_caps_are_set_per_modem(admin, app):
     s = BoxSettings(app.config["SMSGENIE"].data_dir)
     assert s.get("sim_caps") == {"modem1": {"per_hour": 150, "min_gap_seconds": 5.0}}  # the bad one changed nothing
     s.close()
+
+
+def test_device_page_without_a_panel(admin):
+    page = admin.get("/device/").get_data(as_text=True)
+    assert "no counter panel configured" in page
+    assert admin.get("/device/frame.png").status_code == 404
+    assert post(admin, "/device/press/ok", {}, form_page="/device/").status_code == 404
+
+
+def test_device_page_mirrors_the_panel_and_presses_its_buttons(app, admin, tmp_path):
+    import dataclasses
+    import time
+
+    from PIL import Image
+
+    from appliance.config import PanelConfig
+    from appliance.daemon import Daemon
+
+    config = dataclasses.replace(app.config["SMSGENIE"], panel=PanelConfig(display="emulator", buttons="mock"))
+    daemon = Daemon(config)  # not running: its panel is stepped by hand here
+    app.config["SMSGENIE_BOX"] = daemon
+    daemon.panel.step()
+    page = admin.get("/device/").get_data(as_text=True)
+    assert 'id="oled"' in page and "Simulated panel" in page
+    frame = admin.get("/device/frame.png")
+    assert frame.mimetype == "image/png" and Image.open(__import__("io").BytesIO(frame.data)).size == (384, 192)
+    assert admin.get("/device/state.json").get_json()["screen"]["title"] == "余额偏低"  # 0 credits, alert at 50
+    assert post(admin, "/device/press/ok", {}, form_page="/device/").status_code == 204
+    assert post(admin, "/device/press/sideways", {}, form_page="/device/").status_code == 400
+    r = admin.post("/device/press/ok", headers={"X-CSRFToken": "forged"})
+    assert r.status_code == 400  # the page's fetch sends the CSRF token in a header; a forged one fails
+    time.sleep(0.1)  # the press runs through gpiozero's mock pins in a thread
+    assert daemon.panel.events.get_nowait() == ("ok", "press")
+    daemon.panel.close()
+    daemon.buttons.close()
 
 
 def test_audit_export(admin, box):

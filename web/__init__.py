@@ -43,7 +43,8 @@ def _secret_key(data_dir: Path) -> bytes:
         return key
 
 
-def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False) -> Flask:
+def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False, box=None) -> Flask:
+    """``box``: the daemon running in this process, if any (its counter panel is mirrored on /device)."""
     data_dir = ensure_data_dir(config.data_dir)
     app = Flask(__name__)
     app.config.update(
@@ -55,15 +56,16 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         SMSGENIE=config,
         SMSGENIE_CLOCK=clock or SystemClock(),
         UPLOAD_DIR=str(data_dir / "uploads"),
+        SMSGENIE_BOX=box,
     )
     (data_dir / "uploads").mkdir(mode=0o700, exist_ok=True)
     csrf.init_app(app)
     i18n.init_app(app, data_dir)
 
-    from web import admin, api, auth, credit, dashboard, history, send, state  # noqa: PLC0415
+    from web import admin, api, auth, credit, dashboard, device, history, send, state  # noqa: PLC0415
 
     state.init_app(app)
-    for bp in (auth.bp, dashboard.bp, send.bp, history.bp, credit.bp, admin.bp, api.bp):
+    for bp in (auth.bp, dashboard.bp, send.bp, history.bp, credit.bp, admin.bp, device.bp, api.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
 

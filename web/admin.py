@@ -49,7 +49,8 @@ def page():
 def settings():
     s = BoxSettings(config().data_dir)
     try:
-        for key in ("signature", "quiet_hours", "default_region", "audit_retention_days"):
+        for key in ("signature", "quiet_hours", "default_region", "audit_retention_days", "low_credit_alert",
+                    "test_number", "panel_language"):
             if key in request.form:
                 s.set(key, request.form[key])
     except SettingsError as exc:

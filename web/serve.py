@@ -38,6 +38,11 @@ class WebServer:
             db.close()
         self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
+    def attach(self, box) -> "WebServer":
+        """Mirror ``box``'s (the daemon's) counter panel on /device."""
+        self.app.config["SMSGENIE_BOX"] = box
+        return self
+
     def start(self) -> "WebServer":
         self._thread.start()
         log.info("web page on %s", self.url)

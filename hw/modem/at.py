@@ -57,6 +57,8 @@ URC_NAMES = {
 REBOOT_URCS = {"RDY"}
 #: Identification commands most modems answer in plain text, without the '+XXX:' prefix.
 PLAIN_ANSWERS = {"+CGMI:", "+CGMM:", "+CGMR:", "+CGSN:", "+CIMI:", "+GMI:", "+GMM:", "+GMR:", "+GSN:"}
+#: Commands that answer under another name: SIMCom's AT+CICCID says '+ICCID: ...'.
+RENAMED_ANSWERS = {"+CICCID:": "+ICCID:"}
 #: Responses whose information line is followed by a PDU line (27.005 §3.4.2, §3.4.3).
 PDU_RESPONSES = {"+CMGR:", "+CMGL:"}
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -133,6 +135,7 @@ def info_prefix_for(command: str) -> str | None:
             break
         name += ch
     prefix = f"{body[0]}{name.upper()}:" if name else None
+    prefix = RENAMED_ANSWERS.get(prefix, prefix)
     return None if prefix in PLAIN_ANSWERS else prefix
 
 

@@ -60,6 +60,8 @@ class ModemState:
     registration: int | None = None
     smsc: str = ""
     model: str = ""
+    iccid: str = ""
+    """The SIM card's serial number (printed on the card): how a technician tells SIMs apart."""
 
     @property
     def ready(self) -> bool:
@@ -263,10 +265,22 @@ class Modem:
         except CommandFailed:
             pass
         model = model.split(":", 1)[1] if model.upper().startswith("+CGMM:") else model
-        self.state = replace(self.state, smsc=smsc, model=model.strip())
+        self.state = replace(self.state, smsc=smsc, model=model.strip(), iccid=self._read_iccid())
         self._read_storage()
         self.needs_init = False
         return self.refresh()
+
+    def _read_iccid(self) -> str:
+        """The SIM's ICCID: SIMCom answers AT+CICCID, Quectel AT+QCCID; "" when neither does."""
+        for cmd in ("AT+CICCID", "AT+QCCID"):
+            try:
+                for line in self._cmd(cmd):
+                    digits = line.split(":", 1)[-1].strip().strip('"')
+                    if 18 <= len(digits) <= 22 and digits[:19].isdigit():
+                        return digits
+            except CommandFailed:
+                continue
+        return ""
 
     def _read_storage(self) -> None:
         """AT+CPMS?: which memory stored messages are read from, and how big it is."""

@@ -104,6 +104,7 @@ class SimulatedModem:
         self.signal = signal
         self.smsc = smsc
         self.model = model
+        self.iccid = "89860012345678901234"
         self.accepted: list[Accepted] = []
         self.service_times: list[float] = []
         """Seconds from the arrival of each accepted PDU to its +CMGS answer: the modem's own time per send."""
@@ -433,6 +434,13 @@ class SimulatedModem:
             return self._reply("Manufacturer: SIMCOM INCORPORATED", f"Model: {self.model}", "Revision: SIM-SIMULATED")
         if upper == "+CGMM":
             return self._reply(self.model)
+        if upper in ("+CICCID", "+QCCID", "+CCID"):
+            # SIMCom answers AT+CICCID, Quectel AT+QCCID; each names its own reply
+            if not self.sim_present:
+                return self._error("CME", 10)
+            if (upper == "+QCCID") != ("EC25" in self.model.upper()):
+                return self._reply(final="ERROR")
+            return self._reply(f"{'+QCCID' if upper == '+QCCID' else '+ICCID'}: {self.iccid}")
         if upper.startswith("+CMEE="):
             self.cmee = int(upper[6:] or 0)
             return self._reply()

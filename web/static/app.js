@@ -37,3 +37,36 @@
     });
   }
 })();
+
+// The box's panel (/device): the OLED's frame, refreshed; its buttons, pressed with fetch.
+(function () {
+  "use strict";
+  var device = document.getElementById("device");
+  if (!device || !window.fetch) { return; }
+  var img = document.getElementById("oled");
+  function refresh() {
+    var next = new Image();
+    next.onload = function () { img.src = next.src; setTimeout(refresh, 300); };
+    next.onerror = function () { setTimeout(refresh, 2000); };
+    next.src = device.dataset.frame + "?t=" + Date.now();
+  }
+  setTimeout(refresh, 300);
+  function press(name, hold) {
+    var body = new FormData();
+    if (hold) { body.append("hold", "1"); }
+    fetch(device.dataset.press.replace("NAME", name), {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRFToken": device.dataset.csrf }
+    });
+  }
+  device.querySelectorAll("[data-button]").forEach(function (button) {
+    button.addEventListener("click", function () { press(button.dataset.button, button.dataset.hold === "1"); });
+  });
+  var keys = { ArrowUp: "up", ArrowDown: "down", Enter: "ok", Escape: "back", Backspace: "back" };
+  document.addEventListener("keydown", function (event) {
+    var name = keys[event.key];
+    if (!name || event.target.tagName === "INPUT") { return; }
+    event.preventDefault();
+    press(name, name === "back" && event.shiftKey);
+  });
+})();

@@ -1,0 +1,336 @@
+"""The counter panel's thread in the daemon: reads the box, draws the screen, acts on buttons.
+
+It only reads the database (a snapshot a few times a second) and makes
+small writes when staff ask (pause, a test SMS), so it never holds up the
+modem workers; drawing and pushing a frame to the OLED happen here, and
+only when the picture changed. Buttons arrive from gpiozero's threads (or
+the web page's /device, or the demo's keyboard) through :meth:`Panel.button`.
+
+Alerts (out of credit, low credit, no SIM, no network, a modem not
+answering, a disk nearly full) take the screen over until someone presses
+OK; an alert whose cause goes away and comes back shows again. Modem
+alerts wait until the state has lasted a while, so a modem starting up
+does not cry wolf. The screen dims, then goes dark, when nobody has
+touched it for a while (an OLED wears where it is lit); a button or a new
+alert wakes it, and the press that wakes it does nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as queues
+import shutil
+import socket
+import threading
+from datetime import datetime
+from typing import Callable
+
+from appliance.accounts import Accounts
+from appliance.clock import Clock
+from appliance.config import Config
+from appliance.db import Database
+from appliance.device import DeviceIdError, device_id, format_device_id
+from appliance.errors import SmsGenieError
+from appliance.plan import plan_message
+from appliance.sendqueue import TRANSACTIONAL, SendQueue
+from appliance.settings import Settings as BoxSettings
+from appliance.status import status
+from appliance.ui import screens
+from appliance.ui.draw import PanelFont, load_font, render
+from appliance.ui.menu import Navigator
+from appliance.ui.screens import Snapshot
+from appliance.ui.text import tr
+
+log = logging.getLogger(__name__)
+
+#: Seconds between looks at the box (the screen changes at most this often).
+REFRESH_INTERVAL = 0.25
+#: Seconds a modem must stay in a bad state before its alert shows.
+MODEM_ALERT_AFTER = 30.0
+MODEM_ALERTS = {"no-sim", "sim", "network", "modem"}
+DIM_CONTRAST = 0x10
+FULL_CONTRAST = 0xFF
+RATE_WINDOW = 300.0
+WHO = "the counter panel"
+
+
+def lan_address(listen: str) -> str | None:
+    """Where a browser on the LAN reaches the page: 'host:port', or None without a page or a network.
+
+    For a page on every interface (0.0.0.0) the host is the address the box would use to reach
+    the outside world - found with a UDP socket that is connected but never sends.
+    """
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    if host not in ("", "0.0.0.0", "::"):
+        return f"{host}:{port}"
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only, no packet leaves
+            ip = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else f"{ip}:{port}"
+
+
+class Panel:
+    """The OLED and buttons of one box. ``display`` is any luma device (or None: buttons only)."""
+
+    def __init__(self, config: Config, display, *, clock: Clock, font: PanelFont | None = None,
+                 address: Callable[[], str | None] | None = None,
+                 setup_pin: Callable[[], str | None] = lambda: None,
+                 restart_modem: Callable[[], None] = lambda: None,
+                 wake_workers: Callable[[], None] = lambda: None):
+        self.config = config
+        self.display = display
+        self.clock = clock
+        self.font = font or load_font(config.panel.font)
+        self._address = address or (lambda: lan_address(config.web.listen))
+        self._setup_pin = setup_pin
+        self._restart_modem = restart_modem
+        self._wake_workers = wake_workers
+        self.events: queues.SimpleQueue[tuple[str, str]] = queues.SimpleQueue()
+        self.nav = Navigator()
+        self.acknowledged: set[str] = set()
+        self._shown_alerts: set[str] = set()
+        self._first_seen: dict[str, float] = {}
+        self._last_activity = clock.monotonic()
+        self.brightness = "full"  # full, dim, off
+        self._off_by_staff = False
+        self._last_image_bytes: bytes | None = None
+        self.screen: screens.Screen | None = None
+        """The screen last drawn (for tests and the web mirror's text)."""
+        self.image = None
+        """The panel's 128x64 pixels last drawn (for the web page's /device mirror)."""
+        self.snapshot: Snapshot | None = None
+        try:
+            self._device_id = format_device_id(device_id())
+        except DeviceIdError:
+            self._device_id = "?"
+        self.db: Database | None = None
+        self.queue: SendQueue | None = None
+        self.settings: BoxSettings | None = None
+
+    # --- input ----------------------------------------------------------------------------
+
+    def button(self, name: str, kind: str = "press") -> None:
+        """A button event, from any thread: ("ok", "press"), ("up", "repeat"), ("back", "long")."""
+        self.events.put((name, kind))
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.open()
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                except SmsGenieError as exc:  # e.g. damaged settings: say so, keep the panel alive
+                    log.error("panel: %s", exc)
+                self.clock.wait(stop, REFRESH_INTERVAL)
+        except Exception:
+            # A bug here must not stop sending, but a frozen screen would mislead the clerk.
+            log.exception("the counter panel crashed; sending goes on")
+            self._show_broken()
+        finally:
+            self.close()
+
+    def _show_broken(self) -> None:
+        if self.display is None:
+            return
+        try:
+            self.display.contrast(FULL_CONTRAST)
+            self.display.show()
+            self.display.display(render(screens.Screen(title="SMS Genie", framed=True,
+                                                       lines=("Panel error", "Sending goes on", "Call the technician")),
+                                        self.font))
+        except Exception:  # the display itself may be what failed
+            log.exception("the panel's display cannot be written")
+
+    def open(self) -> None:
+        if self.db is None:
+            self.db = Database.in_data_dir(self.config.data_dir)
+            self.queue = SendQueue(self.db, self.clock)
+            self.settings = BoxSettings(self.config.data_dir)
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.settings.close()
+            self.db.close()
+            self.db = self.queue = self.settings = None
+
+    def step(self) -> None:
+        """Read the box, handle the buttons pressed since the last step, draw if anything changed."""
+        self.open()
+        box = self.settings.all()
+        lang = box["panel_language"] if self.font.cjk else "en"
+        snap = self.read_snapshot(box)
+        self.snapshot = snap
+        now = self.clock.monotonic()
+        active = self._active_alerts(snap, lang, now)
+        if any(a.key not in self._shown_alerts for a in active):
+            self._wake(now)  # a new problem lights the screen
+        self._shown_alerts = {a.key for a in active}
+        while True:
+            try:
+                name, kind = self.events.get_nowait()
+            except queues.Empty:
+                break
+            if self.brightness != "full" or self._off_by_staff:
+                self._wake(now)  # the press that wakes the screen does nothing else
+                continue
+            self._last_activity = now
+            if active:
+                if name == "ok" and kind == "press":
+                    self.acknowledged.add(active[0].key)
+                    active = active[1:]
+                continue
+            action = self.nav.button(name, kind, snap, now)
+            if action:
+                self._do(action, snap, box, lang, now)
+                snap = self.snapshot = self.read_snapshot(box)
+        self._dim(now)
+        screen = screens.alert_screen(active[0], lang) if active else self.nav.screen(snap, lang, now)
+        self.screen = screen
+        if self.brightness != "off":
+            image = self.image = render(screen, self.font)
+            data = image.tobytes()
+            if self.display is None:
+                return
+            if data != self._last_image_bytes:
+                self.display.display(image)
+                self._last_image_bytes = data
+
+    def _active_alerts(self, snap: Snapshot, lang: str, now: float) -> list[screens.Alert]:
+        current = screens.alerts(snap, lang)
+        keys = {a.key for a in current}
+        for key in list(self._first_seen):
+            if key not in keys:
+                del self._first_seen[key]
+        for key in keys:
+            self._first_seen.setdefault(key, now)
+        self.acknowledged &= keys  # a cause that went away may alert again when it comes back
+        return [a for a in current if a.key not in self.acknowledged
+                and (a.key not in MODEM_ALERTS or now - self._first_seen[a.key] >= MODEM_ALERT_AFTER)]
+
+    # --- what the buttons do ---------------------------------------------------------------
+
+    def _do(self, action: str, snap: Snapshot, box: dict, lang: str, now: float) -> None:
+        q = self.queue
+        if action == "pause":
+            q.pause_sending(WHO)
+            log.info("sending paused at the counter")
+            self.nav.show_message("Sending paused", ("Done",), now)
+        elif action == "resume":
+            q.resume_sending()
+            self._wake_workers()
+            log.info("sending resumed at the counter")
+            self.nav.show_message("Resume sending", ("Done",), now)
+        elif action == "screen_off":
+            self._off_by_staff = True
+            self.brightness = "off"
+            if self.display is not None:
+                self.display.hide()
+        elif action == "restart_modem":
+            self._restart_modem()
+            self.nav.show_message("Modem restarting", ("Sending resumes",), now)
+        elif action == "test_sms":
+            try:
+                self._queue_test_sms(box, lang)
+            except SmsGenieError as exc:
+                log.error("test SMS not queued: %s", exc)
+                self.nav.show_message("Not possible", (str(exc)[:40],), now)
+            else:
+                self.nav.show_message("Test SMS queued", ("Done",), now)
+
+    def _queue_test_sms(self, box: dict, lang: str) -> int:
+        """One transactional message to the shop's own test number: proves the whole path, costs one part."""
+        q = self.queue
+        stamp = datetime.fromtimestamp(self.clock.time()).strftime("%m-%d %H:%M")
+        text = tr(lang, "SMS Genie test message {stamp}", stamp=stamp) + box["signature"]
+        plan = plan_message(text)
+        list_id = q.create_list("Test SMS (counter panel)", self.config.service_code, kind=TRANSACTIONAL)
+        (mid,) = q.enqueue(list_id, [box["test_number"]], plan, self.config.service_code)
+        self._wake_workers()
+        log.info("test SMS %d queued at the counter", mid)
+        return mid
+
+    # --- the screen's light -----------------------------------------------------------------
+
+    def _wake(self, now: float) -> None:
+        self._last_activity = now
+        self._off_by_staff = False
+        if self.brightness != "full" and self.display is not None:
+            if self.brightness == "off":
+                self.display.show()
+            self.display.contrast(FULL_CONTRAST)
+        self.brightness = "full"
+
+    def _dim(self, now: float) -> None:
+        if self._off_by_staff:
+            return
+        idle = now - self._last_activity
+        p = self.config.panel
+        want = "full"
+        if p.off_seconds and idle >= p.off_seconds:
+            want = "off"
+        elif p.dim_seconds and idle >= p.dim_seconds:
+            want = "dim"
+        if want == self.brightness:
+            return
+        self.brightness = want
+        if self.display is None:
+            return
+        if want == "off":
+            self.display.hide()
+        else:
+            self.display.contrast(DIM_CONTRAST if want == "dim" else FULL_CONTRAST)
+
+    # --- reading the box ----------------------------------------------------------------------
+
+    def read_snapshot(self, box: dict) -> Snapshot:
+        q = self.queue
+        data = status(self.config, q)
+        modem = data["modems"][0] if data["modems"] else {}
+        now = self.clock.time()
+        midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        sent_today, failed_today = q.db.execute(
+            "SELECT COALESCE(SUM(sent_at >= ?), 0), COALESCE(SUM(state = 'failed' AND finished_at >= ?), 0)"
+            " FROM message WHERE sent_at >= ? OR finished_at >= ?", (midnight, midnight, midnight, midnight)
+        ).fetchone()
+        try:
+            disk = shutil.disk_usage(self.config.data_dir)
+            free_mb, free_fraction = disk.free / 2**20, disk.free / disk.total
+        except OSError:
+            free_mb, free_fraction = 1e9, 1.0
+        pin = self._setup_pin()
+        if pin and Accounts(q.db, self.clock).any_users():
+            pin = None
+        paused = q.sending_paused()
+        return Snapshot(
+            balance=data["balance"], waiting=data["queue"]["queued"], sending=data["queue"]["sending"],
+            sent_today=sent_today, failed_today=failed_today,
+            modem_state=modem.get("state", "unknown"), operator=modem.get("operator", ""),
+            access=modem.get("access", ""), signal=modem.get("signal", 99), iccid=modem.get("iccid", ""),
+            model=modem.get("model", ""), paused_by=paused["by"] if paused else None, shortfall=data["paused"],
+            active_list=self._active_list(q, now), address=self._address(), device_id=self._device_id,
+            setup_pin=pin, disk_free_mb=free_mb, disk_free_fraction=free_fraction,
+            low_credit_alert=box["low_credit_alert"], test_number=box["test_number"])
+
+    @staticmethod
+    def _active_list(q: SendQueue, now: float) -> dict | None:
+        """The oldest list still sending: its progress and, from the last minutes' pace, its time left."""
+        row = q.db.execute(
+            "SELECT l.id, l.name, COUNT(*) AS total, SUM(m.state IN ('queued', 'sending')) AS left_,"
+            " SUM(CASE WHEN m.state IN ('queued', 'sending') THEN m.segments ELSE 0 END) AS parts_left"
+            " FROM send_list l JOIN message m ON m.send_list_id = l.id WHERE l.state = 'active'"
+            " GROUP BY l.id HAVING left_ > 0 ORDER BY l.id LIMIT 1").fetchone()
+        if row is None:
+            return None
+        recent, first = q.db.execute("SELECT COUNT(*), MIN(at) FROM send_log WHERE at > ?",
+                                     (now - RATE_WINDOW,)).fetchone()
+        # the pace over the last minutes, or since sending started if that is more recent
+        elapsed = max(30.0, now - first) if first is not None else None
+        eta = row["parts_left"] / (recent / elapsed * 60) if recent and elapsed else None
+        return {"name": row["name"], "done": row["total"] - row["left_"], "total": row["total"], "eta_minutes": eta}

@@ -1,0 +1,198 @@
+"""What each panel screen says, from a :class:`Snapshot` of the box. Pure: no I/O, no drawing.
+
+A :class:`Screen` is a title row (with signal bars and the network type)
+and a few body lines, optionally a progress bar or a highlighted line.
+:func:`alerts` decides which problems take the screen over; the panel
+keeps them up until someone presses OK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from appliance.privacy import mask_number
+from appliance.ui.text import tr
+
+#: Modem states (appliance.status / hw.modem.driver) as the panel says them.
+MODEM_WORDS = {
+    "registered": "online", "roaming": "roaming", "searching": "searching", "denied": "refused",
+    "starting": "starting", "disconnected": "not connected", "error": "no answer", "dead": "broken",
+    "stopped": "stopped", "no-sim": "no SIM", "sim-locked": "SIM locked", "sim-error": "SIM error",
+}
+#: Free disk below which the panel warns (the queue and the message record live there).
+DISK_LOW_FRACTION = 0.05
+DISK_LOW_MB = 200
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the screens need, read at one moment."""
+
+    balance: int = 0
+    waiting: int = 0
+    sending: int = 0
+    sent_today: int = 0
+    failed_today: int = 0
+    modem_state: str = "unknown"
+    operator: str = ""
+    access: str = ""
+    signal: int = 99
+    iccid: str = ""
+    """Masked already."""
+    model: str = ""
+    paused_by: str | None = None
+    """Who paused sending for the whole box, or None."""
+    shortfall: str | None = None
+    """Why sending waits for credit, or None."""
+    active_list: dict | None = None
+    """{"name", "done", "total", "eta_minutes"} of the list being sent, or None."""
+    address: str | None = None
+    """The page's address on the LAN without the scheme ("192.168.1.23:8080"), or None when offline."""
+    device_id: str = ""
+    setup_pin: str | None = None
+    disk_free_mb: float = 1e9
+    disk_free_fraction: float = 1.0
+    low_credit_alert: int = 0
+    test_number: str = ""
+
+
+@dataclass(frozen=True)
+class Screen:
+    title: str
+    lines: tuple[str, ...] = ()
+    bars: int | None = None
+    """Signal bars 0-4 in the title row, or None for none."""
+    badge: str = ""
+    """Short text left of the bars (the network type, "4G")."""
+    progress: float | None = None
+    """0.0-1.0: a progress bar on the last row."""
+    selected: int | None = None
+    """The highlighted body line (menus)."""
+    framed: bool = False
+    """An alert: drawn with a frame and the title inverted."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    title: str
+    lines: tuple[str, ...] = field(default=())
+
+
+def signal_bars(signal: int) -> int:
+    """+CSQ 0-31 as 0-4 bars (99: unknown, no bars)."""
+    if signal == 99 or signal < 2:
+        return 0
+    return 1 if signal < 10 else 2 if signal < 15 else 3 if signal < 20 else 4
+
+
+def _title(s: Snapshot, lang: str, title: str) -> dict:
+    return {"title": title, "bars": signal_bars(s.signal), "badge": s.access}
+
+
+def home(s: Snapshot, lang: str) -> Screen:
+    second = tr(lang, "Sending paused") if s.paused_by else (
+        f"{tr(lang, 'Waiting {n}', n=s.waiting + s.sending)}  {tr(lang, 'Failed {n}', n=s.failed_today)}")
+    return Screen(lines=(tr(lang, "Balance {n}", n=f"{s.balance:,}"), second,
+                         tr(lang, "Sent today {n}", n=f"{s.sent_today:,}"),
+                         f"{tr(lang, MODEM_WORDS.get(s.modem_state, 'unknown'))} {s.operator}".strip()),
+                  **_title(s, lang, tr(lang, "SMS Genie")))
+
+
+def current_list(s: Snapshot, lang: str) -> Screen:
+    lst = s.active_list
+    if lst is None:
+        return Screen(lines=(tr(lang, "No list sending"), tr(lang, "Menu: OK")),
+                      **_title(s, lang, tr(lang, "SMS Genie")))
+    done, total = lst["done"], max(lst["total"], 1)
+    eta = lst.get("eta_minutes")
+    lines = (tr(lang, "{done}/{total} sent", done=f"{done:,}", total=f"{lst['total']:,}"),
+             tr(lang, "Sending paused") if s.paused_by else
+             (tr(lang, "About {n} min left", n=max(1, round(eta))) if eta else ""),
+             "")
+    return Screen(lines=lines, progress=min(1.0, done / total), **_title(s, lang, lst["name"]))
+
+
+def address(s: Snapshot, lang: str) -> Screen:
+    if s.setup_pin:
+        return Screen(lines=(tr(lang, "Open in a browser"), s.address or tr(lang, "No network address"),
+                             tr(lang, "then enter PIN {pin}", pin=s.setup_pin)),
+                      **_title(s, lang, tr(lang, "First-time set-up")))
+    if not s.address:
+        return Screen(lines=(tr(lang, "No network address"), tr(lang, "Check the LAN cable")),
+                      **_title(s, lang, tr(lang, "Web address")))
+    return Screen(lines=(tr(lang, "Open in a browser"), s.address), **_title(s, lang, tr(lang, "Web address")))
+
+
+def device(s: Snapshot, lang: str) -> Screen:
+    return Screen(lines=(s.device_id, tr(lang, "Vendor needs this")), **_title(s, lang, tr(lang, "Device ID")))
+
+
+def setup_pin(s: Snapshot, lang: str) -> Screen:
+    if not s.setup_pin:
+        return Screen(lines=(tr(lang, "Already set up"),), **_title(s, lang, tr(lang, "Set-up PIN")))
+    return Screen(lines=(s.setup_pin, tr(lang, "Only for first set-up"), s.address or ""),
+                  **_title(s, lang, tr(lang, "Set-up PIN")))
+
+
+def modem_info(s: Snapshot, lang: str) -> Screen:
+    signal = tr(lang, "Signal {n}/31", n=s.signal) if s.signal != 99 else tr(lang, "No signal")
+    return Screen(lines=(f"{tr(lang, MODEM_WORDS.get(s.modem_state, 'unknown'))} {s.operator}".strip(),
+                         f"{signal} {s.access}".strip(),
+                         tr(lang, "SIM {iccid}", iccid=f"{s.iccid[:4]}…{s.iccid[-4:]}") if s.iccid
+                         else tr(lang, "No SIM data")),
+                  **_title(s, lang, tr(lang, "Modem info")))
+
+
+def test_sms_confirm(s: Snapshot, lang: str) -> Screen:
+    if not s.test_number:
+        return Screen(lines=(tr(lang, "No test number"), tr(lang, "Set it on the web page")),
+                      **_title(s, lang, tr(lang, "Send a test SMS")))
+    return Screen(lines=(tr(lang, "to {number}", number=mask_number(s.test_number)), tr(lang, "Costs 1 credit"),
+                         tr(lang, "OK: send  Back: no")),
+                  **_title(s, lang, tr(lang, "Send a test SMS")))
+
+
+def confirm(s: Snapshot, lang: str, what: str) -> Screen:
+    return Screen(lines=(tr(lang, "Sure? OK: yes"), tr(lang, "Back: no")), **_title(s, lang, tr(lang, what)))
+
+
+def message(s: Snapshot, lang: str, title: str, *lines: str) -> Screen:
+    return Screen(lines=tuple(tr(lang, line) for line in lines), **_title(s, lang, tr(lang, title)))
+
+
+def menu(s: Snapshot, lang: str, items: list[str], selected: int, rows: int) -> Screen:
+    """The menu, scrolled so the selected item is on screen (``rows`` body rows fit)."""
+    top = min(max(0, selected - rows + 1), max(0, len(items) - rows))
+    shown = tuple(tr(lang, item) for item in items[top:top + rows])
+    return Screen(lines=shown, selected=selected - top, **_title(s, lang, tr(lang, "Menu")))
+
+
+def alert_screen(alert: Alert, lang: str) -> Screen:
+    return Screen(title=alert.title, lines=(*alert.lines, tr(lang, "OK: got it")), framed=True)
+
+
+def alerts(s: Snapshot, lang: str) -> list[Alert]:
+    """The problems a clerk must see now, most urgent first; ``key`` says which (for acknowledging)."""
+    out = []
+
+    def add(key: str, title: str, *lines: str) -> None:
+        out.append(Alert(key, tr(lang, title), lines))
+
+    if s.shortfall and (s.waiting or s.sending):
+        add("credit-out", "Out of credit", tr(lang, "Sending has stopped"), tr(lang, "Top up on the page"))
+    elif s.low_credit_alert and s.balance <= s.low_credit_alert:
+        add("credit-low", "Credit low", tr(lang, "{n} credits left", n=s.balance), tr(lang, "Top up on the page"))
+    if s.modem_state == "no-sim":
+        add("no-sim", "No SIM card", tr(lang, "Insert the SIM, restart"))
+    elif s.modem_state in ("sim-locked", "sim-error"):
+        add("sim", "SIM problem", tr(lang, "Check the SIM and PIN"))
+    elif s.modem_state in ("searching", "denied"):
+        add("network", "No network", tr(lang, "Check antenna and SIM"))
+    elif s.modem_state in ("error", "dead"):
+        add("modem", "Modem not answering",
+            tr(lang, "The box keeps trying" if s.modem_state == "error" else "Call the technician"))
+    if s.disk_free_fraction < DISK_LOW_FRACTION or s.disk_free_mb < DISK_LOW_MB:
+        add("disk", "Disk nearly full", tr(lang, "{mb} MB free", mb=int(s.disk_free_mb)),
+            tr(lang, "Call the technician"))
+    return out
