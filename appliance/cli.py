@@ -250,6 +250,10 @@ def status(settings: Settings, as_json: bool) -> None:
     q, m = data["queue"], data["modem"]
     click.echo("Queue:  " + "  ".join(f"{s} {q[s]}" for s in STATES))
     click.echo(f"Credit: {data['balance']}" + (f" - sending paused, {data['paused']}" if data["paused"] else ""))
+    if data["sending_paused"]:
+        held = data["sending_paused"]
+        click.echo(f"Sending is paused for the whole box by {held['by']} since "
+                   f"{datetime.fromtimestamp(held['at']).strftime('%Y-%m-%d %H:%M')}: 'smsgenie resume' sends again.")
     for m in data["modems"]:
         signal_text = "unknown" if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
         name = m["label"] or "Modem"
@@ -266,6 +270,26 @@ def status(settings: Settings, as_json: bool) -> None:
     if q["uncertain"]:
         click.echo(f"{q['uncertain']} message(s) are uncertain (the box stopped mid-send); check them, "
                    f"then 'smsgenie requeue --uncertain'.")
+
+
+@cli.command()
+@pass_settings
+@friendly_errors
+def pause(settings: Settings) -> None:
+    """Stop sending for the whole box (the message in hand finishes); it stays paused across restarts."""
+    settings.open_queue().pause_sending("the command line")
+    click.echo("Sending paused. 'smsgenie resume' sends again.")
+
+
+@cli.command()
+@pass_settings
+@friendly_errors
+def resume(settings: Settings) -> None:
+    """Send again after 'smsgenie pause' (or a pause from the counter panel or the web page)."""
+    if settings.open_queue().resume_sending():
+        click.echo("Sending resumed.")
+    else:
+        click.echo("Sending was not paused.")
 
 
 @cli.command()

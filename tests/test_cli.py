@@ -152,3 +152,14 @@ def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
     assert proc.returncode == 0
     assert "does not exist: check the modem is plugged in" in err
     assert q.modem_statuses()[str(tmp_path / "none")]["state"] == "stopped"
+
+
+def test_pause_and_resume_the_whole_box(runner, tmp_path):
+    base = ["--data-dir", str(tmp_path)]
+    assert "Sending paused" in runner.invoke(cli, [*base, "pause"]).output
+    data = json.loads(runner.invoke(cli, [*base, "status", "--json"]).output)
+    assert data["sending_paused"]["by"] == "the command line"
+    assert "'smsgenie resume' sends again" in runner.invoke(cli, [*base, "status"]).output
+    assert runner.invoke(cli, [*base, "resume"]).output.strip() == "Sending resumed."
+    assert runner.invoke(cli, [*base, "resume"]).output.strip() == "Sending was not paused."
+    assert json.loads(runner.invoke(cli, [*base, "status", "--json"]).output)["sending_paused"] is None

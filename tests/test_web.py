@@ -425,6 +425,17 @@ def test_sim_caps_are_set_per_modem(admin, app):
     s.close()
 
 
+def test_pause_and_resume_the_whole_box(staff, box):
+    r = post(staff, "/sending/pause", {}, form_page="/")
+    assert r.status_code == 302 and box.sending_paused()["by"] == "clerk"
+    assert "Paused by clerk since" in staff.get("/").get_data(as_text=True)
+    box.pause_sending("the counter panel")
+    staff.get("/lang/zh_CN")
+    assert "暂停人：柜台面板" in staff.get("/").get_data(as_text=True)
+    post(staff, "/sending/resume", {}, form_page="/")
+    assert box.sending_paused() is None
+
+
 def test_device_page_without_a_panel(admin):
     page = admin.get("/device/").get_data(as_text=True)
     assert "no counter panel configured" in page

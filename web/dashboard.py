@@ -77,6 +77,18 @@ def events():
     return Response(stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
+@bp.route("/sending/<action>", methods=["POST"])
+@login_required
+def sending(action: str):
+    """Pause or resume sending for the whole box (the same switch as the counter panel's menu)."""
+    q = queue()
+    if action == "pause":
+        q.pause_sending(current_user().username)
+    elif action == "resume":
+        q.resume_sending()
+    return redirect(url_for("dash.index"))
+
+
 @bp.route("/lists/<int:list_id>/<action>", methods=["POST"])
 @login_required
 def list_action(list_id: int, action: str):
