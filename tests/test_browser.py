@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from appliance import topup, vendor
-from appliance.config import Config, ModemConfig, VendorConfig, WebConfig
+from appliance.config import Config, ModemConfig, PanelConfig, VendorConfig, WebConfig
 from appliance.daemon import Daemon
 from appliance.policy import NO_CAPS
 from hw.modem.sim import SimulatedModem
+from tests.conftest import wait_for
 from web.serve import WebServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,9 +38,10 @@ def box(tmp_path):
     config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
                     modems=(ModemConfig(port=sim.port, carrier="China Mobile", **NO_CAPS),),
                     vendor=VendorConfig(public_key=pub_path.read_text().strip()),
-                    web=WebConfig(listen="127.0.0.1:0"))
-    web = WebServer(config).start()
-    daemon = Daemon(config)
+                    web=WebConfig(listen="127.0.0.1:0"), panel=PanelConfig(display="emulator", buttons="mock"))
+    web = WebServer(config)
+    daemon = Daemon(config, setup_pin=lambda: web.setup_pin)
+    web.attach(daemon).start()
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     yield web, vendor.load_private_key(key_path), tmp_path
@@ -124,5 +126,17 @@ def test_the_shop_journey(box, page):
 
     page.goto(url + "/admin/")
     shot(page, "6-admin")
+
+    # the counter panel, mirrored: its frame refreshes and its buttons work from the browser
+    page.goto(url + "/device/")
+    page.wait_for_function("document.getElementById('oled').naturalWidth === 384")
+    state = page.evaluate("fetch('/device/state.json').then(r => r.json())")
+    assert state["screen"]["title"] == "短信精灵"
+    page.click("button[data-button=ok]")
+    panel_title = lambda: page.evaluate("fetch('/device/state.json').then(r => r.json())")["screen"]["title"]  # noqa: E731
+    wait_for(lambda: panel_title() == "菜单", 10, message="the menu on the panel")
+    page.keyboard.press("Escape")  # the keyboard too
+    wait_for(lambda: panel_title() == "短信精灵", 10, message="home again on the panel")
+    shot(page, "7-panel")
     page.click("text=English")
     assert "Dashboard" in page.inner_text("nav")
