@@ -174,6 +174,7 @@ class KeyboardButtons:
     def __init__(self, buttons):
         self.buttons = buttons
         self._saved = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
     def start(self) -> bool:
@@ -185,18 +186,22 @@ class KeyboardButtons:
         fd = sys.stdin.fileno()
         self._saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)
-        threading.Thread(target=self._read, args=(fd,), name="keyboard", daemon=True).start()
+        self._thread = threading.Thread(target=self._read, args=(fd,), name="keyboard", daemon=True)
+        self._thread.start()
         return True
 
     def _read(self, fd: int) -> None:
         import select  # noqa: PLC0415
 
         while not self._stop.is_set():
-            if not select.select([fd], [], [], 0.2)[0]:
-                continue
-            key = os.read(fd, 1)
-            if key == b"\x1b" and select.select([fd], [], [], 0.05)[0]:
-                key += os.read(fd, 2)  # an arrow: ESC [ A
+            try:
+                if not select.select([fd], [], [], 0.2)[0]:
+                    continue
+                key = os.read(fd, 1)
+                if key == b"\x1b" and select.select([fd], [], [], 0.05)[0]:
+                    key += os.read(fd, 2)  # an arrow: ESC [ A
+            except OSError:  # the terminal went away
+                return
             if key in (b"h", b"H"):
                 self.buttons.press_async("back", hold=1.2)
             elif key in self.KEYS:
@@ -204,6 +209,8 @@ class KeyboardButtons:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
         if self._saved is not None:
             import termios  # noqa: PLC0415
 

@@ -54,12 +54,23 @@ def needs_zenhei():
 
 def test_home_screen_in_both_languages():
     zh = screens.home(BUSY, "zh_CN")
-    assert zh.title == "短信精灵" and zh.lines[:3] == ("余额 1,234 条", "待发 13  失败 2", "今日已发 356")
-    assert (zh.bars, zh.badge) == (4, "4G")
+    assert zh.title == "中国移动" and zh.lines == ("余额 1,234 条", "待发12 发送中1", "今日已发356 失败2")
+    assert (zh.bars, zh.badge) == (4, "4G")  # like a phone: operator, network type, bars
     en = screens.home(BUSY, "en")
-    assert en.lines[:3] == ("Balance 1,234", "Waiting 13  Failed 2", "Sent today 356")
+    assert en.title == "CHINA MOBILE" and en.lines == ("Balance 1,234", "Queue 12 Sending 1", "Today 356 Failed 2")
     paused = screens.home(Snapshot(paused_by="the counter panel"), "zh_CN")
-    assert paused.lines[1] == "发送已暂停"
+    assert paused.title == "短信精灵" and paused.lines[1] == "发送已暂停"  # no network: the box's name
+
+
+def test_home_lines_fit_with_big_numbers():
+    font = needs_zenhei()
+    from appliance.ui.draw import fit
+
+    big = Snapshot(balance=123_456, waiting=9_999, sending=2, sent_today=1_000, failed_today=99,
+                   modem_state="registered", operator="CHN-UNICOM", access="4G", signal=12)
+    for lang in ("zh_CN", "en"):
+        for line in screens.home(big, lang).lines:
+            assert fit(line, font, 126) == line, (lang, line)
 
 
 def test_list_address_and_modem_screens():
@@ -74,6 +85,7 @@ def test_list_address_and_modem_screens():
     assert screens.address(Snapshot(), "en").lines[0] == "No network address"
     info = screens.modem_info(BUSY, "en")
     assert info.lines == ("online CHINA MOBILE", "Signal 22/31 4G", "SIM 8986…1234")  # the ICCID masked
+    assert screens.modem_info(BUSY, "zh_CN").lines[0] == "在线 中国移动"
 
 
 def test_numbers_are_masked_on_the_panel():
@@ -195,7 +207,7 @@ def test_pause_from_the_panel_really_pauses_the_queue(panel_box, sim):
     q.enqueue(None, [f"+86138{i:08d}" for i in range(40)], plan_message("周六大促"), "YL08")
     with running_daemon(config) as daemon:
         wait_for(lambda: len(sim.accepted) >= 2, 10)
-        on_screen(daemon, "短信精灵")
+        on_screen(daemon, "中国移动")
         press(daemon, "ok")
         on_screen(daemon, "菜单")
         press(daemon, "ok")  # the first item: 暂停发送
@@ -221,7 +233,7 @@ def test_test_sms_from_the_panel_really_queues_one_message(panel_box, sim):
     s.set("signature", "【小王便利店】")
     s.close()
     with running_daemon(config) as daemon:
-        on_screen(daemon, "短信精灵")
+        on_screen(daemon, "中国移动")
         press(daemon, "ok", "down", "down", "down")  # 暂停发送, 网页地址, 本机编号, 发送测试短信
         wait_for(lambda: selected(daemon) == "发送测试短信", 5)
         press(daemon, "ok")
@@ -239,7 +251,7 @@ def test_test_sms_from_the_panel_really_queues_one_message(panel_box, sim):
 def test_restart_modem_from_the_panel(panel_box, sim):
     config, q = panel_box
     with running_daemon(config) as daemon:
-        on_screen(daemon, "短信精灵")
+        on_screen(daemon, "中国移动")
         wait_for(lambda: daemon.workers[0].modem.state.ready, 10)
         press(daemon, "ok", "up", "up")  # from the first item up past 关闭屏幕 to 重启短信猫
         wait_for(lambda: selected(daemon) == "重启短信猫", 5)
@@ -253,17 +265,17 @@ def test_restart_modem_from_the_panel(panel_box, sim):
 def test_long_press_back_goes_home(panel_box):
     config, q = panel_box
     with running_daemon(config) as daemon:
-        on_screen(daemon, "短信精灵")
+        on_screen(daemon, "中国移动")
         press(daemon, "ok", "down", "ok")  # into 网页地址
         on_screen(daemon, "网页地址")
         press(daemon, "back", hold=1.0)
-        on_screen(daemon, "短信精灵")
+        on_screen(daemon, "中国移动")
 
 
 def test_the_emulated_oled_shows_the_frames(panel_box):
     config, q = panel_box
     with running_daemon(config) as daemon:
-        on_screen(daemon, "短信精灵")
+        on_screen(daemon, "中国移动")
         display = daemon.panel.display
         frames = display.frames
         press(daemon, "down")
@@ -449,3 +461,35 @@ def test_golden_screens(name, lang, tmp_path):
     assert drawn.convert("L").histogram()[255] > 200  # something was drawn
     other = Image.open(GOLDEN / f"{'list' if name != 'list' else 'home'}-{lang}.png").convert("1")
     assert ImageChops.difference(drawn, other).convert("L").histogram()[255] > 0.01 * 128 * 64  # and it can fail
+
+
+def test_the_demo_keyboard_presses_the_buttons(monkeypatch):
+    """The demo's terminal keys go to the buttons (a pty stands in for the terminal)."""
+    import termios
+
+    from appliance.demo import KeyboardButtons
+
+    master, slave = os.openpty()
+    terminal = os.fdopen(slave, "r")
+    monkeypatch.setattr("sys.stdin", terminal)
+    before = termios.tcgetattr(slave)
+    pressed = []
+
+    class Recorder:
+        def press_async(self, name, hold=0.0):
+            pressed.append((name, hold))
+
+    keys = KeyboardButtons(Recorder())
+    assert keys.start()
+    try:
+        for key in (b"\x1b[A", b"\x1b[B", b"\r", b"h"):
+            os.write(master, key)
+            time.sleep(0.15)  # each key on its own, as typed
+        os.write(master, b"\x1b")
+        wait_for(lambda: len(pressed) == 5, 5)
+    finally:
+        keys.stop()
+        assert termios.tcgetattr(slave) == before  # the terminal is given back as it was
+        terminal.close()
+        os.close(master)
+    assert pressed == [("up", 0.0), ("down", 0.0), ("ok", 0.0), ("back", 1.2), ("back", 0.0)]

@@ -90,13 +90,19 @@ def _title(s: Snapshot, lang: str, title: str) -> dict:
     return {"title": title, "bars": signal_bars(s.signal), "badge": s.access}
 
 
+def operator_name(operator: str, lang: str) -> str:
+    """'CHINA MOBILE' as a Chinese clerk says it (中国移动); other names as the network sends them."""
+    return tr(lang, operator.strip().upper()) if lang == "zh_CN" and operator.strip() else operator.strip()
+
+
 def home(s: Snapshot, lang: str) -> Screen:
+    """The box at a glance, like a phone's status bar: the operator, network type and bars on top."""
     second = tr(lang, "Sending paused") if s.paused_by else (
-        f"{tr(lang, 'Waiting {n}', n=s.waiting + s.sending)}  {tr(lang, 'Failed {n}', n=s.failed_today)}")
-    return Screen(lines=(tr(lang, "Balance {n}", n=f"{s.balance:,}"), second,
-                         tr(lang, "Sent today {n}", n=f"{s.sent_today:,}"),
-                         f"{tr(lang, MODEM_WORDS.get(s.modem_state, 'unknown'))} {s.operator}".strip()),
-                  **_title(s, lang, tr(lang, "SMS Genie")))
+        f"{tr(lang, 'Waiting now {n}', n=f'{s.waiting:,}')} {tr(lang, 'Sending {n}', n=s.sending)}")
+    third = f"{tr(lang, 'Today {n}', n=f'{s.sent_today:,}')} {tr(lang, 'Failed today {n}', n=f'{s.failed_today:,}')}"
+    title = operator_name(s.operator, lang) if s.modem_state in ("registered", "roaming") and s.operator else (
+        tr(lang, "SMS Genie"))
+    return Screen(lines=(tr(lang, "Balance {n}", n=f"{s.balance:,}"), second, third), **_title(s, lang, title))
 
 
 def current_list(s: Snapshot, lang: str) -> Screen:
@@ -137,7 +143,8 @@ def setup_pin(s: Snapshot, lang: str) -> Screen:
 
 def modem_info(s: Snapshot, lang: str) -> Screen:
     signal = tr(lang, "Signal {n}/31", n=s.signal) if s.signal != 99 else tr(lang, "No signal")
-    return Screen(lines=(f"{tr(lang, MODEM_WORDS.get(s.modem_state, 'unknown'))} {s.operator}".strip(),
+    return Screen(lines=(f"{tr(lang, MODEM_WORDS.get(s.modem_state, 'unknown'))} {operator_name(s.operator, lang)}"
+                         .strip(),
                          f"{signal} {s.access}".strip(),
                          tr(lang, "SIM {iccid}", iccid=f"{s.iccid[:4]}…{s.iccid[-4:]}") if s.iccid
                          else tr(lang, "No SIM data")),

@@ -12,7 +12,11 @@ ZH = {
     "SMS Genie": "短信精灵",
     "Balance {n}": "余额 {n} 条",
     "Waiting {n}": "待发 {n}",
+    "Waiting now {n}": "待发{n}",
     "Sent today {n}": "今日已发 {n}",
+    "Today {n}": "今日已发{n}",  # no spaces: the home lines are the tightest on the panel
+    "Sending {n}": "发送中{n}",
+    "Failed today {n}": "失败{n}",
     "Failed {n}": "失败 {n}",
     "Paused": "已暂停",
     "Sending paused": "发送已暂停",
@@ -32,6 +36,16 @@ ZH = {
     "Already set up": "已设置，无需 PIN",
     # modem
     "Modem": "短信猫",
+    # operators as the network names them (AT+COPS), as people say them
+    "CHINA MOBILE": "中国移动",
+    "CMCC": "中国移动",
+    "CHINA UNICOM": "中国联通",
+    "CHN-UNICOM": "中国联通",
+    "UNICOM": "中国联通",
+    "CHINA TELECOM": "中国电信",
+    "CHN-CT": "中国电信",
+    "CHINA BROADNET": "中国广电",
+    "CBN": "中国广电",
     "Signal {n}/31": "信号 {n}/31",
     "No signal": "无信号",
     "SIM {iccid}": "SIM {iccid}",
@@ -92,11 +106,14 @@ ZH = {
 }
 
 
+#: English where it differs from the key (keys that exist to give Chinese a tighter form).
+EN = {"Waiting now {n}": "Queue {n}", "Failed today {n}": "Failed {n}"}
+
 #: Keys that are SMS texts, not panel lines (so not held to the panel's width).
 SMS_TEXTS = {"SMS Genie test message {stamp}"}
 
 
 def tr(language: str, key: str, **values) -> str:
     """``key`` (English) in ``language`` ("zh_CN" or "en"), with ``values`` filled in."""
-    text = ZH.get(key, key) if language == "zh_CN" else key
+    text = ZH.get(key, key) if language == "zh_CN" else EN.get(key, key)
     return text.format(**values) if values else text
