@@ -131,12 +131,12 @@ def test_the_shop_journey(box, page):
     page.goto(url + "/device/")
     page.wait_for_function("document.getElementById('oled').naturalWidth === 384")
     state = page.evaluate("fetch('/device/state.json').then(r => r.json())")
-    assert state["screen"]["title"] == "短信精灵"
+    assert state["screen"]["title"] == "中国移动"  # the operator, as on a phone
     page.click("button[data-button=ok]")
     panel_title = lambda: page.evaluate("fetch('/device/state.json').then(r => r.json())")["screen"]["title"]  # noqa: E731
     wait_for(lambda: panel_title() == "菜单", 10, message="the menu on the panel")
     page.keyboard.press("Escape")  # the keyboard too
-    wait_for(lambda: panel_title() == "短信精灵", 10, message="home again on the panel")
+    wait_for(lambda: panel_title() == "中国移动", 10, message="home again on the panel")
     shot(page, "7-panel")
     page.click("text=English")
     assert "Dashboard" in page.inner_text("nav")
