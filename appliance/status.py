@@ -22,6 +22,13 @@ from appliance.privacy import mask_iccid
 from appliance.sendqueue import SendQueue
 
 
+def signal_bars(signal: int) -> int:
+    """+CSQ 0-31 as 0-4 signal bars, for people (99: unknown, no bars)."""
+    if signal == 99 or signal < 2:
+        return 0
+    return 1 if signal < 10 else 2 if signal < 15 else 3 if signal < 20 else 4
+
+
 def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dict:
     state, detail = data.get("state", "unknown"), data.get("detail", "")
     if not running:

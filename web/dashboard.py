@@ -13,20 +13,13 @@ import time
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, stream_with_context, url_for
 
 from appliance.errors import ListStateError, MessageNotFound
-from appliance.status import status
+from appliance.status import signal_bars, status
 from web.auth import _safe_next
 from web.state import clock, config, current_user, login_required, queue, state_label
 
 bp = Blueprint("dash", __name__)
 EVENT_INTERVAL = 2.0
 RATE_WINDOW = 300.0
-
-
-def bars(signal: int) -> int:
-    """+CSQ 0-31 as 0-4 signal bars (99: unknown, no bars)."""
-    if signal == 99 or signal < 2:
-        return 0
-    return 1 if signal < 10 else 2 if signal < 15 else 3 if signal < 20 else 4
 
 
 def snapshot() -> dict:
@@ -41,7 +34,7 @@ def snapshot() -> dict:
     data["eta_minutes"] = round(waiting_parts / per_minute, 1) if per_minute and waiting_parts else None
     data["waiting_parts"] = waiting_parts
     for m in data["modems"]:
-        m["bars"] = bars(m["signal"])
+        m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
     errors = q.db.execute("SELECT error, COUNT(*) AS n, MAX(finished_at) AS at FROM message WHERE state = 'failed'"
                           " AND finished_at > ? GROUP BY error ORDER BY at DESC LIMIT 5", (now - 86400,)).fetchall()

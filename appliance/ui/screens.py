@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from appliance.privacy import mask_number
+from appliance.status import signal_bars
 from appliance.ui.text import tr
 
 #: Modem states (appliance.status / hw.modem.driver) as the panel says them.
@@ -77,13 +78,6 @@ class Alert:
     key: str
     title: str
     lines: tuple[str, ...] = field(default=())
-
-
-def signal_bars(signal: int) -> int:
-    """+CSQ 0-31 as 0-4 bars (99: unknown, no bars)."""
-    if signal == 99 or signal < 2:
-        return 0
-    return 1 if signal < 10 else 2 if signal < 15 else 3 if signal < 20 else 4
 
 
 def _title(s: Snapshot, lang: str, title: str) -> dict:
