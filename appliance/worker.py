@@ -249,13 +249,18 @@ class ModemWorker:
         return None
 
     def _idle(self, seconds: float) -> None:
-        self._flush_deferred()
-        self._release_next()
-        self.journal.clear()  # nothing is with the modem now
+        self._settle()
         if seconds > 0 and not self._stop.is_set():
             self.clock.wait(self._wake, seconds)
         if not self._stop.is_set():
             self._wake.clear()
+
+    def _settle(self) -> None:
+        """Between steps nothing is with the modem: write the last send's bookkeeping, give back a
+        message claimed ahead, and empty the hand-over journal."""
+        self._flush_deferred()
+        self._release_next()
+        self.journal.clear()
 
     def _bring_up(self) -> bool:
         """Open the port and initialise the modem; on failure schedule the next try."""
@@ -293,9 +298,7 @@ class ModemWorker:
 
     def _restart(self) -> None:
         """Staff asked: finish the bookkeeping, give back a message claimed ahead, reset the modem."""
-        self._flush_deferred()
-        self._release_next()
-        self.journal.clear()  # nothing is with the modem between steps
+        self._settle()
         log.warning("%s: restarting the modem, as asked at the counter", self.label)
         if not self.modem.closed:
             try:

@@ -38,7 +38,6 @@ class Buttons:
         self.on_event = on_event
         self.pins = dict(pins)
         self._buttons = {}
-        self._long_fired: set[str] = set()
         try:
             from gpiozero import Button  # noqa: PLC0415
 
@@ -60,7 +59,6 @@ class Buttons:
 
     def _pressed(self, name: str):
         def handler():
-            self._long_fired.discard(name)
             self.on_event(name, "press")
         return handler
 
@@ -68,8 +66,7 @@ class Buttons:
         def handler():
             if repeat:
                 self.on_event(name, "repeat")
-            elif name == "back" and name not in self._long_fired:
-                self._long_fired.add(name)
+            elif name == "back":  # without hold_repeat, gpiozero calls when_held once per hold
                 self.on_event(name, "long")
         return handler
 

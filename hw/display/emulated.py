@@ -3,10 +3,9 @@
 luma.emulator's ``capture`` writes a numbered file per frame; a panel that
 redraws every second would fill the disk, and a reader could catch a file
 half-written. So each frame goes to a temporary name and is renamed over
-``oled.png``, and the last frame (scaled up, dimming applied, as a person
-would see it) is also kept in memory with a counter, for the web page's
-/device mirror and for tests. The drawing code is the same as on the Pi:
-only the device differs.
+``oled.png`` (scaled up, dimming applied, as a person would see it); the
+last image drawn is also kept, with a frame counter, for tests. The drawing
+code is the same as on the Pi: only the device differs.
 """
 
 from __future__ import annotations
@@ -43,10 +42,6 @@ class EmulatedOled(capture):
         with self._changed:
             self.frames += 1
             self._changed.notify_all()
-
-    def png(self) -> bytes:
-        """The current frame as a person sees it (scaled, dimmed), as PNG bytes."""
-        return self.path.read_bytes()
 
     def wait_for_frame(self, after: int, timeout: float) -> int:
         """Block until a frame newer than ``after`` is shown, or ``timeout`` passes; returns the count."""
