@@ -51,6 +51,8 @@ MODEM_ALERTS = {"no-sim", "sim", "network", "modem"}
 DIM_CONTRAST = 0x10
 FULL_CONTRAST = 0xFF
 RATE_WINDOW = 300.0
+#: Seconds between reads of what changes rarely (settings, address, disk, set-up PIN).
+SLOW_INTERVAL = 5.0
 WHO = "the counter panel"
 
 
@@ -104,6 +106,8 @@ class Panel:
         self.image = None
         """The panel's 128x64 pixels last drawn (for the web page's /device mirror)."""
         self.snapshot: Snapshot | None = None
+        self._slow: dict | None = None
+        self._slow_at = 0.0
         try:
             self._device_id = format_device_id(device_id())
         except DeviceIdError:
@@ -163,11 +167,11 @@ class Panel:
     def step(self) -> None:
         """Read the box, handle the buttons pressed since the last step, draw if anything changed."""
         self.open()
-        box = self.settings.all()
-        lang = box["panel_language"] if self.font.cjk else "en"
-        snap = self.read_snapshot(box)
-        self.snapshot = snap
         now = self.clock.monotonic()
+        slow = self._slow_inputs(now)
+        box = slow["box"]
+        lang = box["panel_language"] if self.font.cjk else "en"
+        snap = self.snapshot = self.read_snapshot(slow)
         active = self._active_alerts(snap, lang, now)
         if any(a.key not in self._shown_alerts for a in active):
             self._wake(now)  # a new problem lights the screen
@@ -189,7 +193,7 @@ class Panel:
             action = self.nav.button(name, kind, snap, now)
             if action:
                 self._do(action, snap, box, lang, now)
-                snap = self.snapshot = self.read_snapshot(box)
+                snap = self.snapshot = self.read_snapshot(slow)
         self._dim(now)
         screen = screens.alert_screen(active[0], lang) if active else self.nav.screen(snap, lang, now)
         self.screen = screen
@@ -289,7 +293,25 @@ class Panel:
 
     # --- reading the box ----------------------------------------------------------------------
 
-    def read_snapshot(self, box: dict) -> Snapshot:
+    def _slow_inputs(self, now: float) -> dict:
+        """What changes rarely - the settings, the LAN address, free disk, the set-up PIN - read at most
+        every :data:`SLOW_INTERVAL` seconds rather than at every refresh."""
+        if self._slow is not None and now - self._slow_at < SLOW_INTERVAL:
+            return self._slow
+        try:
+            disk = shutil.disk_usage(self.config.data_dir)
+            free_mb, free_fraction = disk.free / 2**20, disk.free / disk.total
+        except OSError:
+            free_mb, free_fraction = 1e9, 1.0
+        pin = self._setup_pin()
+        if pin and Accounts(self.queue.db, self.clock).any_users():
+            pin = None
+        self._slow = {"box": self.settings.all(), "address": self._address(), "setup_pin": pin,
+                      "disk_free_mb": free_mb, "disk_free_fraction": free_fraction}
+        self._slow_at = now
+        return self._slow
+
+    def read_snapshot(self, slow: dict) -> Snapshot:
         q = self.queue
         data = status(self.config, q)
         modem = data["modems"][0] if data["modems"] else {}
@@ -299,14 +321,7 @@ class Panel:
             "SELECT COALESCE(SUM(sent_at >= ?), 0), COALESCE(SUM(state = 'failed' AND finished_at >= ?), 0)"
             " FROM message WHERE sent_at >= ? OR finished_at >= ?", (midnight, midnight, midnight, midnight)
         ).fetchone()
-        try:
-            disk = shutil.disk_usage(self.config.data_dir)
-            free_mb, free_fraction = disk.free / 2**20, disk.free / disk.total
-        except OSError:
-            free_mb, free_fraction = 1e9, 1.0
-        pin = self._setup_pin()
-        if pin and Accounts(q.db, self.clock).any_users():
-            pin = None
+        box = slow["box"]
         paused = q.sending_paused()
         return Snapshot(
             balance=data["balance"], waiting=data["queue"]["queued"], sending=data["queue"]["sending"],
@@ -314,9 +329,10 @@ class Panel:
             modem_state=modem.get("state", "unknown"), operator=modem.get("operator", ""),
             access=modem.get("access", ""), signal=modem.get("signal", 99), iccid=modem.get("iccid", ""),
             model=modem.get("model", ""), paused_by=paused["by"] if paused else None, shortfall=data["paused"],
-            active_list=self._active_list(q, now), address=self._address(), device_id=self._device_id,
-            setup_pin=pin, disk_free_mb=free_mb, disk_free_fraction=free_fraction,
-            low_credit_alert=box["low_credit_alert"], test_number=box["test_number"])
+            active_list=self._active_list(q, now), address=slow["address"], device_id=self._device_id,
+            setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
+            disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=box["low_credit_alert"],
+            test_number=box["test_number"])
 
     @staticmethod
     def _active_list(q: SendQueue, now: float) -> dict | None:
