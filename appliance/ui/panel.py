@@ -192,7 +192,7 @@ class Panel:
                 continue
             action = self.nav.button(name, kind, snap, now)
             if action:
-                self._do(action, snap, box, lang, now)
+                self._do(action, box, lang, now)
                 snap = self.snapshot = self.read_snapshot(slow)
         self._dim(now)
         screen = screens.alert_screen(active[0], lang) if active else self.nav.screen(snap, lang, now)
@@ -220,7 +220,7 @@ class Panel:
 
     # --- what the buttons do ---------------------------------------------------------------
 
-    def _do(self, action: str, snap: Snapshot, box: dict, lang: str, now: float) -> None:
+    def _do(self, action: str, box: dict, lang: str, now: float) -> None:
         q = self.queue
         if action == "pause":
             q.pause_sending(WHO)
