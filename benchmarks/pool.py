@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance import config as configmod  # noqa: E402
 from appliance.clock import SystemClock  # noqa: E402
 from appliance.config import Config, ModemConfig, WebConfig  # noqa: E402
 from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
 from appliance.policy import NO_CAPS  # noqa: E402
 from appliance.sendqueue import SendQueue  # noqa: E402
+from benchmarks._daemon import daemon_process, machine, send_window, wait_until_sent  # noqa: E402
 from hw.modem.sim import SimulatedModem  # noqa: E402
 
 
@@ -41,23 +37,13 @@ def run(modems: int, per_modem: int, latency: float) -> dict:
         config = Config(data_dir=f"{tmp}/data", service_code="BENCH", web=WebConfig(listen=""),
                         modems=tuple(ModemConfig(port=s.port, label=f"m{i + 1}", send_timeout=10.0, **NO_CAPS)
                                      for i, s in enumerate(sims)))
-        (Path(tmp) / "config.toml").write_text(configmod.dump(config))
         db = Database.in_data_dir(config.data_dir)
         q = SendQueue(db, SystemClock())
         q.ledger.adjust(count, "credit for the benchmark")
         q.enqueue(None, [f"+86139{i:08d}" for i in range(count)], plan_message("您好，您的订单已到店。"), "BENCH")
-        daemon = subprocess.Popen([sys.executable, "-m", "appliance", "--config", f"{tmp}/config.toml", "run"],
-                                  stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60 + count * latency
-        while time.monotonic() < deadline:
-            c = q.counts()
-            if c["queued"] == c["sending"] == 0:
-                break
-            time.sleep(0.1)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-        first = db.execute("SELECT MIN(sending_at) FROM message").fetchone()[0]
-        last = db.execute("SELECT MAX(sent_at) FROM message").fetchone()[0]
+        with daemon_process(config, tmp):
+            wait_until_sent(q, 60 + count * latency)
+        first, last = send_window(db)
         sent = q.sent_total()
         per_modem_sent = [len(s.accepted) for s in sims]
         db.close()
@@ -78,7 +64,7 @@ def main() -> None:
     base = results[0]["rate_per_s"]
     for r in results:
         r["efficiency"] = round(r["rate_per_s"] / (r["modems"] * base), 4)
-    out = {"machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
+    out = {"machine": machine(),
            "latency_s": args.latency, "runs": results}
     if args.json:
         print(json.dumps(out, indent=2))

@@ -33,11 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import select
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,13 +43,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance import config as configmod  # noqa: E402
 from appliance.clock import SystemClock  # noqa: E402
 from appliance.config import Config, ModemConfig, WebConfig  # noqa: E402
 from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
 from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue  # noqa: E402
+from benchmarks._daemon import daemon_process, machine, send_window, wait_until_sent  # noqa: E402
 from hw.modem.sim import SimulatedModem  # noqa: E402
 
 TEXT = "您好，您的订单已到店，请凭取件码到柜台领取。【小王便利店】"
@@ -68,20 +65,9 @@ def run(count: int, latency: float) -> dict:
         q = SendQueue(db, SystemClock())
         q.ledger.adjust(count, "credit for the benchmark")
         ids = q.enqueue(None, [f"+86139{i:08d}" for i in range(count)], plan_message(TEXT), "BENCH")
-        config_file = Path(tmp) / "config.toml"
-        config_file.write_text(configmod.dump(config))
-        daemon = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config_file), "run"],
-                                  stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60 + count * (latency + 0.05)
-        while time.monotonic() < deadline:
-            c = q.counts()
-            if c["queued"] == c["sending"] == 0:
-                break
-            time.sleep(0.1)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-        first = db.execute("SELECT MIN(sending_at) FROM message").fetchone()[0]
-        last = db.execute("SELECT MAX(sent_at) FROM message").fetchone()[0]
+        with daemon_process(config, tmp):
+            wait_until_sent(q, 60 + count * (latency + 0.05))
+        first, last = send_window(db)
         sent = q.sent_total()
         reports = db.execute("SELECT COUNT(*) FROM segment WHERE status IS NOT NULL").fetchone()[0]
         service = sum(sim.service_times) / len(sim.service_times)
@@ -146,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     fast = run(args.count_fast, 0.0)
     slow = run(args.count_slow, 0.05)
-    result = {"machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
+    result = {"machine": machine(),
               "a_zero_latency": fast, "b_50ms_latency": slow}
     if args.json:
         print(json.dumps(result, indent=2))

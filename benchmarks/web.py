@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import http.cookiejar
 import json
-import platform
 import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance import config as configmod  # noqa: E402
 from appliance.accounts import Accounts  # noqa: E402
 from appliance.clock import SystemClock  # noqa: E402
 from appliance.config import Config, ModemConfig, WebConfig  # noqa: E402
@@ -38,6 +34,7 @@ from appliance.db import Database  # noqa: E402
 from appliance.plan import plan_message  # noqa: E402
 from appliance.policy import NO_CAPS  # noqa: E402
 from appliance.sendqueue import SendQueue  # noqa: E402
+from benchmarks._daemon import daemon_process, machine  # noqa: E402
 from hw.modem.sim import SimulatedModem  # noqa: E402
 
 PASSWORD = "bench-password"
@@ -66,7 +63,6 @@ def main() -> None:
         config = Config(data_dir=f"{tmp}/data", service_code="BENCH",
                         modems=(ModemConfig(port=sim.port, send_timeout=10.0, **NO_CAPS),),
                         web=WebConfig(listen=f"127.0.0.1:{port}"))
-        (Path(tmp) / "config.toml").write_text(configmod.dump(config))
         db = Database.in_data_dir(config.data_dir)
         q = SendQueue(db, SystemClock())
         accounts = Accounts(db, q.clock)
@@ -74,38 +70,34 @@ def main() -> None:
         token = accounts.new_token("bench")
         q.ledger.adjust(args.count, "credit for the benchmark")
         q.enqueue(None, [f"+86139{i:08d}" for i in range(args.count)], plan_message("您好，您的订单已到店。"), "BENCH")
-        daemon = subprocess.Popen([sys.executable, "-m", "appliance", "--config", f"{tmp}/config.toml", "run"],
-                                  stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/login", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        page = opener.open(base + "/login").read().decode()
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        opener.open(base + "/login", urllib.parse.urlencode(
-            {"csrf_token": csrf, "username": "boss", "password": PASSWORD}).encode())
-        api = urllib.request.Request(base + "/api/v1/status", headers={"Authorization": f"Bearer {token}"})
-        timings: dict[str, list[float]] = {"dashboard": [], "api_status": []}
-        started = time.monotonic()
-        sent_at_start = q.sent_total()
-        while q.counts()["queued"] > 0 and time.monotonic() - started < 600:
-            for name, call in (("dashboard", lambda: opener.open(base + "/").read()),
-                               ("api_status", lambda: json.loads(urllib.request.urlopen(api).read()))):
-                t = time.perf_counter()
-                call()
-                timings[name].append(time.perf_counter() - t)
-        sent_during = q.sent_total() - sent_at_start
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        with daemon_process(config, tmp):
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/login", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            page = opener.open(base + "/login").read().decode()
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            opener.open(base + "/login", urllib.parse.urlencode(
+                {"csrf_token": csrf, "username": "boss", "password": PASSWORD}).encode())
+            api = urllib.request.Request(base + "/api/v1/status", headers={"Authorization": f"Bearer {token}"})
+            timings: dict[str, list[float]] = {"dashboard": [], "api_status": []}
+            started = time.monotonic()
+            sent_at_start = q.sent_total()
+            while q.counts()["queued"] > 0 and time.monotonic() - started < 600:
+                for name, call in (("dashboard", lambda: opener.open(base + "/").read()),
+                                   ("api_status", lambda: json.loads(urllib.request.urlopen(api).read()))):
+                    t = time.perf_counter()
+                    call()
+                    timings[name].append(time.perf_counter() - t)
+            sent_during = q.sent_total() - sent_at_start
         db.close()
         sim.close()
-    result = {"machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
-              "messages_sent_while_measuring": sent_during}
+    result = {"machine": machine(), "messages_sent_while_measuring": sent_during}
     for name, values in timings.items():
         result[name] = {"requests": len(values), "p50_ms": round(statistics.median(values) * 1000, 1),
                         "p95_ms": round(percentile(values, 95) * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
