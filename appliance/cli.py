@@ -24,6 +24,7 @@ from appliance.db import Database, ensure_data_dir
 from appliance.errors import SettingsError, SmsGenieError
 from appliance.lock import DataDirLock
 from appliance.privacy import mask_number
+from appliance.sdnotify import Notifier
 from appliance.sendqueue import STATES, SendQueue
 from appliance.status import status as build_status
 from hw.errors import HardwareError
@@ -106,7 +107,8 @@ def run(ctx: click.Context, settings: Settings) -> None:
         from web.serve import WebServer  # the page is optional: a box may run without it
 
         web = WebServer(config)
-    daemon = Daemon(config, setup_pin=lambda: web.setup_pin if web is not None else None)
+    daemon = Daemon(config, setup_pin=lambda: web.setup_pin if web is not None else None,
+                    notifier=Notifier.from_environ())
     if web is not None:
         web.attach(daemon).start()
     for sig in (signal.SIGTERM, signal.SIGINT):

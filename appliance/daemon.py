@@ -10,7 +10,10 @@ its head hash.
 
 Every fault of a modem is its worker's to handle (see appliance.worker); a
 worker that dies of a bug stops the whole daemon, so systemd restarts it
-rather than the box sending on fewer modems without anyone knowing.
+rather than the box sending on fewer modems without anyone knowing. A
+worker that hangs instead of dying is caught by systemd's watchdog: this
+thread pings it (``WATCHDOG=1``) only while every worker shows signs of
+life, so a stuck loop means no pings, and systemd restarts the service.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
 from appliance.lock import DataDirLock
+from appliance.sdnotify import Notifier
 from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
-from appliance.worker import POLL_INTERVAL, ModemWorker, Pool
+from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
 from hw.power import GPIOPowerSwitch, PowerSwitch, PowerSwitchError
 
@@ -55,11 +59,16 @@ class Daemon:
     def __init__(self, config: Config, *, clock: Clock | None = None, poll_interval: float = POLL_INTERVAL,
                  boot_id: Callable[[], str | None] = read_boot_id,
                  power_switches: dict[str, PowerSwitch] | None = None,
-                 setup_pin: Callable[[], str | None] = lambda: None, panel_display=None, pin_factory=None):
+                 setup_pin: Callable[[], str | None] = lambda: None, panel_display=None, pin_factory=None,
+                 notifier: Notifier | None = None, stuck_after: float = STUCK_AFTER):
         """``setup_pin``: the web page's first-run PIN, for the panel to show. ``panel_display`` (a luma
-        device) and ``pin_factory`` (gpiozero's) replace what ``[panel]`` would open: for tests."""
+        device) and ``pin_factory`` (gpiozero's) replace what ``[panel]`` would open: for tests.
+        ``notifier``: systemd's notify socket (``Notifier.from_environ()`` under systemd)."""
         self.config = config
         self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        self._ping_at = 0.0
+        self._stuck_reported = False
         self._boot_id = boot_id
         self._stop = threading.Event()
         pool = Pool()
@@ -71,7 +80,8 @@ class Daemon:
                 except PowerSwitchError as exc:
                     log.error("%s: %s; hung-modem recovery stops at the soft reset", m.label, exc)
         self.workers = [ModemWorker(config, m, clock=self.clock, stop=self._stop, poll_interval=poll_interval,
-                                    pool=pool, power=switches.get(m.label)) for m in config.modems]
+                                    pool=pool, power=switches.get(m.label), stuck_after=stuck_after)
+                        for m in config.modems]
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
         self.panel = None
@@ -140,21 +150,48 @@ class Daemon:
                                                     daemon=True))
                 for t in threads:
                     t.start()
+                self.notifier.ready(f"sending through {len(self.workers)} modem(s)")
+                supervise = SUPERVISE_INTERVAL
+                if self.notifier.watchdog_interval:
+                    supervise = min(supervise, self.notifier.watchdog_interval / 4)
                 while not self._stop.is_set():
                     self._housekeeping(SendQueue(db, self.clock))
                     if not all(t.is_alive() for t in threads):
                         self.stop()
                         break
-                    self.clock.wait(self._stop, SUPERVISE_INTERVAL)
+                    self._watchdog()
+                    self.clock.wait(self._stop, supervise)
+                self.notifier.stopping()
                 for t in threads:
                     t.join()
             finally:
                 db.close()
+                self.notifier.close()
                 if self.buttons is not None:
                     self.buttons.close()
         if self._errors:
             raise self._errors[0]
         log.info("stopped")
+
+    def _watchdog(self) -> None:
+        """Ping systemd's watchdog, but only while every worker's loop is alive."""
+        stuck = [w for w in self.workers if w.stuck_for() > 0]
+        if stuck:
+            if not self._stuck_reported:
+                self._stuck_reported = True
+                what = ", ".join(f"{w.label} silent {w.stuck_for() + w.stuck_after:.0f} s" for w in stuck)
+                log.error("sending loop stuck (%s): watchdog pings stop so that systemd restarts the service",
+                          what)
+                self.notifier.status(f"stuck: {what}")
+            return
+        if self._stuck_reported:  # it came back before systemd acted
+            self._stuck_reported = False
+            log.warning("sending loop alive again; watchdog pings resume")
+        interval = self.notifier.watchdog_interval
+        now = self.clock.monotonic()
+        if interval and now >= self._ping_at:
+            self.notifier.watchdog()
+            self._ping_at = now + interval / 2
 
     def _run_worker(self, worker: ModemWorker) -> None:
         try:

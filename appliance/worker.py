@@ -73,6 +73,10 @@ POWER_OFF_SECONDS = 3.0
 POWER_BOOT_WAIT = 20.0
 DEAD_RETRY = 600.0
 PAUSED_WAIT_MAX = 60.0
+#: A worker that shows no sign of life this long past the wait it announced is stuck (a bug, a
+#: driver call that never returns): the daemon then stops its systemd watchdog pings, so systemd
+#: restarts the service. Every modem call has a timeout; the longest is one AT+CMGS (send_timeout).
+STUCK_AFTER = 300.0
 
 
 class Pool:
@@ -97,7 +101,7 @@ class ModemWorker:
 
     def __init__(self, config: Config, modem_config: ModemConfig, *, clock: Clock, stop: threading.Event,
                  poll_interval: float = POLL_INTERVAL, pool: Pool | None = None,
-                 power: PowerSwitch | None = None):
+                 power: PowerSwitch | None = None, stuck_after: float = STUCK_AFTER):
         self.config = config
         self.modem_config = modem_config
         self.label = modem_config.label
@@ -117,6 +121,8 @@ class ModemWorker:
         """Every hung-modem recovery step taken, in order (re-sync, soft reset, power cycle, dead)."""
         self.clock = clock
         self.poll_interval = poll_interval
+        self.stuck_after = max(stuck_after, 2 * modem_config.send_timeout)
+        self._alive_until = float("inf")  # see beat() and stuck_for()
         self.db = Database.in_data_dir(config.data_dir)
         self.queue = SendQueue(self.db, self.clock)
         self.journal = HandoverJournal(config.data_dir, modem_config.label)
@@ -159,6 +165,14 @@ class ModemWorker:
         """Cut an idle wait short (the daemon is stopping, or there is news)."""
         self._wake.set()
 
+    def _beat(self, waiting: float = 0.0) -> None:
+        """A sign of life; ``waiting``: the seconds this thread is about to wait on purpose."""
+        self._alive_until = self.clock.monotonic() + waiting + self.stuck_after
+
+    def stuck_for(self) -> float:
+        """Seconds past the last sign of life's allowance: > 0 means the loop is stuck."""
+        return self.clock.monotonic() - self._alive_until
+
     def request_restart(self) -> None:
         """Restart the modem (AT+CFUN=1,1) between two messages, as staff asked from the panel."""
         self._restart_wanted.set()
@@ -170,6 +184,7 @@ class ModemWorker:
         self.journal.open()
         try:
             while not self._stop.is_set():
+                self._beat()
                 self.step()
         finally:
             self._flush_deferred()
@@ -251,6 +266,7 @@ class ModemWorker:
     def _idle(self, seconds: float) -> None:
         self._settle()
         if seconds > 0 and not self._stop.is_set():
+            self._beat(seconds)
             self.clock.wait(self._wake, seconds)
         if not self._stop.is_set():
             self._wake.clear()
@@ -330,6 +346,7 @@ class ModemWorker:
         elif step == 3 and self.power is not None:
             self.modem.close()
             try:
+                self._beat(POWER_OFF_SECONDS)
                 self.power.cycle(POWER_OFF_SECONDS, lambda s: self.clock.wait(self._stop, s))
             except HardwareError as exc:
                 log.error("%s: power cycle failed: %s", self.label, exc)
@@ -393,6 +410,7 @@ class ModemWorker:
             if seq in msg.accepted:
                 continue
             part = "" if len(pdus) == 1 else f"part {seq} of {len(pdus)}: "
+            self._beat()
             try:
                 # noted in the journal while the modem answers AT+CMGS with its prompt
                 pending = self.modem.submit(p, meanwhile=None if handed else functools.partial(
@@ -471,6 +489,7 @@ class ModemWorker:
         """Wait out the minimum gap, keeping the claimed message."""
         self._flush_deferred()
         if not self._stop.is_set():
+            self._beat(seconds)
             self.clock.wait(self._stop, seconds)
 
     def _encode(self, msg: Message) -> list[pducodec.Pdu]:
