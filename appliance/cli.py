@@ -467,6 +467,142 @@ def mint(key_path: str, device: str, credits: int, count: int, expires, csv_path
         click.echo(code)
 
 
+@vendor.command("bundle")
+@click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The bundle file to write.")
+@click.option("--notes", default="", help="What changed, shown on the box before it installs.")
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@friendly_errors
+def bundle(key_path: str, out: str, notes: str, wheels: tuple[str, ...]) -> None:
+    """Sign an update bundle: the smsgenie wheel and every wheel it needs on the box.
+
+    scripts/make-update-bundle gathers the aarch64 wheels and calls this."""
+    from appliance import update
+    from appliance.vendor import load_private_key
+
+    if Path(out).exists():
+        raise click.ClickException(f"{out} already exists: choose a new file name")
+    update.make(load_private_key(key_path), [Path(w) for w in wheels], Path(out), notes=notes)
+    click.echo(f"Signed {len(wheels)} wheel(s) into {out}.")
+
+
+# --- updates, backups -------------------------------------------------------------------------------
+
+DEFAULT_PREFIX = "/opt/smsgenie"
+OVERLAY_LOWER = "/media/root-ro"  # where overlayroot shows the real (read-only) root file system
+
+
+def vendor_public_key(config: Config):
+    from appliance.vendor import parse_public_key
+
+    if not config.vendor.public_key:
+        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line first "
+                                   f"(the box checks update bundles with it)")
+    return parse_public_key(config.vendor.public_key)[0]
+
+
+@cli.group()
+def update() -> None:
+    """Install a vendor-signed update bundle (from a USB stick, or uploaded on the web page)."""
+
+
+@update.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_settings
+@friendly_errors
+def update_verify(settings: Settings, file: str) -> None:
+    """Check FILE's signature and contents; install nothing."""
+    import tempfile
+
+    from appliance import update as updatemod
+
+    with tempfile.TemporaryDirectory(prefix="smsgenie-update-") as tmp:
+        b = updatemod.verify(file, vendor_public_key(settings.config), Path(tmp) / "b")
+    click.echo(f"Good bundle: SMS Genie {b.version}, made {b.created}, {len(b.files)} wheel(s), signed by "
+               f"your vendor.")
+    if b.notes:
+        click.echo(f"Notes: {b.notes}")
+
+
+@update.command("install")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--from-upload", is_flag=True,
+              help="Install the bundle uploaded on the web page (what smsgenie-update.service runs).")
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Where the releases live.")
+@click.option("--restart/--no-restart", default=False,
+              help="Restart smsgenie.service after (reboot, when the root file system is read-only).")
+@pass_settings
+def update_install(settings: Settings, file: str | None, from_upload: bool, prefix: str, restart: bool) -> None:
+    """Verify FILE, install it as a new release and make it current. The data dir is kept as it is."""
+    import subprocess
+    import tempfile
+
+    from appliance import update as updatemod
+
+    config = settings.config
+    if from_upload:
+        waiting = updatemod.pending(config.data_dir)
+        if waiting is None:
+            click.echo("No uploaded bundle waiting.")
+            return
+        file = str(waiting)
+    if not file:
+        raise click.UsageError("name the bundle FILE, or --from-upload")
+
+    def finish(ok: bool, message: str, **extra) -> None:
+        if from_upload:
+            updatemod.write_result(config.data_dir, {"ok": ok, "message": message, **extra})
+            Path(file).unlink(missing_ok=True)  # installed or refused: never tried again in a loop
+        if not ok:
+            raise click.ClickException(message)
+        click.echo(message)
+
+    try:
+        key = vendor_public_key(config)
+        if prefix == DEFAULT_PREFIX and os.path.ismount(OVERLAY_LOWER):
+            version = _install_under_overlay(file, key)
+            finish(True, f"SMS Genie {version} installed on the read-only root; the box restarts to run it.",
+                   version=version)
+            if restart:
+                subprocess.run(["systemctl", "reboot"], check=False)
+            return
+        with tempfile.TemporaryDirectory(prefix="smsgenie-update-") as tmp:
+            bundle = updatemod.verify(file, key, Path(tmp) / "bundle")
+            before, now = updatemod.install(bundle, prefix)
+    except click.ClickException as exc:
+        return finish(False, exc.message)
+    except SmsGenieError as exc:
+        return finish(False, str(exc))
+    finish(True, f"SMS Genie {now} installed (was {before or 'none'}); the data dir is unchanged.",
+           version=now, before=before)
+    if restart:
+        done = subprocess.run(["systemctl", "restart", "smsgenie.service"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise click.ClickException(f"installed, but smsgenie.service did not restart: {done.stderr.strip()}")
+
+
+def _install_under_overlay(file: str, key) -> str:
+    """On a read-only (overlay) root, install into the real root through overlayroot-chroot.
+
+    The running system's /opt is a RAM layer over the card: a release made there would vanish at
+    the next boot. overlayroot-chroot makes the card's root writable for one command."""
+    import subprocess
+    import tempfile
+
+    from appliance import update as updatemod
+
+    with tempfile.TemporaryDirectory(prefix="smsgenie-update-") as tmp:  # refuse a forged one here first
+        version = updatemod.verify(file, key, Path(tmp) / "bundle").version
+    inner = ("cat > /var/tmp/smsgenie-update.bundle && /opt/smsgenie/current/bin/smsgenie update install "
+             "/var/tmp/smsgenie-update.bundle; rc=$?; rm -f /var/tmp/smsgenie-update.bundle; exit $rc")
+    with open(file, "rb") as f:
+        done = subprocess.run(["overlayroot-chroot", "/bin/sh", "-c", inner], stdin=f, capture_output=True,
+                              text=True)
+    if done.returncode != 0:
+        raise click.ClickException(f"the install on the read-only root failed: {done.stderr.strip()[-300:]}")
+    return version
+
+
 # --- compliance: opt-outs, keywords, inbox, the record, settings ------------------------------------
 
 

@@ -1,0 +1,98 @@
+#!/bin/bash
+# Install SMS Genie on Raspberry Pi OS (or Debian) bookworm, as root. One script for three callers:
+#   - pi-gen, inside the image being built (stage-smsgenie/00-smsgenie/00-run.sh, via on_chroot);
+#   - image-build/smoke-arm64, inside a Debian arm64 chroot;
+#   - a technician, on a Pi that already runs Raspberry Pi OS Lite:
+#       sudo ./install.sh DIR      # DIR holds this script's rootfs/, packages and dist/smsgenie-*.whl
+# It is safe to run again: it upgrades the program and keeps the data dir and the config.
+set -euo pipefail
+src="$(cd "${1:-$(dirname "$0")}" && pwd)"
+prefix=/opt/smsgenie
+data=/var/lib/smsgenie
+user=smsgenie
+
+say() { echo "install.sh: $*" >&2; }
+die() { echo "install.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root"
+wheel="$(find "$src/dist" -maxdepth 1 -name 'smsgenie-*.whl' | sort -V | tail -n 1)"
+[ -n "$wheel" ] || die "no smsgenie-*.whl in $src/dist (build one with: pip wheel --no-deps -w dist .)"
+
+# --- Debian packages (pi-gen installed 00-packages already; an existing Pi may lack some) -------
+mapfile -t wanted < <(grep -v '^#' "$src/packages" | tr -s ' ' '\n' | sed '/^$/d')
+missing=()
+for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- the service user and its groups ------------------------------------------------------------
+# dialout: the modem's AT port; i2c: the OLED; gpio: the buttons and the modem's power pin.
+for g in dialout i2c gpio; do
+    getent group "$g" >/dev/null || groupadd --system "$g"
+done
+if ! id "$user" >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir "$data" --no-create-home --shell /usr/sbin/nologin "$user"
+fi
+usermod -a -G dialout,i2c,gpio "$user"
+install -d -m 0700 -o "$user" -g "$user" "$data"
+install -d -m 0750 -o root -g "$user" /etc/smsgenie
+
+# --- the program: one venv per release, "current" points at the one that runs --------------------
+version="$(basename "$wheel" | cut -d- -f2)"
+release="$prefix/releases/$version"
+say "installing SMS Genie $version into $release"
+install -d -m 0755 "$prefix/releases"
+rm -rf "$release.partial"
+python3 -m venv "$release.partial"
+extra="pi"
+case "$(uname -m)" in aarch64|armv7l) ;; *) extra="" ;; esac
+"$release.partial/bin/pip" install --quiet --disable-pip-version-check "$wheel${extra:+[$extra]}"
+"$release.partial/bin/smsgenie" --help >/dev/null
+rm -rf "$release"
+mv "$release.partial" "$release"
+# python3 -m venv wrote absolute paths of the .partial dir into the scripts' #! lines
+grep -rlF "$release.partial" "$release/bin" | xargs -r sed -i "s|$release.partial|$release|g"
+ln -sfn "releases/$version" "$prefix/current.new"
+mv -T "$prefix/current.new" "$prefix/current"
+ln -sfn "$prefix/current/bin/smsgenie" /usr/local/bin/smsgenie
+
+# --- files into place: units, udev rules, first-boot scripts ------------------------------------
+cp -r --preserve=mode "$src/rootfs/." /
+chmod 0755 /opt/smsgenie/lib/*
+if [ ! -e /etc/smsgenie/config.toml ]; then
+    install -m 0640 -o root -g "$user" /etc/smsgenie/config.toml.example /etc/smsgenie/config.toml
+    if [ -f "$src/vendor.pub" ]; then  # the vendor's public key, if the image is built with one
+        sed -i "s|^public_key = .*|public_key = \"$(tr -d '\n' < "$src/vendor.pub")\"|" /etc/smsgenie/config.toml
+    fi
+fi
+
+# --- Raspberry Pi settings: I2C (the OLED), the UART (a HAT's AT port), no serial console --------
+if command -v raspi-config >/dev/null 2>&1; then
+    raspi-config nonint do_i2c 0
+    raspi-config nonint do_serial_cons 1
+    raspi-config nonint do_serial_hw 0
+else
+    say "no raspi-config (not Raspberry Pi OS): I2C and the UART are left as they are"
+fi
+
+# --- services: ours on, what a counter box does not need off -------------------------------------
+systemctl enable smsgenie.service smsgenie-datapart.service smsgenie-firstboot.service \
+    smsgenie-update.path avahi-daemon.service
+for unit in bluetooth.service hciuart.service triggerhappy.service ModemManager.service \
+            dphys-swapfile.service apt-daily.timer apt-daily-upgrade.timer man-db.timer cups.service; do
+    systemctl disable "$unit" >/dev/null 2>&1 || true
+done
+systemctl mask ModemManager.service >/dev/null 2>&1 || true  # it would grab the modem's AT port
+
+# The data partition: mounted on the data dir; nofail so the box still boots to tell what is wrong
+# (the service will not start without it: RequiresMountsFor in smsgenie.service).
+if ! grep -q "LABEL=smsgenie-data" /etc/fstab 2>/dev/null; then
+    echo "LABEL=smsgenie-data $data ext4 defaults,noatime,data=journal,nofail,x-systemd.device-timeout=20s 0 2" \
+        >> /etc/fstab
+fi
+say "done: SMS Genie $version; config /etc/smsgenie/config.toml; data $data"
