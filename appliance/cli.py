@@ -603,6 +603,59 @@ def _install_under_overlay(file: str, key) -> str:
     return version
 
 
+def _passphrase(passphrase_file, *, new: bool) -> str:
+    if passphrase_file is not None:
+        return passphrase_file.readline().rstrip("\n")
+    if new:
+        return click.prompt("Backup passphrase (at least 8 characters; keep it with the stick's label: "
+                            "without it the backup cannot be opened)", hide_input=True, confirmation_prompt=True)
+    return click.prompt("Backup passphrase", hide_input=True)
+
+
+@cli.command()
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--passphrase-file", type=click.File("r", encoding="utf-8"), help="Read the passphrase from a file.")
+@pass_settings
+@friendly_errors
+def backup(settings: Settings, dest: str, passphrase_file) -> None:
+    """Back up the message record, ledger, accounts and settings to DEST (a mounted USB stick), encrypted.
+
+    The daemon may keep sending meanwhile."""
+    from importlib.metadata import version as pkg_version
+
+    from appliance import backup as backupmod
+    from appliance.device import format_device_id
+
+    info = backupmod.make(settings.config.data_dir, dest, _passphrase(passphrase_file, new=True),
+                          device_id=format_device_id(this_device_id()), version=pkg_version("smsgenie"))
+    click.echo(f"Backed up {info.messages} messages (record head {info.audit_head[:16]}) to {info.path}; "
+               f"read back and checked. Unmount the stick before pulling it out: sudo umount {dest}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="Restore even though the data dir holds messages or credit "
+                                            "(they are moved aside, not deleted).")
+@click.option("--passphrase-file", type=click.File("r", encoding="utf-8"), help="Read the passphrase from a file.")
+@pass_settings
+@friendly_errors
+def restore(settings: Settings, file: str, force: bool, passphrase_file) -> None:
+    """Restore a backup made by 'smsgenie backup' (stop the daemon first: sudo systemctl stop smsgenie)."""
+    from appliance import backup as backupmod
+    from appliance.device import format_device_id
+
+    info, aside = backupmod.restore(file, settings.config.data_dir, _passphrase(passphrase_file, new=False),
+                                    force=force)
+    click.echo(f"Restored {info.messages} messages from the backup made {info.created} on box {info.device_id}.")
+    if aside is not None:
+        click.echo(f"What the data dir held before is in {aside}.")
+    here = format_device_id(this_device_id())
+    if info.device_id != here:
+        click.echo(f"This box is {here}, not {info.device_id}: the credit balance came with the backup; top-up "
+                   f"codes made for {info.device_id} do not work here. Do not use the old card again.")
+    click.echo("Start the daemon again: sudo systemctl start smsgenie")
+
+
 # --- compliance: opt-outs, keywords, inbox, the record, settings ------------------------------------
 
 
