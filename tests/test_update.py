@@ -259,3 +259,4 @@ def test_the_vendor_signs_a_bundle_on_the_command_line(tmp_path):
     again = runner.invoke(cli, ["vendor", "bundle", "--key", str(tmp_path / "v" / "vendor.key"), "--out", str(out),
                                 str(wheel)])
     assert again.exit_code == 1 and "already exists" in again.output
+

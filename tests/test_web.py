@@ -6,13 +6,17 @@ import io
 import json
 import os
 import re
+import zipfile
 from datetime import date
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import topup, vendor
+from appliance import topup, update, vendor
 from appliance.accounts import Accounts
+from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.config import Config, VendorConfig, WebConfig
 from appliance.db import Database
@@ -571,3 +575,55 @@ def test_the_demo_data_dir_secret_is_private(app):
     path = os.path.join(app.config["SMSGENIE"].data_dir, "web.secret")
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     json.dumps(app.config["SMSGENIE"].web.listen)
+
+
+# --- the web page: an admin uploads, the page checks at once, root's installer installs -------------
+
+def web_bundle(tmp_path, key, version: str, pad: int = 0) -> bytes:
+    from tests.test_update import make_wheel
+    d = tmp_path / f"web-{version}-{pad}"
+    d.mkdir()
+    wheel = make_wheel(d, version)
+    if pad:  # a bundle larger than a send list may be (the app below allows 1 MB uploads)
+        with zipfile.ZipFile(wheel, "a") as z:
+            z.writestr("smsgenie_fake/padding.bin", os.urandom(pad))
+    return update.make(key, [wheel], d / "u.bundle").read_bytes()
+
+
+def test_the_admin_uploads_an_update_and_the_page_shows_the_installer_verdict(tmp_path, app, admin, box,
+                                                                              vendor_keys):
+    data_dir = app.config["SMSGENIE"].data_dir
+    forged = web_bundle(tmp_path, Ed25519PrivateKey.generate(), "5.0.0")
+    r = post(admin, "/admin/update", {"bundle": (io.BytesIO(forged), "smsgenie-5.0.0.bundle")}, form_page="/admin/",
+             content_type="multipart/form-data")
+    assert r.status_code == 400
+    assert "Update refused" in r.get_data(as_text=True) and "not signed by your vendor" in r.get_data(as_text=True)
+    assert update.pending(data_dir) is None
+    assert not list(update.updates_dir(data_dir).glob("upload-*"))
+
+    good = web_bundle(tmp_path, vendor_keys[0], "5.0.0", pad=2 * 1024 * 1024)
+    r = post(admin, "/admin/update", {"bundle": (io.BytesIO(good), "smsgenie-5.0.0.bundle")}, form_page="/admin/",
+             content_type="multipart/form-data")
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    assert "SMS Genie 5.0.0 is signed by your vendor" in r.get_data(as_text=True)
+    assert update.pending(data_dir).read_bytes() == good
+    assert "An update is being installed." in admin.get("/admin/").get_data(as_text=True)
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{data_dir}"\n[vendor]\npublic_key = "{vendor_keys[1]}"\n[web]\nlisten = ""\n')
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "update", "install", "--from-upload", "--prefix",
+                                      str(tmp_path / "opt")])
+    assert result.exit_code == 0, result.output
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "SMS Genie 5.0.0 installed" in page and "An update is being installed." not in page
+
+
+def test_only_an_admin_with_the_form_token_can_upload_an_update(tmp_path, app, admin, staff, vendor_keys):
+    good = web_bundle(tmp_path, vendor_keys[0], "5.0.0")
+    r = post(staff, "/admin/update", {"bundle": (io.BytesIO(good), "u.bundle")}, form_page="/send",
+             content_type="multipart/form-data")
+    assert r.status_code == 403
+    r = admin.post("/admin/update", data={"bundle": (io.BytesIO(good), "u.bundle")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 400 and "The form expired" in r.get_data(as_text=True)
+    assert update.pending(app.config["SMSGENIE"].data_dir) is None

@@ -18,12 +18,13 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import ensure_data_dir
+from appliance.update import MAX_BUNDLE_BYTES
 from web import i18n
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         SMSGENIE_BOX=box,
     )
     (data_dir / "uploads").mkdir(mode=0o700, exist_ok=True)
+
+    @app.before_request  # before the CSRF check, which reads the form and so applies the limit
+    def _bundle_upload_limit():
+        if request.endpoint == "admin.update":  # an update bundle carries every wheel: larger than any list
+            request.max_content_length = MAX_BUNDLE_BYTES
+
     csrf.init_app(app)
     i18n.init_app(app, data_dir)
 

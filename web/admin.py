@@ -1,14 +1,18 @@
-"""The admin's pages: settings, the shop's forbidden words, users, API tokens, the record export."""
+"""The admin's pages: settings, the shop's forbidden words, users, API tokens, the record export, updates."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import datetime, timedelta
+from importlib.metadata import version as package_version
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
+from appliance import update as updates
 from appliance.accounts import AccountError
 from appliance.audit import safe_cell
-from appliance.errors import KeywordListError, SettingsError
+from appliance.errors import KeywordListError, SettingsError, SmsGenieError
 from appliance.keywords import KeywordStore
 from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS
@@ -31,7 +35,11 @@ def _render(error=None, done=None, new_token=None, status=200):
     q = queue()
     fingerprint = parse_public_key(cfg.vendor.public_key)[1] if cfg.vendor.public_key else None
     from appliance.device import format_device_id  # noqa: PLC0415
+    waiting = updates.pending(cfg.data_dir)
     return render_template("admin.html", settings=values, error=error, done=done, new_token=new_token,
+                           version=package_version("smsgenie"), update_result=updates.last_result(cfg.data_dir),
+                           update_waiting_minutes=None if waiting is None else
+                           int((datetime.now().timestamp() - waiting.stat().st_mtime) // 60),
                            keywords=KeywordStore(q.db, q.clock).all(), users=accounts().all(),
                            tokens=accounts().tokens(), device=format_device_id(box_id()), fingerprint=fingerprint,
                            modems=[(m, caps_for(m), values["sim_caps"].get(m.label, {}), CAP_FIELDS)
@@ -150,3 +158,29 @@ def audit_export():
     session["last_audit_export"] = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=record-{start:%Y%m%d}.csv"})
+
+
+@bp.route("/update", methods=["POST"])
+@admin_required
+def update():
+    """Take a vendor-signed update bundle: checked here at once, installed by root's smsgenie-update.service."""
+    cfg = config()
+    upload = request.files.get("bundle")
+    if upload is None or not upload.filename:
+        return _render(error=gettext("Choose the update file from the vendor (.bundle)."), status=400)
+    if not cfg.vendor.public_key:
+        return _render(error=gettext("This box has no vendor key in its config; ask the vendor's technician."),
+                       status=400)
+    path = updates.updates_dir(cfg.data_dir) / f"upload-{secrets.token_hex(8)}.part"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        upload.save(f)
+    try:
+        bundle = updates.stage_upload(cfg.data_dir, path, parse_public_key(cfg.vendor.public_key)[0])
+    except SmsGenieError as exc:
+        return _render(error=gettext("Update refused: %(why)s", why=str(exc)), status=400)
+    finally:
+        path.unlink(missing_ok=True)
+    return _render(done=gettext("SMS Genie %(version)s is signed by your vendor and is being installed; the box "
+                                "restarts by itself in a minute or two. Sending goes on after.",
+                                version=bundle.version))
