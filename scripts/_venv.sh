@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/demo and scripts/test: make .venv with Python >= 3.11 and
 # install the project into it (editable) with the extras named in $1.
 # Re-installs only when pyproject.toml changed since the last install.

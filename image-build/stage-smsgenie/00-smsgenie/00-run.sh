@@ -6,6 +6,6 @@
 install -d "${ROOTFS_DIR}/tmp/smsgenie-install"
 cp -a files/. "${ROOTFS_DIR}/tmp/smsgenie-install/"
 on_chroot << CHROOT
-bash /tmp/smsgenie-install/install.sh /tmp/smsgenie-install
+SMSGENIE_DATA_PARTITION=1 bash /tmp/smsgenie-install/install.sh /tmp/smsgenie-install
 CHROOT
 rm -rf "${ROOTFS_DIR}/tmp/smsgenie-install"

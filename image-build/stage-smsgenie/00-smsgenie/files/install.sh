@@ -81,17 +81,22 @@ else
 fi
 
 # --- services: ours on, what a counter box does not need off -------------------------------------
-systemctl enable smsgenie.service smsgenie-datapart.service smsgenie-firstboot.service \
-    smsgenie-update.path avahi-daemon.service
+systemctl enable smsgenie.service smsgenie-firstboot.service smsgenie-update.path avahi-daemon.service
+if [ "${SMSGENIE_DATA_PARTITION:-0}" = 1 ]; then
+    systemctl enable smsgenie-datapart.service
+fi
 for unit in bluetooth.service hciuart.service triggerhappy.service ModemManager.service \
             dphys-swapfile.service apt-daily.timer apt-daily-upgrade.timer man-db.timer cups.service; do
     systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 systemctl mask ModemManager.service >/dev/null 2>&1 || true  # it would grab the modem's AT port
 
-# The data partition: mounted on the data dir; nofail so the box still boots to tell what is wrong
-# (the service will not start without it: RequiresMountsFor in smsgenie.service).
-if ! grep -q "LABEL=smsgenie-data" /etc/fstab 2>/dev/null; then
+# The data partition (the image has one; image-build/build.sh adds it): mounted on the data dir;
+# nofail so the box still boots and says what is wrong (smsgenie.service will not start without it:
+# RequiresMountsFor). On a Pi installed by hand: SMSGENIE_DATA_PARTITION=1 once the card has
+# 256 MiB unpartitioned at its end (/opt/smsgenie/lib/datapart makes the partition at boot);
+# without it the data dir stays on the root file system, which must then stay writable.
+if [ "${SMSGENIE_DATA_PARTITION:-0}" = 1 ] && ! grep -q "LABEL=smsgenie-data" /etc/fstab 2>/dev/null; then
     echo "LABEL=smsgenie-data $data ext4 defaults,noatime,data=journal,nofail,x-systemd.device-timeout=20s 0 2" \
         >> /etc/fstab
 fi
