@@ -70,6 +70,9 @@ class ModemConfig:
     power_gpio: int = -1
     """GPIO (BCM) that switches the modem's power, for the last step of hung-modem recovery; -1 = none."""
     power_active_high: bool = True
+    power_key_gpio: int = -1
+    """GPIO (BCM) wired to the modem's PWRKEY instead (Waveshare SIM7600 HAT: 6); -1 = none."""
+    power_key_active_high: bool = True
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,9 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
         for key in ("per_minute", "per_hour", "per_day", "distinct_per_day", "min_gap_seconds", "jitter_seconds"):
             if getattr(obj, key) is not None and getattr(obj, key) < 0:
                 raise bad(key, "must be 0 (no cap) or more")
+        if obj.power_gpio >= 0 and obj.power_key_gpio >= 0:
+            raise bad("power_key_gpio", "and power_gpio cannot both be set: a HAT switches the modem's power "
+                                        "(Sixfab: power_gpio = 26) or has a power key (Waveshare: power_key_gpio = 6)")
     if isinstance(obj, QueueConfig):
         if obj.max_attempts < 1:
             raise bad("max_attempts", "must be at least 1")

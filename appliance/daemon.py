@@ -33,7 +33,7 @@ from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
 from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
-from hw.power import GPIOPowerSwitch, PowerSwitch, PowerSwitchError
+from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,15 @@ class Daemon:
         pool = Pool()
         switches = dict(power_switches or {})
         for m in config.modems:
-            if m.label not in switches and m.power_gpio >= 0:
-                try:
+            if m.label in switches or (m.power_gpio < 0 and m.power_key_gpio < 0):
+                continue
+            try:
+                if m.power_gpio >= 0:
                     switches[m.label] = GPIOPowerSwitch(m.power_gpio, active_high=m.power_active_high)
-                except PowerSwitchError as exc:
-                    log.error("%s: %s; hung-modem recovery stops at the soft reset", m.label, exc)
+                else:
+                    switches[m.label] = GPIOPowerKey(m.power_key_gpio, active_high=m.power_key_active_high)
+            except PowerSwitchError as exc:
+                log.error("%s: %s; hung-modem recovery stops at the soft reset", m.label, exc)
         self.workers = [ModemWorker(config, m, clock=self.clock, stop=self._stop, poll_interval=poll_interval,
                                     pool=pool, power=switches.get(m.label), stuck_after=stuck_after)
                         for m in config.modems]

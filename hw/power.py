@@ -2,8 +2,9 @@
 
 Cheap LTE HATs hang in ways no AT command reaches; only cutting the power
 helps. Boards differ (the Sixfab base HAT cuts modem power with GPIO26,
-active high; the Waveshare SIM7600 HAT wants a PWRKEY pulse), so the pin
-and its polarity come from the config. Like gpiozero's pin factories, there
+active high: :class:`GPIOPowerSwitch`; the Waveshare SIM7600 HAT has a
+PWRKEY on GPIO6 instead: :class:`GPIOPowerKey`), so the pin and its
+polarity come from the config. Like gpiozero's pin factories, there
 is a real switch and a simulated one side by side, behind one interface.
 """
 
@@ -62,6 +63,46 @@ class GPIOPowerSwitch(PowerSwitch):
 
     def on(self) -> None:
         self._device.on()
+
+    def close(self) -> None:
+        self._device.close()
+
+
+class GPIOPowerKey(PowerSwitch):
+    """A modem with a PWRKEY instead of a power switch (the Waveshare SIM7600 HAT: BCM6, active high).
+
+    The SIM7600 turns on after PWRKEY is held for about a second and off after 2.5 s or more,
+    so a power cycle is: hold 3 s (off; a modem that was already off turns on instead), wait,
+    then hold 1 s (on; too short to turn a running modem off). Either way it ends up on.
+    """
+
+    OFF_HOLD = 3.0
+    ON_HOLD = 1.0
+
+    def __init__(self, pin: int, *, active_high: bool = True, pin_factory=None):
+        try:
+            from gpiozero import OutputDevice  # noqa: PLC0415
+            self._device = OutputDevice(pin, active_high=active_high, initial_value=False, pin_factory=pin_factory)
+        except Exception as exc:  # gpiozero raises many kinds when there is no GPIO at all
+            raise PowerSwitchError(f"cannot use GPIO{pin} as the modem's power key ({exc}); check power_key_gpio "
+                                   f"in the config and that the service user is in the 'gpio' group") from exc
+
+    def _press(self, seconds: float, wait: Callable[[float], None]) -> None:
+        self._device.on()
+        try:
+            wait(seconds)
+        finally:
+            self._device.off()
+
+    def cycle(self, off_seconds: float, wait: Callable[[float], None]) -> None:
+        self._press(self.OFF_HOLD, wait)
+        wait(off_seconds)
+        self._press(self.ON_HOLD, wait)
+
+    def off(self) -> None:
+        raise PowerSwitchError("a power key can only cycle the modem (it toggles; cycle() ends with it on)")
+
+    on = off
 
     def close(self) -> None:
         self._device.close()

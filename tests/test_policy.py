@@ -17,12 +17,12 @@ from appliance import config as configmod
 from appliance.clock import FakeClock, SystemClock
 from appliance.config import ModemConfig
 from appliance.db import Database
-from appliance.errors import SettingsError
+from appliance.errors import ConfigError, SettingsError
 from appliance.plan import plan_message
 from appliance.policy import CARRIER_DEFAULTS, caps_for, parse_quiet_hours, quiet_until
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
 from appliance.settings import Settings
-from hw.power import GPIOPowerSwitch, SimulatedPowerSwitch
+from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitchError, SimulatedPowerSwitch
 from tests.conftest import pool_config, running_daemon, wait_for
 
 MOBILE = [f"+86138{i:08d}" for i in range(100)]   # China Mobile
@@ -356,6 +356,30 @@ def test_gpio_power_switch_cycles_the_pin():
     low.off()
     assert factory.pin(19).state is True  # active low: "off" drives the pin high
     low.close()
+
+
+def test_gpio_power_key_holds_long_to_switch_off_and_short_to_switch_on():
+    factory = MockFactory()
+    key = GPIOPowerKey(6, pin_factory=factory)
+    pin = factory.pin(6)
+    seen = []
+
+    def wait(seconds):
+        seen.append((seconds, pin.state))
+    key.cycle(3.0, wait)
+    # held 3 s (a running SIM7600 turns off after 2.5 s), released for the off time, held 1 s (on)
+    assert seen == [(GPIOPowerKey.OFF_HOLD, True), (3.0, False), (GPIOPowerKey.ON_HOLD, True)]
+    assert pin.state is False
+    with pytest.raises(PowerSwitchError, match="can only cycle"):
+        key.off()
+    key.close()
+
+
+def test_a_modem_has_a_power_switch_or_a_power_key_not_both(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[modem]\nport = "/dev/x"\npower_gpio = 26\npower_key_gpio = 6\n')
+    with pytest.raises(ConfigError, match="cannot both be set"):
+        configmod.load(path, explicit=True)
 
 
 def test_send_cli_schedules_and_marks_transactional(tmp_path):
