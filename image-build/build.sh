@@ -5,8 +5,8 @@
 #   TECH_PASSWORD='...' image-build/build.sh --native         # pi-gen on this Debian host, as root
 #
 # Settings (environment):
-#   TECH_PASSWORD   the technician's login password (user "tech"); required unless TECH_SSH_KEY
-#                   is given: the image has no default password
+#   TECH_PASSWORD   the technician's login password (user "tech", console and sudo); required:
+#                   the image has no default password
 #   TECH_SSH_KEY    a public key file: SSH enabled, key-only logins for "tech"
 #   VENDOR_PUB      the vendor's vendor.pub: its key goes into the box's config (else: fill in later)
 #   PIGEN_REF       pi-gen branch or tag to build with (default: arm64, the bookworm 64-bit branch)
@@ -21,8 +21,9 @@ native=0
 [ "${1:-}" = "--native" ] && native=1
 die() { echo "build.sh: $*" >&2; exit 1; }
 
-[ -n "${TECH_PASSWORD:-}" ] || [ -n "${TECH_SSH_KEY:-}" ] ||
-    die "set TECH_PASSWORD (or TECH_SSH_KEY=file.pub): the image ships with no default password"
+tech_password="${TECH_PASSWORD:-}"
+[ "${#tech_password}" -ge 10 ] ||
+    die "set TECH_PASSWORD (10 characters or more): the image ships with no default password"
 [ -z "${TECH_SSH_KEY:-}" ] || [ -f "$TECH_SSH_KEY" ] || die "TECH_SSH_KEY: no such file $TECH_SSH_KEY"
 [ -z "${VENDOR_PUB:-}" ] || grep -q '^ed25519:' "$VENDOR_PUB" || die "VENDOR_PUB is not a vendor.pub file"
 if [ "$native" = 1 ]; then
@@ -60,7 +61,7 @@ touch "$work/pi-gen/stage2/SKIP_IMAGES"   # only our stage's image, not plain Li
     echo "KEYBOARD_LAYOUT='English (US)'"
     echo "FIRST_USER_NAME=tech"
     echo "DISABLE_FIRST_BOOT_USER_RENAME=1"
-    [ -z "${TECH_PASSWORD:-}" ] || printf 'FIRST_USER_PASS=%q\n' "$TECH_PASSWORD"
+    printf 'FIRST_USER_PASS=%q\n' "$tech_password"
     if [ -n "${TECH_SSH_KEY:-}" ]; then
         echo "ENABLE_SSH=1"
         printf 'PUBKEY_SSH_FIRST_USER=%q\n' "$(cat "$TECH_SSH_KEY")"
@@ -82,18 +83,8 @@ fi
 img="$(find "$work/pi-gen/deploy" -name '*-smsgenie.img' -newer "$work/pi-gen/config" | sort | tail -n 1)"
 [ -n "$img" ] || die "pi-gen made no *-smsgenie.img in $work/pi-gen/deploy"
 
-# A small data partition after the root: Raspberry Pi OS's first boot then leaves the root as it
-# is (it only grows a root that is the last partition), and smsgenie-datapart.service grows this
-# one over the rest of the card. Built as a file and copied in: no loop device needed.
 echo "== data partition" >&2
-data_mib=256
-start_mib=$(( ($(stat -c %s "$img") + 1048575) / 1048576 + 4 ))
-truncate -s "$(( (start_mib + data_mib) * 1048576 ))" "$img"
-echo "start=$(( start_mib * 2048 )), size=$(( data_mib * 2048 )), type=83" | sfdisk --quiet --append "$img"
-rm -f "$work/data.ext4"
-mkfs.ext4 -q -L smsgenie-data "$work/data.ext4" "${data_mib}M"
-dd if="$work/data.ext4" of="$img" bs=1M seek="$start_mib" conv=notrunc,fsync status=none
-rm -f "$work/data.ext4"
+"$here/add-data-partition" "$img"
 sfdisk -l "$img"
 
 mkdir -p "$here/deploy"

@@ -7,6 +7,7 @@ card has none, and refused with a clear message when there is no room.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from appliance import config as configmod
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / "image-build/stage-smsgenie/00-smsgenie/files"
 DATAPART = FILES / "rootfs/opt/smsgenie/lib/datapart"
+ADD_DATA = ROOT / "image-build/add-data-partition"
 TOOLS = ("sfdisk", "losetup", "partx", "mkfs.ext4", "debugfs", "blkid", "lsblk", "resize2fs")
 
 
@@ -63,9 +65,11 @@ def card(tmp_path):
         run("losetup", "-d", dev, check=False)
 
 
-def fs_blocks(part: str) -> int:
+def fs_bytes(part: str) -> int:
+    """The ext4 file system's size, from its superblock."""
     out = run("dumpe2fs", "-h", part).stdout
-    return int(next(line.split(":")[1] for line in out.splitlines() if line.startswith("Block count")))
+    field = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)}
+    return int(field["Block count"]) * int(field["Block size"])
 
 
 def put_file(part: str, tmp_path: Path, name: str, data: bytes) -> None:
@@ -89,16 +93,16 @@ def test_datapart_grows_the_data_partition_over_the_card_keeping_its_files(card,
     run("mkfs.ext4", "-q", "-L", "smsgenie-data", data)
     record = os.urandom(300_000)
     put_file(data, tmp_path, "smsgenie.db", record)
-    before = fs_blocks(data)
+    before = fs_bytes(data)
     done = run(str(DATAPART), dev)
     assert "growing" in done.stderr
-    after = fs_blocks(data)
-    assert after * 4096 > 400 * 1024 * 1024 > before * 4096  # 64 MiB -> the rest of the 800 MiB card
+    after = fs_bytes(data)
+    assert after > 400 * 1024 * 1024 > before  # 64 MiB -> the rest of the 800 MiB card
     assert get_file(data, "smsgenie.db") == record
     assert run("e2fsck", "-fn", data, check=False).returncode == 0
     assert run("blkid", "-s", "LABEL", "-o", "value", root).stdout.strip() == "rootfs"  # the root untouched
     again = run(str(DATAPART), dev)  # every boot: nothing more to do
-    assert again.stderr == "" and fs_blocks(data) == after
+    assert again.stderr == "" and fs_bytes(data) == after
 
 
 @needs_loop
@@ -112,7 +116,7 @@ def test_datapart_creates_the_partition_in_free_space_after_the_root(card):
     assert run("blkid", "-s", "LABEL", "-o", "value", new[2]).stdout.strip() == "smsgenie-data"
     start = int(Path(f"/sys/class/block/{Path(new[2]).name}/start").read_text())
     assert start % 2048 == 0  # aligned, after the root
-    assert fs_blocks(new[2]) * 4096 > 400 * 1024 * 1024
+    assert fs_bytes(new[2]) > 400 * 1024 * 1024
 
 
 @needs_loop
@@ -122,6 +126,50 @@ def test_datapart_refuses_a_card_with_no_room_and_says_what_to_do(card):
     assert done.returncode == 1
     assert "leave at least 256 MiB unpartitioned" in done.stderr
     assert len(run("lsblk", "-lnpo", "NAME", dev).stdout.split()) == 3  # nothing was added
+
+
+def pigen_like_image(path: Path, mib: int = 400) -> None:
+    """boot (FAT type) at 4 MiB and an ext4 root to the end, like pi-gen's export."""
+    with open(path, "wb") as f:
+        f.truncate(mib * 1024 * 1024)
+    run("sfdisk", "--quiet", str(path), input="label: dos\nstart=8192, size=64M, type=c\nstart=139264, type=83\n")
+
+
+@pytest.mark.skipif(shutil.which("sfdisk") is None or shutil.which("mkfs.ext4") is None,
+                    reason="needs fdisk, e2fsprogs")
+def test_build_adds_a_small_data_partition_after_the_root(tmp_path):
+    img = tmp_path / "2026-11-25-smsgenie.img"
+    pigen_like_image(img)
+    run(str(ADD_DATA), str(img))
+    table = run("sfdisk", "-J", str(img)).stdout
+    parts = json.loads(table)["partitiontable"]["partitions"]
+    assert len(parts) == 3 and parts[2]["size"] == 256 * 2048
+    assert parts[2]["start"] >= parts[1]["start"] + parts[1]["size"]  # after the root, which is untouched
+    data = tmp_path / "p3"
+    with open(img, "rb") as src, open(data, "wb") as out:
+        src.seek(parts[2]["start"] * 512)
+        out.write(src.read(parts[2]["size"] * 512))
+    assert run("blkid", "-s", "LABEL", "-o", "value", str(data)).stdout.strip() == "smsgenie-data"
+    again = run(str(ADD_DATA), str(img), check=False)
+    assert again.returncode == 1 and "not a pi-gen image" in again.stderr
+
+
+@needs_loop
+def test_a_flashed_image_grows_its_data_partition_over_a_larger_card(card, tmp_path):
+    img = tmp_path / "smsgenie.img"
+    pigen_like_image(img)
+    run(str(ADD_DATA), str(img))
+    size = img.stat().st_size
+    dev, parts = card("", size_mib=900)  # an empty 900 MiB card ...
+    with open(img, "rb") as src, open(dev, "r+b") as dst:  # ... flashed, like dd does
+        shutil.copyfileobj(src, dst, 1 << 20)
+    run("partx", "-a", dev, check=False)
+    parts = run("lsblk", "-lnpo", "NAME", dev).stdout.split()[1:]
+    assert len(parts) == 3
+    before = fs_bytes(parts[2])
+    run(str(DATAPART), dev)
+    assert fs_bytes(parts[2]) > 400 * 1024 * 1024 > before > 0
+    assert size < 900 * 1024 * 1024
 
 
 def test_the_example_config_is_what_the_image_installs_and_loads():
