@@ -21,7 +21,6 @@ deleted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ from appliance.audit import AuditLog
 from appliance.clock import SystemClock
 from appliance.db import DB_NAME, Database
 from appliance.errors import SmsGenieError
+from appliance.files import fsync_dir, sha256_file
 from appliance.lock import DataDirLock
 from appliance.settings import SETTINGS_NAME
 
@@ -155,14 +155,6 @@ class _Opener:
         return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_passphrase(passphrase: str) -> None:
     if len(passphrase) < MIN_PASSPHRASE:
         raise BackupError(f"the backup passphrase needs at least {MIN_PASSPHRASE} characters")
@@ -217,7 +209,7 @@ def make(data_dir: str | os.PathLike, dest_dir: str | os.PathLike, passphrase: s
         manifest = {"format": FORMAT, "device_id": device_id, "version": version,
                     "created": now.isoformat(timespec="seconds"), "messages": messages,
                     "audit_head": verdict.head, "audit_ok": verdict.ok,
-                    "files": {n: _sha256(p) for n, p in files.items()}}
+                    "files": {n: sha256_file(p) for n, p in files.items()}}
         (Path(tmp) / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         salt = os.urandom(16)
         key = _key(passphrase, salt)
@@ -287,7 +279,7 @@ def _unpack(path: Path, passphrase: str, into: Path) -> dict:
     except (OSError, ValueError):
         raise BackupError(f"{path.name} has no readable manifest") from None
     for name, digest in manifest["files"].items():
-        if name not in (DB_NAME, *FILES) or not (into / name).exists() or _sha256(into / name) != digest:
+        if name not in (DB_NAME, *FILES) or not (into / name).exists() or sha256_file(into / name) != digest:
             raise BackupError(f"{path.name}: {name} does not match the backup's manifest: refused")
     db = Database(into / DB_NAME)
     try:
@@ -339,11 +331,7 @@ def restore(path: str | os.PathLike, data_dir: str | os.PathLike, passphrase: st
                     os.chown(staging / n, owner.st_uid, owner.st_gid)
                 os.chmod(staging / n, 0o600)
                 os.replace(staging / n, data_dir / n)
-            fd = os.open(data_dir, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(data_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return _info(path, manifest), aside

@@ -90,6 +90,10 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
                              vendor.parse_public_key(public_line)[0]))
     box_settings = BoxSettings(data_dir)
     box_settings.set("signature", SIGNATURE)
+    if not box_settings.is_set("quiet_hours"):
+        # A demo sends whenever it is run; a shop's box starts with quiet hours (21:00-08:00).
+        box_settings.set("quiet_hours", "")
+        echo("Quiet hours are off in the demo (a shop's box holds marketing lists 21:00-08:00).")
     box_settings.close()
     first_id = _queue_demo_lists(q, echo)
     sim.inject_sms(REPLYING, "退订")  # arrived while the box was off; read when the daemon starts

@@ -18,6 +18,7 @@ from tinydb.storages import Storage
 
 from appliance.audit import MIN_RETENTION_DAYS
 from appliance.errors import SettingsError
+from appliance.files import fsync_dir
 
 SETTINGS_NAME = "settings.json"
 DEFAULTS = {
@@ -63,11 +64,7 @@ class AtomicJSONStorage(Storage):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(self.path.parent)
 
     def close(self) -> None:
         pass
@@ -167,6 +164,10 @@ class Settings:
 
     def all(self) -> dict:
         return {**DEFAULTS, **{k: v for k, v in self._doc().items() if k in DEFAULTS}}
+
+    def is_set(self, key: str) -> bool:
+        """Whether the shop chose this value (False: the default applies)."""
+        return key in self._doc()
 
     def set(self, key: str, value) -> None:
         """One atomic write: the old value or the new survives a power cut, nothing in between."""

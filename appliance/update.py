@@ -41,6 +41,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.errors import SmsGenieError
+from appliance.files import fsync_dir, sha256_file
 
 FORMAT = "smsgenie-update-1"
 DOMAIN = b"smsgenie update bundle v1\n"  # a signature over one kind of file is never valid for another
@@ -74,14 +75,6 @@ class Bundle:
         return self.directory / "wheels"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def wheel_version(path: Path) -> str:
     """smsgenie-0.2.0-py3-none-any.whl -> 0.2.0"""
     parts = path.name.split("-")
@@ -99,7 +92,7 @@ def make(private_key: Ed25519PrivateKey, wheels: list[Path], out: Path, *, notes
     names = [w.name for w in wheels]
     if len(set(names)) != len(names):
         raise UpdateError("two wheels with the same file name")
-    files = {f"wheels/{w.name}": _sha256(w) for w in wheels}
+    files = {f"wheels/{w.name}": sha256_file(w) for w in wheels}
     for name in files:
         if not _WHEEL_NAME.match(name):
             raise UpdateError(f"{name}: wheel file names are letters, digits and ._+- only")
@@ -255,7 +248,7 @@ def install(bundle: Bundle, prefix: str | os.PathLike, *, python: str | None = N
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(Path("releases") / bundle.version)
     os.replace(tmp, prefix / "current")
-    _fsync_dir(prefix)
+    fsync_dir(prefix)
     _prune(releases, keep={bundle.version, before})  # this release and the one before: one step back
     return before, bundle.version
 
@@ -269,14 +262,6 @@ def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_ENV"))}
     env["PIP_NO_INPUT"] = "1"
     return env
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _prune(releases: Path, keep: set[str | None]) -> None:

@@ -43,6 +43,16 @@ class PowerSwitch:
         pass
 
 
+def _output(pin: int, active_high: bool, initial: bool, pin_factory, use: str, key: str):
+    """gpiozero's OutputDevice on ``pin``, or a PowerSwitchError a technician can act on."""
+    try:
+        from gpiozero import OutputDevice  # noqa: PLC0415 - only boxes with a power pin need gpiozero
+        return OutputDevice(pin, active_high=active_high, initial_value=initial, pin_factory=pin_factory)
+    except Exception as exc:  # gpiozero raises many kinds when there is no GPIO at all
+        raise PowerSwitchError(f"cannot use GPIO{pin} {use} ({exc}); check {key} in the config and that the "
+                               f"service user is in the 'gpio' group") from exc
+
+
 class GPIOPowerSwitch(PowerSwitch):
     """A GPIO that powers the modem while it is active (gpiozero; lgpio on every Pi model).
 
@@ -51,12 +61,7 @@ class GPIOPowerSwitch(PowerSwitch):
     """
 
     def __init__(self, pin: int, *, active_high: bool = True, pin_factory=None):
-        try:
-            from gpiozero import OutputDevice  # noqa: PLC0415 - only boxes with a power pin need gpiozero
-            self._device = OutputDevice(pin, active_high=active_high, initial_value=True, pin_factory=pin_factory)
-        except Exception as exc:  # gpiozero raises many kinds when there is no GPIO at all
-            raise PowerSwitchError(f"cannot use GPIO{pin} to switch the modem's power ({exc}); check power_gpio "
-                                   f"in the config and that the service user is in the 'gpio' group") from exc
+        self._device = _output(pin, active_high, True, pin_factory, "to switch the modem's power", "power_gpio")
 
     def off(self) -> None:
         self._device.off()
@@ -80,12 +85,7 @@ class GPIOPowerKey(PowerSwitch):
     ON_HOLD = 1.0
 
     def __init__(self, pin: int, *, active_high: bool = True, pin_factory=None):
-        try:
-            from gpiozero import OutputDevice  # noqa: PLC0415
-            self._device = OutputDevice(pin, active_high=active_high, initial_value=False, pin_factory=pin_factory)
-        except Exception as exc:  # gpiozero raises many kinds when there is no GPIO at all
-            raise PowerSwitchError(f"cannot use GPIO{pin} as the modem's power key ({exc}); check power_key_gpio "
-                                   f"in the config and that the service user is in the 'gpio' group") from exc
+        self._device = _output(pin, active_high, False, pin_factory, "as the modem's power key", "power_key_gpio")
 
     def _press(self, seconds: float, wait: Callable[[float], None]) -> None:
         self._device.on()

@@ -21,7 +21,7 @@ from appliance.config import Config, ModemConfig, PanelConfig, VendorConfig, Web
 from appliance.daemon import Daemon
 from appliance.policy import NO_CAPS
 from hw.modem.sim import SimulatedModem
-from tests.conftest import wait_for
+from tests.conftest import real_time_box, wait_for
 from web.serve import WebServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,6 +39,7 @@ def box(tmp_path):
                     modems=(ModemConfig(port=sim.port, carrier="China Mobile", **NO_CAPS),),
                     vendor=VendorConfig(public_key=pub_path.read_text().strip()),
                     web=WebConfig(listen="127.0.0.1:0"), panel=PanelConfig(display="emulator", buttons="mock"))
+    real_time_box(config.data_dir)
     web = WebServer(config)
     daemon = Daemon(config, setup_pin=lambda: web.setup_pin)
     web.attach(daemon).start()

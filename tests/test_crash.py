@@ -28,7 +28,7 @@ from appliance.plan import plan_message
 from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue
 from hw.modem.sim import SimulatedModem
-from tests.conftest import wait_for
+from tests.conftest import real_time_box, wait_for
 
 TOTAL = 200
 KILLS = 20
@@ -74,6 +74,7 @@ def setup(tmp_path):
                     modems=(ModemConfig(port=sim.port, **NO_CAPS, command_timeout=2.0, send_timeout=2.0),))
     config_file = tmp_path / "config.toml"
     config_file.write_text(configmod.dump(config))
+    real_time_box(config.data_dir)  # smsgenie run on the real clock: no quiet hours
     db = Database.in_data_dir(config.data_dir)
     q = SendQueue(db, SystemClock())
     q.ledger.adjust(TOPUP, "credit for the crash trial")
