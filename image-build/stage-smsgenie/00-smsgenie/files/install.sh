@@ -72,12 +72,29 @@ if [ ! -e /etc/smsgenie/config.toml ]; then
 fi
 
 # --- Raspberry Pi settings: I2C (the OLED), the UART (a HAT's AT port), no serial console --------
-if command -v raspi-config >/dev/null 2>&1; then
-    raspi-config nonint do_i2c 0
-    raspi-config nonint do_serial_cons 1
-    raspi-config nonint do_serial_hw 0
+# Written here rather than through raspi-config, which also pokes the running kernel (dtparam,
+# modprobe) and so fails inside an image being built.
+boot=/boot/firmware
+[ -f "$boot/config.txt" ] || boot=/boot
+if [ -f "$boot/config.txt" ]; then
+    set_boot_config() {  # KEY=VALUE: replace any line setting KEY (commented out or not), else append
+        local key="${1%=*}"
+        if grep -qE "^#?[[:space:]]*${key}=" "$boot/config.txt"; then
+            sed -i -E "s|^#?[[:space:]]*${key}=.*|$1|" "$boot/config.txt"
+        else
+            printf '[all]\n%s\n' "$1" >> "$boot/config.txt"
+        fi
+    }
+    set_boot_config dtparam=i2c_arm=on
+    set_boot_config enable_uart=1
+    grep -qx i2c-dev /etc/modules 2>/dev/null || echo i2c-dev >> /etc/modules
+    if [ -f "$boot/cmdline.txt" ]; then  # the UART is the modem's, not a login console's
+        sed -i -E 's/console=(serial0|ttyAMA0|ttyS0),[0-9]+ ?//g' "$boot/cmdline.txt"
+    fi
+    systemctl disable serial-getty@ttyS0.service serial-getty@ttyAMA0.service >/dev/null 2>&1 || true
+    say "I2C and the UART on, serial console off ($boot/config.txt, cmdline.txt)"
 else
-    say "no raspi-config (not Raspberry Pi OS): I2C and the UART are left as they are"
+    say "no $boot/config.txt (not Raspberry Pi OS): I2C and the UART are left as they are"
 fi
 
 # --- services: ours on, what a counter box does not need off -------------------------------------
