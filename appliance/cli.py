@@ -486,6 +486,33 @@ def bundle(key_path: str, out: str, notes: str, wheels: tuple[str, ...]) -> None
     click.echo(f"Signed {len(wheels)} wheel(s) into {out}.")
 
 
+@cli.group("clock")
+def clock_group() -> None:
+    """The box's clock check: sending waits while the clock is behind what the box recorded."""
+
+
+@clock_group.command("reset")
+@pass_settings
+@friendly_errors
+def clock_reset(settings: Settings) -> None:
+    """Trust the clock as it is now (after a clock that ran ahead left a mark in the future)."""
+    from datetime import datetime
+
+    from appliance import timecheck
+
+    db = Database.in_data_dir(settings.config.data_dir)
+    try:
+        before = timecheck.reset(db, SystemClock())
+    finally:
+        db.close()
+    now = datetime.now().strftime("%Y-%m-%d %H:%M")
+    if before is None:
+        click.echo(f"The clock mark is now {now}.")
+    else:
+        click.echo(f"The clock mark was {datetime.fromtimestamp(before).strftime('%Y-%m-%d %H:%M')}; now {now}. "
+                   f"Sending no longer waits for the clock.")
+
+
 # --- updates, backups -------------------------------------------------------------------------------
 
 DEFAULT_PREFIX = "/opt/smsgenie"

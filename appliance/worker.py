@@ -35,6 +35,7 @@ from appliance.policy import UNLIMITED, caps_for, quiet_until
 from appliance.privacy import mask_number
 from appliance.sendqueue import Message, RetryPolicy, SendQueue
 from appliance.settings import Settings as BoxSettings
+from appliance.timecheck import ClockCheck
 from hw.errors import (
     CommandFailed,
     HardwareError,
@@ -128,6 +129,7 @@ class ModemWorker:
         self.journal = HandoverJournal(config.data_dir, modem_config.label)
         self.inbox = Inbox(self.db)
         self.optouts = OptOuts(self.db, self.clock)
+        self.clock_check = ClockCheck(self.db, self.clock)
         self.box_settings = BoxSettings(config.data_dir)
         q = config.queue
         self.policy = RetryPolicy(q.max_attempts, q.retry_base_seconds, q.retry_cap_seconds)
@@ -445,6 +447,12 @@ class ModemWorker:
         held = self.queue.sending_paused()
         if held is not None:
             self._pause(f"sending paused by {held['by']}", None)
+            return None
+        behind = self.clock_check.behind()
+        if behind:
+            self._pause(f"the clock is {behind / 60:.0f} min behind the last time this box recorded: waiting for "
+                        f"network time so the record's times are right (is the box online? if the clock is "
+                        f"right, 'smsgenie clock reset')", now + 60)
             return None
         self._refresh_settings()
         quiet_end = quiet_until(now, self._quiet_spec)
