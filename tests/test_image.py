@@ -177,7 +177,7 @@ def test_the_example_config_is_what_the_image_installs_and_loads():
     assert c.data_dir == "/var/lib/smsgenie"
     assert c.modems[0].port == "/dev/smsgenie-modem"
     assert (c.panel.display, c.panel.buttons) == ("ssd1306", "gpio")
-    assert c.web.listen == "0.0.0.0:8080"
+    assert c.web.listen == "0.0.0.0:80"
 
 
 def test_the_udev_rule_names_the_at_port_of_both_modems():
@@ -192,5 +192,6 @@ def test_the_service_is_hardened_and_watched():
     unit = (FILES / "rootfs/etc/systemd/system/smsgenie.service").read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict",
                  "ReadWritePaths=/var/lib/smsgenie", "PrivateTmp=yes", "SupplementaryGroups=dialout i2c gpio",
-                 "User=smsgenie", "RequiresMountsFor=/var/lib/smsgenie"):
+                 "User=smsgenie", "RequiresMountsFor=/var/lib/smsgenie",
+                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"):
         assert f"\n{line}" in unit, line

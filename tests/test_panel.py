@@ -383,6 +383,7 @@ def test_screen_off_from_the_menu(bare_panel):
 def test_lan_address():
     assert lan_address("") is None
     assert lan_address("127.0.0.1:8080") == "127.0.0.1:8080"
+    assert lan_address("192.168.1.23:80") == "192.168.1.23"  # the image's page, on the usual port
     found = lan_address("0.0.0.0:8080")
     assert found is None or (found.endswith(":8080") and not found.startswith("127."))
 

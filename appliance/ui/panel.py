@@ -57,7 +57,8 @@ WHO = "the counter panel"
 
 
 def lan_address(listen: str) -> str | None:
-    """Where a browser on the LAN reaches the page: 'host:port', or None without a page or a network.
+    """Where a browser on the LAN reaches the page: 'host:port' ('host' on port 80), or None without
+    a page or a network.
 
     For a page on every interface (0.0.0.0) the host is the address the box would use to reach
     the outside world - found with a UDP socket that is connected but never sends.
@@ -65,15 +66,16 @@ def lan_address(listen: str) -> str | None:
     if not listen:
         return None
     host, _, port = listen.rpartition(":")
+    suffix = "" if port == "80" else f":{port}"
     if host not in ("", "0.0.0.0", "::"):
-        return f"{host}:{port}"
+        return f"{host}{suffix}"
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only, no packet leaves
             ip = s.getsockname()[0]
     except OSError:
         return None
-    return None if ip.startswith("127.") or ip == "0.0.0.0" else f"{ip}:{port}"
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else f"{ip}{suffix}"
 
 
 class Panel:
