@@ -181,6 +181,9 @@ def make(data_dir: str | os.PathLike, dest_dir: str | os.PathLike, passphrase: s
     data_dir, dest_dir = Path(data_dir), Path(dest_dir)
     if not (data_dir / DB_NAME).exists():
         raise BackupError(f"{data_dir} holds no SMS Genie database: nothing to back up")
+    for name in (DB_NAME, *FILES):  # run as root in the service user's directory: only real files
+        if (data_dir / name).is_symlink():
+            raise BackupError(f"{data_dir / name} is a symbolic link, not the box's file: refused")
     if not dest_dir.is_dir():
         raise BackupError(f"{dest_dir} is not a directory: mount the USB stick first (see docs/hardware.md)")
     now = now or datetime.now(timezone.utc)

@@ -559,6 +559,7 @@ def update_verify(settings: Settings, file: str) -> None:
 @click.option("--restart/--no-restart", default=False,
               help="Restart smsgenie.service after (reboot, when the root file system is read-only).")
 @pass_settings
+@friendly_errors
 def update_install(settings: Settings, file: str | None, from_upload: bool, prefix: str, restart: bool) -> None:
     """Verify FILE, install it as a new release and make it current. The data dir is kept as it is."""
     import subprocess

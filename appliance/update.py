@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -121,6 +122,8 @@ def verify(path: str | os.PathLike, public_key: Ed25519PublicKey, into: str | os
     that was not verified (it is removed).
     """
     path, into = Path(path), Path(into)
+    if path.is_symlink():
+        raise UpdateError(f"{path} is a symbolic link, not a bundle: refused")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -280,7 +283,11 @@ RESULT = "last.json"
 
 
 def updates_dir(data_dir: str | os.PathLike) -> Path:
+    """data_dir/updates. The installer runs as root in a directory the service user owns, so it
+    refuses a symbolic link here (it would send root's writes elsewhere)."""
     d = Path(data_dir) / UPDATES_DIR
+    if d.is_symlink():
+        raise UpdateError(f"{d} is a symbolic link, not the updates directory: refused")
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     return d
 
@@ -304,7 +311,7 @@ def stage_upload(data_dir: str | os.PathLike, upload: str | os.PathLike, public_
 
 def pending(data_dir: str | os.PathLike) -> Path | None:
     p = Path(data_dir) / UPDATES_DIR / INCOMING
-    return p if p.exists() else None
+    return p if os.path.lexists(p) else None
 
 
 def write_result(data_dir: str | os.PathLike, result: dict, now: datetime | None = None) -> None:
@@ -312,11 +319,13 @@ def write_result(data_dir: str | os.PathLike, result: dict, now: datetime | None
     d = updates_dir(data_dir)
     body = json.dumps({**result, "at": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")},
                       ensure_ascii=False)
-    tmp = d / (RESULT + ".part")
-    tmp.write_text(body, encoding="utf-8")
-    owner = Path(data_dir).stat()
-    if os.geteuid() == 0:
-        os.chown(tmp, owner.st_uid, owner.st_gid)
+    fd, tmp = tempfile.mkstemp(prefix=RESULT + ".", dir=d)  # a new file: never through a planted link
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(body)
+        owner = Path(data_dir).stat()
+        if os.geteuid() == 0:
+            os.fchown(f.fileno(), owner.st_uid, owner.st_gid)
+        os.fchmod(f.fileno(), 0o600)
     os.replace(tmp, d / RESULT)
 
 

@@ -260,3 +260,25 @@ def test_the_vendor_signs_a_bundle_on_the_command_line(tmp_path):
                                 str(wheel)])
     assert again.exit_code == 1 and "already exists" in again.output
 
+
+def test_the_root_installer_never_writes_through_a_link_the_service_user_planted(tmp_path, bundle_of, vendor_key):
+    data = tmp_path / "data"
+    updates = update.updates_dir(data)
+    victim = tmp_path / "etc-passwd"
+    victim.write_text("root:x:0:0\n")
+    for planted in ("last.json.part", "last.json"):
+        (updates / planted).symlink_to(victim)
+    update.write_result(data, {"ok": True, "message": "x"})
+    assert victim.read_text() == "root:x:0:0\n"
+    assert update.last_result(data)["message"] == "x"
+    (updates / update.INCOMING).symlink_to(victim)
+    assert update.pending(data) is not None
+    with pytest.raises(UpdateError, match="symbolic link"):
+        update.verify(update.pending(data), vendor_key.public_key(), tmp_path / "x")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "data2" / "updates").symlink_to(elsewhere)
+    with pytest.raises(UpdateError, match="symbolic link"):
+        update.write_result(tmp_path / "data2", {"ok": True, "message": "x"})
+    assert not list(elsewhere.iterdir())
