@@ -7,11 +7,12 @@ dies, however it dies.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
 
-from appliance.errors import DaemonAlreadyRunning
+from appliance.errors import DaemonAlreadyRunning, DataDirError
 
 LOCK_NAME = "daemon.lock"
 
@@ -22,7 +23,11 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> "DataDirLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:  # never through a link: root (restore, update) takes this lock in the service user's directory
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise DataDirError(f"cannot take the lock {self.path}: {exc.strerror}"
+                               + (" (a symbolic link: remove it)" if exc.errno == errno.ELOOP else "")) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -53,7 +58,7 @@ class DataDirLock:
         """Is a daemon running on ``data_dir`` right now?"""
         path = Path(data_dir) / LOCK_NAME
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return False
         try:

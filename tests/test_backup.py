@@ -11,7 +11,7 @@ from appliance.backup import BackupError, WrongPassphrase
 from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import DB_NAME, Database
-from appliance.errors import DaemonAlreadyRunning
+from appliance.errors import DaemonAlreadyRunning, DataDirError
 from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
 from appliance.settings import Settings as BoxSettings
@@ -164,3 +164,17 @@ def test_backup_and_restore_on_the_command_line(tmp_path):
     wrong = runner.invoke(cli, ["--data-dir", str(tmp_path / "new"), "restore", "--force", str(file)],
                           input="wrong-one\n")
     assert wrong.exit_code == 1 and "passphrase does not open" in wrong.output
+
+
+def test_restore_as_root_never_writes_through_a_lock_file_link(tmp_path):
+    fill(tmp_path / "d")
+    (tmp_path / "s").mkdir()
+    info = backup.make(tmp_path / "d", tmp_path / "s", PASS, device_id="7K3M-9QAZ", version="0.1.0")
+    target = tmp_path / "target"
+    target.mkdir()
+    victim = tmp_path / "shadow"
+    victim.write_text("root:$6$...\n")
+    (target / "daemon.lock").symlink_to(victim)  # planted by whoever owns the data dir
+    with pytest.raises(DataDirError, match="symbolic link"):
+        backup.restore(info.path, target, PASS)
+    assert victim.read_text() == "root:$6$...\n"
