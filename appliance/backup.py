@@ -315,6 +315,9 @@ def restore(path: str | os.PathLike, data_dir: str | os.PathLike, passphrase: st
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = now or datetime.now(timezone.utc)
     with DataDirLock(data_dir):  # refuses while the daemon runs
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", *FILES):  # root, in the service user's dir
+            if (data_dir / name).is_symlink():
+                raise BackupError(f"{data_dir / name} is a symbolic link, not the box's file: refused")
         if _has_data(data_dir) and not force:
             raise BackupError(f"{data_dir} already holds messages or credit: restoring would replace them. "
                               f"Add --force to restore anyway (the current files are kept aside)")
