@@ -90,5 +90,5 @@ sfdisk -l "$img"
 mkdir -p "$here/deploy"
 out="$here/deploy/$(basename "$img").xz"
 xz -T0 -6 -c "$img" > "$out.part" && mv "$out.part" "$out"
-sha256sum "$out" | tee "$out.sha256"
+(cd "$here/deploy" && sha256sum "$(basename "$out")" | tee "$(basename "$out").sha256")
 echo "build.sh: $out (flash it: image-build/README.md)" >&2
