@@ -61,6 +61,16 @@ class Settings:
 pass_settings = click.make_pass_decorator(Settings)
 
 
+def vendor_public_key(config: Config, purpose: str):
+    """The config's vendor key and its id, or a message saying which line is missing and what for."""
+    from appliance.vendor import parse_public_key
+
+    if not config.vendor.public_key:
+        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line your "
+                                   f"vendor gave you ({purpose}), then try again")
+    return parse_public_key(config.vendor.public_key)
+
+
 def friendly_errors(fn):
     """Turn our own errors into a clean 'Error: ...' line and exit status 1."""
     @functools.wraps(fn)
@@ -333,13 +343,8 @@ def topup(settings: Settings, code: tuple[str, ...]) -> None:
     from datetime import date
 
     from appliance import topup as topupmod
-    from appliance.vendor import parse_public_key
 
-    config = settings.config
-    if not config.vendor.public_key:
-        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line "
-                                   f"your vendor gave you, then try again")
-    public_key, key_id = parse_public_key(config.vendor.public_key)
+    public_key, key_id = vendor_public_key(settings.config, "top-up codes are checked with it")
     q = settings.open_queue()
     verified = topupmod.verify(" ".join(code), public_key, key_id, this_device_id(),
                                date.fromtimestamp(q.clock.time()))
@@ -516,16 +521,8 @@ def clock_reset(settings: Settings) -> None:
 # --- updates, backups -------------------------------------------------------------------------------
 
 DEFAULT_PREFIX = "/opt/smsgenie"
+UPDATES_CHECKED = "update bundles are checked with it"
 OVERLAY_LOWER = "/media/root-ro"  # where overlayroot shows the real (read-only) root file system
-
-
-def vendor_public_key(config: Config):
-    from appliance.vendor import parse_public_key
-
-    if not config.vendor.public_key:
-        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line first "
-                                   f"(the box checks update bundles with it)")
-    return parse_public_key(config.vendor.public_key)[0]
 
 
 @cli.group()
@@ -544,7 +541,7 @@ def update_verify(settings: Settings, file: str) -> None:
     from appliance import update as updatemod
 
     with tempfile.TemporaryDirectory(prefix="smsgenie-update-") as tmp:
-        b = updatemod.verify(file, vendor_public_key(settings.config), Path(tmp) / "b")
+        b = updatemod.verify(file, vendor_public_key(settings.config, UPDATES_CHECKED)[0], Path(tmp) / "b")
     click.echo(f"Good bundle: SMS Genie {b.version}, made {b.created}, {len(b.files)} wheel(s), signed by "
                f"your vendor.")
     if b.notes:
@@ -586,7 +583,7 @@ def update_install(settings: Settings, file: str | None, from_upload: bool, pref
         click.echo(message)
 
     try:
-        key = vendor_public_key(config)
+        key = vendor_public_key(config, UPDATES_CHECKED)[0]
         if prefix == DEFAULT_PREFIX and os.path.ismount(OVERLAY_LOWER):
             version = _install_under_overlay(file, key)
             finish(True, f"SMS Genie {version} installed on the read-only root; the box restarts to run it.",
@@ -766,16 +763,13 @@ def keywords_import(settings: Settings, file: str) -> None:
     from pathlib import Path
 
     from appliance.keywords import KeywordStore, verify_list
-    from appliance.vendor import parse_public_key
 
-    config = settings.config
-    if not config.vendor.public_key:
-        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line first")
+    public_key = vendor_public_key(settings.config, "the vendor's keyword list is checked with it")[0]
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read {file}: {exc}") from None
-    words = verify_list(text, parse_public_key(config.vendor.public_key)[0])
+    words = verify_list(text, public_key)
     q = settings.open_queue()
     KeywordStore(q.db, q.clock).replace_vendor(words)
     click.echo(f"Imported the vendor's list: {len(words)} words.")
