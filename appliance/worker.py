@@ -123,7 +123,7 @@ class ModemWorker:
         self.clock = clock
         self.poll_interval = poll_interval
         self.stuck_after = max(stuck_after, 2 * modem_config.send_timeout)
-        self._alive_until = float("inf")  # see beat() and stuck_for()
+        self._alive_until = float("inf")  # see _beat() and stuck_for()
         self.db = Database.in_data_dir(config.data_dir)
         self.queue = SendQueue(self.db, self.clock)
         self.journal = HandoverJournal(config.data_dir, modem_config.label)
