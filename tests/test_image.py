@@ -128,15 +128,25 @@ def test_datapart_refuses_a_card_with_no_room_and_says_what_to_do(card):
     assert len(run("lsblk", "-lnpo", "NAME", dev).stdout.split()) == 3  # nothing was added
 
 
-def pigen_like_image(path: Path, mib: int = 400) -> None:
-    """boot (FAT type) at 4 MiB and an ext4 root to the end, like pi-gen's export."""
+CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=abcd-02 rootfstype=ext4 fsck.repair=yes rootwait"
+
+
+def pigen_like_image(path: Path, mib: int = 400, cmdline: str = CMDLINE + " resize") -> None:
+    """A FAT boot partition at 4 MiB with cmdline.txt, and a root to the end, like pi-gen's export."""
     with open(path, "wb") as f:
         f.truncate(mib * 1024 * 1024)
     run("sfdisk", "--quiet", str(path), input="label: dos\nstart=8192, size=64M, type=c\nstart=139264, type=83\n")
+    boot = f"{path}@@{8192 * 512}"
+    run("mformat", "-i", boot, "-F", "-v", "bootfs", "::")
+    run("mcopy", "-i", boot, "-", "::cmdline.txt", input=cmdline + "\n")
 
 
-@pytest.mark.skipif(shutil.which("sfdisk") is None or shutil.which("mkfs.ext4") is None,
-                    reason="needs fdisk, e2fsprogs")
+needs_image_tools = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("sfdisk", "mkfs.ext4", "mformat", "mcopy")),
+    reason="needs fdisk, e2fsprogs, mtools")
+
+
+@needs_image_tools
 def test_build_adds_a_small_data_partition_after_the_root(tmp_path):
     img = tmp_path / "2026-11-25-smsgenie.img"
     pigen_like_image(img)
@@ -150,11 +160,14 @@ def test_build_adds_a_small_data_partition_after_the_root(tmp_path):
         src.seek(parts[2]["start"] * 512)
         out.write(src.read(parts[2]["size"] * 512))
     assert run("blkid", "-s", "LABEL", "-o", "value", str(data)).stdout.strip() == "smsgenie-data"
+    boot = f"{img}@@{8192 * 512}"
+    assert run("mtype", "-i", boot, "::cmdline.txt").stdout.strip() == CMDLINE  # no "resize": the root stays
     again = run(str(ADD_DATA), str(img), check=False)
     assert again.returncode == 1 and "not a pi-gen image" in again.stderr
 
 
 @needs_loop
+@needs_image_tools
 def test_a_flashed_image_grows_its_data_partition_over_a_larger_card(card, tmp_path):
     img = tmp_path / "smsgenie.img"
     pigen_like_image(img)

@@ -88,11 +88,15 @@ if [ -f "$boot/config.txt" ]; then
     set_boot_config dtparam=i2c_arm=on
     set_boot_config enable_uart=1
     grep -qx i2c-dev /etc/modules 2>/dev/null || echo i2c-dev >> /etc/modules
-    if [ -f "$boot/cmdline.txt" ]; then  # the UART is the modem's, not a login console's
+    if [ -f "$boot/cmdline.txt" ]; then
+        # the UART is the modem's, not a login console's
         sed -i -E 's/console=(serial0|ttyAMA0|ttyS0),[0-9]+ ?//g' "$boot/cmdline.txt"
+        # Releases of Raspberry Pi OS that grow the root from the initramfs do it when cmdline.txt
+        # says "resize"; the card's free space is the data partition's (smsgenie-datapart.service).
+        sed -i -E 's/(^| )resize( |$)/\1/; s/ +$//' "$boot/cmdline.txt"
     fi
     systemctl disable serial-getty@ttyS0.service serial-getty@ttyAMA0.service >/dev/null 2>&1 || true
-    say "I2C and the UART on, serial console off ($boot/config.txt, cmdline.txt)"
+    say "I2C and the UART on, serial console and root resize off ($boot/config.txt, cmdline.txt)"
 else
     say "no $boot/config.txt (not Raspberry Pi OS): I2C and the UART are left as they are"
 fi
