@@ -32,9 +32,9 @@ class ClockCheck:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
         self.clock = clock
-        row = db.execute("SELECT value FROM kv WHERE key = ?", (KEY,)).fetchone()
-        if row is not None:
-            self.mark = float(row[0])
+        stored = _stored(db)
+        if stored is not None:
+            self.mark = stored
         else:  # a box from before the mark: its newest send, once
             self.mark = db.execute("SELECT MAX(at) FROM send_log").fetchone()[0] or 0.0
         self._written_at = -1e18
@@ -43,17 +43,15 @@ class ClockCheck:
         """Seconds the clock is behind the mark, when that is more than the slack; else 0."""
         now = self.clock.time()
         if now < self.mark - SLACK:
-            row = self.db.execute("SELECT value FROM kv WHERE key = ?", (KEY,)).fetchone()
-            return self.mark - now if row is None or now < float(row[0]) - SLACK else self._adopt(now)
+            stored = _stored(self.db)
+            if stored is None or now < stored - SLACK:
+                return self.mark - now
+            self.mark = now  # the mark was set back (`smsgenie clock reset`): believe the clock again
+            return 0.0
         if now > self.mark:
             self.mark = now
             if self.clock.monotonic() - self._written_at >= WRITE_EVERY:
                 self._write(now)
-        return 0.0
-
-    def _adopt(self, now: float) -> float:
-        """Someone set the mark back (``smsgenie clock reset``): believe the clock again."""
-        self.mark = now
         return 0.0
 
     def _write(self, now: float) -> None:
@@ -63,12 +61,17 @@ class ClockCheck:
         self._written_at = self.clock.monotonic()
 
 
+def _stored(db: Database) -> float | None:
+    row = db.execute("SELECT value FROM kv WHERE key = ?", (KEY,)).fetchone()
+    return None if row is None else float(row[0])
+
+
 def reset(db: Database, clock: Clock) -> float | None:
     """Set the mark to now (the technician says the clock is right; the mark was from a wrong clock).
 
     Returns the mark that was there."""
     with db.atomic() as conn:
-        row = conn.execute("SELECT value FROM kv WHERE key = ?", (KEY,)).fetchone()
+        before = _stored(db)
         conn.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value ="
                      " excluded.value", (KEY, repr(clock.time())))
-    return float(row[0]) if row else None
+    return before
