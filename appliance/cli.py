@@ -49,7 +49,7 @@ class Settings:
         return SendQueue(Database.in_data_dir(self.config.data_dir), SystemClock())
 
     def box_settings(self) -> dict:
-        from appliance.settings import Settings as BoxSettings
+        from appliance.settings import ShopSettings as BoxSettings
 
         box = BoxSettings(ensure_data_dir(self.config.data_dir))
         try:
@@ -685,10 +685,10 @@ def restore(settings: Settings, file: str, force: bool, passphrase_file) -> None
 
 
 def _e164(number: str, settings: Settings) -> str:
-    from appliance import numbers
+    from appliance import phones
     try:
-        return numbers.normalise(number, settings.box_settings()["default_region"]).e164
-    except numbers.NumberProblem as exc:
+        return phones.normalise(number, settings.box_settings()["default_region"]).e164
+    except phones.NumberProblem as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -922,7 +922,7 @@ def settings_set(settings: Settings, key: str, value: str) -> None:
     A SIM's cap is sim_caps.LABEL.CAP, e.g. sim_caps.modem1.per_hour 150; an empty VALUE puts
     it back to the config file's or the carrier's default.
     """
-    from appliance.settings import Settings as BoxSettings
+    from appliance.settings import ShopSettings as BoxSettings
 
     box = BoxSettings(ensure_data_dir(settings.config.data_dir))
     try:

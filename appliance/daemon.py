@@ -30,7 +30,7 @@ from appliance.db import Database
 from appliance.lock import DataDirLock
 from appliance.sdnotify import Notifier
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import read_settings
 from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
@@ -224,12 +224,7 @@ class Daemon:
         if now < self._housekeeping_at:
             return
         self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
-        settings = BoxSettings(self.config.data_dir)
-        try:
-            retention = settings.get("audit_retention_days")
-        finally:
-            settings.close()
-        pruned = queue.audit.prune(retention)
+        pruned = queue.audit.prune(read_settings(self.config.data_dir)["audit_retention_days"])
         verdict = queue.audit.verify()
         if verdict.ok:
             log.info("message record: %d rows, head %s%s", verdict.rows, verdict.head,

@@ -37,7 +37,7 @@ from appliance.optout import OptOuts
 from appliance.preview import prepare
 from appliance.sendlist import open_table
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import ShopSettings as BoxSettings
 from appliance.template import Template
 from hw.display import EMULATED_FRAME
 from hw.modem.sim import FAILED, SimulatedModem

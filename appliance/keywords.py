@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import KeywordListError
-from appliance.screen import KeywordScreen, normalise
+from appliance.forbidden import KeywordScreen, normalise
 
 HEADER = "# smsgenie keywords v1"
 SIGNATURE_PREFIX = "# signature ed25519:"

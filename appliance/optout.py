@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from appliance.clock import Clock
 from appliance.db import Database
-from appliance.screen import normalise
+from appliance.forbidden import normalise
 
 #: Words that mean "no more texts", in their normalised form.
 WORDS = ("退订", "unsubscribe", "stop", "td", "t")

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from appliance import numbers
+from appliance import phones
 from appliance.errors import MessageTextError
+from appliance.forbidden import KeywordScreen
 from appliance.plan import MessagePlan, plan_message
 from appliance.privacy import mask_number
-from appliance.screen import KeywordScreen
 from appliance.sendlist import Table
 from appliance.template import Template
 from hw.modem.segments import GSM7, split
@@ -148,8 +148,8 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
             refuse(UNREADABLE, "the row has characters that are not valid text; re-save the file as CSV UTF-8")
             continue
         try:
-            number = numbers.normalise(raw, region)
-        except numbers.NumberProblem as problem:
+            number = phones.normalise(raw, region)
+        except phones.NumberProblem as problem:
             refuse(problem.reason, str(problem))
             continue
         if number.e164 in seen:

@@ -35,7 +35,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.ledger import Ledger
-from appliance.numbers import carrier_of
+from appliance.phones import carrier_of
 from appliance.plan import MessagePlan
 
 STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "uncertain")

@@ -1,4 +1,8 @@
-"""The box's settings that staff change (signature, region, retention): a small TinyDB document.
+"""The shop's settings that staff change (signature, region, retention, caps): a small TinyDB document.
+
+This module is the one place that opens, reads and writes it: the command
+line, the page, the daemon and the panel call :func:`read_settings` and
+:func:`save_setting` (or hold a :class:`ShopSettings` open).
 
 Written atomically - a temporary file, fsync, rename, fsync of the
 directory - so a power cut leaves either the old settings or the new, never
@@ -94,7 +98,7 @@ def _validate(key: str, value):
     elif key == "test_number":
         value = str(value).strip()
         if value:
-            from appliance.numbers import NumberProblem, normalise  # noqa: PLC0415
+            from appliance.phones import NumberProblem, normalise  # noqa: PLC0415
 
             try:
                 value = normalise(value, "CN").e164
@@ -146,7 +150,9 @@ def _validate_caps(label: str, caps) -> dict:
     return out
 
 
-class Settings:
+class ShopSettings:
+    """The settings document of one data dir; :meth:`close` it (or use ``with``)."""
+
     def __init__(self, data_dir: str | os.PathLike):
         self._db = TinyDB(Path(data_dir) / SETTINGS_NAME, storage=AtomicJSONStorage)
         self._table = self._db.table("box")
@@ -186,3 +192,35 @@ class Settings:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> "ShopSettings":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_settings(data_dir: str | os.PathLike) -> dict:
+    """Every setting, the shop's value or the default."""
+    with ShopSettings(data_dir) as s:
+        return s.all()
+
+
+def save_setting(data_dir: str | os.PathLike, key: str, value):
+    """Validate and store one setting (one atomic write); returns the value as stored."""
+    with ShopSettings(data_dir) as s:
+        s.set(key, value)
+        return s.get(key)
+
+
+def save_caps(data_dir: str | os.PathLike, label: str, caps: dict) -> dict:
+    """Replace one SIM's caps (empty fields go back to the default); returns what is stored for it."""
+    with ShopSettings(data_dir) as s:
+        s.set_caps(label, caps)
+        return s.get("sim_caps").get(label, {})
+
+
+def setting_is_set(data_dir: str | os.PathLike, key: str) -> bool:
+    """Whether the shop chose this value (False: the default applies)."""
+    with ShopSettings(data_dir) as s:
+        return s.is_set(key)

@@ -24,7 +24,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from appliance import numbers, policy
+from appliance import phones, policy
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
 from appliance.db import Database
@@ -34,7 +34,7 @@ from appliance.optout import OptOuts, is_opt_out
 from appliance.policy import UNLIMITED, caps_for, quiet_until
 from appliance.privacy import mask_number
 from appliance.sendqueue import Message, RetryPolicy, SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import read_settings
 from appliance.timecheck import ClockCheck
 from hw.errors import (
     CommandFailed,
@@ -130,7 +130,6 @@ class ModemWorker:
         self.inbox = Inbox(self.db)
         self.optouts = OptOuts(self.db, self.clock)
         self.clock_check = ClockCheck(self.db, self.clock)
-        self.box_settings = BoxSettings(config.data_dir)
         q = config.queue
         self.policy = RetryPolicy(q.max_attempts, q.retry_base_seconds, q.retry_cap_seconds)
         self.validity = timedelta(hours=q.validity_hours)
@@ -199,7 +198,6 @@ class ModemWorker:
                     pass  # read again at the next start; stored once
             self.modem.close()
             self._publish(force=True, state="stopped", detail="the smsgenie daemon stopped")
-            self.box_settings.close()
             self.db.close()
             log.info("%s: stopped", self.label)
 
@@ -486,7 +484,7 @@ class ModemWorker:
         if now - self._settings_read_at <= 60:
             return
         self._settings_read_at = now
-        values = self.box_settings.all()
+        values = read_settings(self.config.data_dir)
         self._quiet_spec = values["quiet_hours"]
         caps = caps_for(self.modem_config, values["sim_caps"].get(self.label))
         if caps != self.caps:
@@ -685,8 +683,8 @@ class ModemWorker:
     def _e164(self, sender: str) -> str:
         """A sender as the opt-out list keeps numbers (E.164), or as it came if it is not one."""
         try:
-            return numbers.normalise(sender, self.box_settings.get("default_region")).e164
-        except numbers.NumberProblem:
+            return phones.normalise(sender, read_settings(self.config.data_dir)["default_region"]).e164
+        except phones.NumberProblem:
             return sender
 
     def _publish(self, force: bool = False, **override) -> None:

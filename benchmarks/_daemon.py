@@ -22,7 +22,7 @@ from appliance import config as configmod
 from appliance.config import Config
 from appliance.db import Database
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import ShopSettings as BoxSettings
 
 
 def machine() -> str:

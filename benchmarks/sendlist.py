@@ -34,7 +34,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from appliance.preview import prepare
-from appliance.screen import KeywordScreen
+from appliance.forbidden import KeywordScreen
 from appliance.sendlist import open_table
 from appliance.template import Template
 words = [w for w in open({words!r}, encoding="utf-8").read().split()]
@@ -68,7 +68,7 @@ def run_child(root: Path, path: Path, words: Path) -> dict:
 
 
 def screen_ratio(words: list[str], texts: list[str]) -> dict:
-    from appliance.screen import KeywordScreen, normalise
+    from appliance.forbidden import KeywordScreen, normalise
 
     screen = KeywordScreen((w, "vendor") for w in words)
     keys = [normalise(w) for w in words]

@@ -14,7 +14,7 @@ from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
 from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import ShopSettings as BoxSettings
 from hw.modem.sim import SimulatedModem
 
 

@@ -14,7 +14,7 @@ from appliance.db import DB_NAME, Database
 from appliance.errors import DaemonAlreadyRunning, DataDirError
 from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import ShopSettings as BoxSettings
 from tests.conftest import running_daemon, wait_for
 from tests.test_daemon import enqueue
 

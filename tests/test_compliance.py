@@ -18,13 +18,13 @@ from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.errors import KeywordListError, SettingsError
+from appliance.forbidden import KeywordScreen
 from appliance.inbox import Inbox
 from appliance.keywords import KeywordStore
 from appliance.optout import OptOuts, is_opt_out
 from appliance.plan import plan_message
-from appliance.screen import KeywordScreen
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings
+from appliance.settings import ShopSettings as Settings
 from tests.conftest import running_daemon, wait_for
 
 CN = "+8613800138000"

@@ -23,7 +23,7 @@ from appliance.lock import DataDirLock
 from appliance.plan import plan_message
 from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue
-from appliance.settings import Settings
+from appliance.settings import ShopSettings as Settings
 from appliance.ui import screens
 from appliance.ui.draw import CJK_FONTS, load_font, render
 from appliance.ui.menu import Navigator, menu_items

@@ -21,7 +21,7 @@ from appliance.errors import ConfigError, SettingsError
 from appliance.plan import plan_message
 from appliance.policy import CARRIER_DEFAULTS, caps_for, parse_quiet_hours, quiet_until
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
-from appliance.settings import Settings
+from appliance.settings import ShopSettings as Settings
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitchError, SimulatedPowerSwitch
 from tests.conftest import pool_config, running_daemon, wait_for
 

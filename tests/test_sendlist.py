@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.errors import SendListError, TemplateError
+from appliance.forbidden import KeywordScreen
 from appliance.preview import DUPLICATE, FORBIDDEN, INVALID, NOT_MOBILE, OPTED_OUT, UNREADABLE, prepare
-from appliance.screen import KeywordScreen
 from appliance.sendlist import detect_encoding, open_table
 from appliance.template import Template
 

@@ -413,7 +413,7 @@ def test_settings_keywords_users_tokens(admin, box):
 
 
 def test_sim_caps_are_set_per_modem(admin, app):
-    from appliance.settings import Settings as BoxSettings
+    from appliance.settings import ShopSettings as BoxSettings
 
     page = admin.get("/admin/").get_data(as_text=True)
     assert 'action="/admin/caps/modem1"' in page and 'placeholder="200"' in page  # the carrier's default shown

@@ -15,8 +15,7 @@ from appliance.audit import safe_cell
 from appliance.errors import KeywordListError, SettingsError, SmsGenieError
 from appliance.keywords import KeywordStore
 from appliance.policy import caps_for
-from appliance.settings import CAP_FIELDS
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
 from appliance.vendor import parse_public_key
 from web.credit import box_id
 from web.i18n import gettext
@@ -27,11 +26,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def _render(error=None, done=None, new_token=None, status=200):
     cfg = config()
-    s = BoxSettings(cfg.data_dir)
-    try:
-        values = s.all()
-    finally:
-        s.close()
+    values = read_settings(cfg.data_dir)
     q = queue()
     fingerprint = parse_public_key(cfg.vendor.public_key)[1] if cfg.vendor.public_key else None
     from appliance.device import format_device_id  # noqa: PLC0415
@@ -55,16 +50,13 @@ def page():
 @bp.route("/settings", methods=["POST"])
 @admin_required
 def settings():
-    s = BoxSettings(config().data_dir)
     try:
         for key in ("signature", "quiet_hours", "default_region", "audit_retention_days", "low_credit_alert",
                     "test_number", "panel_language"):
             if key in request.form:
-                s.set(key, request.form[key])
+                save_setting(config().data_dir, key, request.form[key])
     except SettingsError as exc:
         return _render(error=str(exc), status=400)
-    finally:
-        s.close()
     return _render(done=gettext("Settings saved."))
 
 
@@ -74,13 +66,10 @@ def caps(label):
     """One SIM's caps; an empty field goes back to the config file's or the carrier's default."""
     if label not in {m.label for m in config().modems}:
         return _render(error=gettext("There is no modem called %(label)s.", label=label), status=404)
-    s = BoxSettings(config().data_dir)
     try:
-        s.set_caps(label, {name: request.form.get(name, "") for name in CAP_FIELDS})
+        save_caps(config().data_dir, label, {name: request.form.get(name, "") for name in CAP_FIELDS})
     except SettingsError as exc:
         return _render(error=str(exc), status=400)
-    finally:
-        s.close()
     return _render(done=gettext("Caps of %(label)s saved; the box uses them within a minute.", label=label))
 
 

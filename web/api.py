@@ -13,13 +13,13 @@ import functools
 
 from flask import Blueprint, g, jsonify, request
 
-from appliance import numbers
+from appliance import phones
 from appliance.errors import MessageNotFound, MessageTextError
 from appliance.keywords import KeywordStore
 from appliance.optout import OptOuts
 from appliance.plan import plan_message
 from appliance.sendqueue import MARKETING, TRANSACTIONAL
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import read_settings
 from appliance.status import status
 from web.state import accounts, config, queue
 
@@ -56,11 +56,7 @@ def create_messages():
         return jsonify(error=f"'messages' must be a list of 1 to {MAX_BATCH} messages"), 400
     kind = TRANSACTIONAL if body.get("transactional") else MARKETING
     q = queue()
-    s = BoxSettings(config().data_dir)
-    try:
-        box = s.all()
-    finally:
-        s.close()
+    box = read_settings(config().data_dir)
     screen = KeywordStore(q.db, q.clock).screen()
     outs = OptOuts(q.db, q.clock)
     results, accepted = [], []
@@ -69,8 +65,8 @@ def create_messages():
             results.append({"index": i, "error": "each message needs 'to' and 'text' strings"})
             continue
         try:
-            number = numbers.normalise(item["to"], box["default_region"]).e164
-        except numbers.NumberProblem as exc:
+            number = phones.normalise(item["to"], box["default_region"]).e164
+        except phones.NumberProblem as exc:
             results.append({"index": i, "error": str(exc)})
             continue
         text = item["text"]

@@ -7,7 +7,7 @@ import io
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from appliance import numbers
+from appliance import phones
 from appliance.audit import safe_cell
 from appliance.errors import MessageNotFound
 from appliance.inbox import Inbox
@@ -90,7 +90,7 @@ def optouts():
         action = request.form.get("action")
         reason = request.form.get("reason", "").strip()
         try:
-            number = numbers.normalise(request.form.get("number", "")).e164
+            number = phones.normalise(request.form.get("number", "")).e164
             if not reason:
                 raise ValueError(gettext("Say why."))
             if action == "add":
@@ -98,7 +98,7 @@ def optouts():
             elif action == "remove":
                 outs.remove(number, reason)
             return redirect(url_for("history.optouts"))
-        except (numbers.NumberProblem, ValueError) as exc:
+        except (phones.NumberProblem, ValueError) as exc:
             error = str(exc)
     return render_template("optouts.html", entries=outs.all(), error=error), (400 if error else 200)
 

@@ -15,7 +15,7 @@ from appliance.optout import OptOuts
 from appliance.preview import prepare
 from appliance.sendlist import open_table
 from appliance.sendqueue import KINDS, MARKETING
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import read_settings
 from appliance.template import Template
 from web.i18n import gettext
 from web.state import config, login_required, queue
@@ -31,11 +31,7 @@ def _upload_path(token: str) -> Path:
 
 
 def _box() -> dict:
-    s = BoxSettings(config().data_dir)
-    try:
-        return s.all()
-    finally:
-        s.close()
+    return read_settings(config().data_dir)
 
 
 def _preview(path: Path, name: str, text: str):

@@ -33,7 +33,7 @@ from appliance.device import DeviceIdError, device_id, format_device_id
 from appliance.errors import SmsGenieError
 from appliance.plan import plan_message
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
-from appliance.settings import Settings as BoxSettings
+from appliance.settings import read_settings
 from appliance.status import status
 from appliance.ui import screens
 from appliance.ui.draw import PanelFont, load_font, render
@@ -116,7 +116,6 @@ class Panel:
             self._device_id = "?"
         self.db: Database | None = None
         self.queue: SendQueue | None = None
-        self.settings: BoxSettings | None = None
 
     # --- input ----------------------------------------------------------------------------
 
@@ -158,13 +157,11 @@ class Panel:
         if self.db is None:
             self.db = Database.in_data_dir(self.config.data_dir)
             self.queue = SendQueue(self.db, self.clock)
-            self.settings = BoxSettings(self.config.data_dir)
 
     def close(self) -> None:
         if self.db is not None:
-            self.settings.close()
             self.db.close()
-            self.db = self.queue = self.settings = None
+            self.db = self.queue = None
 
     def step(self) -> None:
         """Read the box, handle the buttons pressed since the last step, draw if anything changed."""
@@ -308,7 +305,7 @@ class Panel:
         pin = self._setup_pin()
         if pin and Accounts(self.queue.db, self.clock).any_users():
             pin = None
-        self._slow = {"box": self.settings.all(), "address": self._address(), "setup_pin": pin,
+        self._slow = {"box": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
                       "disk_free_mb": free_mb, "disk_free_fraction": free_fraction}
         self._slow_at = now
         return self._slow
