@@ -23,6 +23,7 @@ from appliance.config import Config
 from appliance.db import Database, ensure_data_dir
 from appliance.errors import SettingsError, SmsGenieError
 from appliance.lock import DataDirLock
+from appliance.pause import SendingPause
 from appliance.privacy import mask_number
 from appliance.sdnotify import Notifier
 from appliance.sendqueue import STATES, SendQueue
@@ -289,7 +290,8 @@ def status(settings: Settings, as_json: bool) -> None:
 @friendly_errors
 def pause(settings: Settings) -> None:
     """Stop sending for the whole box (the message in hand finishes); it stays paused across restarts."""
-    settings.open_queue().pause_sending("the command line")
+    q = settings.open_queue()
+    SendingPause(q.db, q.clock).pause("the command line")
     click.echo("Sending paused. 'smsgenie resume' sends again.")
 
 
@@ -298,7 +300,8 @@ def pause(settings: Settings) -> None:
 @friendly_errors
 def resume(settings: Settings) -> None:
     """Send again after 'smsgenie pause' (or a pause from the counter panel or the web page)."""
-    if settings.open_queue().resume_sending():
+    q = settings.open_queue()
+    if SendingPause(q.db, q.clock).resume():
         click.echo("Sending resumed.")
     else:
         click.echo("Sending was not paused.")
@@ -831,7 +834,7 @@ def inbox(settings: Settings, as_json: bool, limit: int, full: bool) -> None:
     """Texts customers sent to the box, newest first, long ones joined."""
     from appliance.inbox import Inbox
     q = settings.open_queue()
-    items = Inbox(q.db).messages(limit)
+    items = Inbox(q.db, q.clock).messages(limit)
     for item in items:
         if not full:
             item["sender"] = mask_number(item["sender"]) if item["sender"].lstrip("+").isdigit() else item["sender"]

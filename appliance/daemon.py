@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from appliance import journal
+from appliance import journal, kv
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
@@ -207,7 +207,8 @@ class Daemon:
 
     def _recover(self, queue: SendQueue) -> None:
         boot = self._boot_id()
-        same_boot = boot is not None and queue.swap_value("boot_id", boot) == boot
+        with queue.db.atomic() as conn:
+            same_boot = boot is not None and kv.swap(conn, "boot_id", boot) == boot
         requeued, uncertain = queue.recover_interrupted(journal.read_all(self.config.data_dir) if same_boot else None)
         if uncertain:
             log.warning("%d message(s) were with a modem when the box last stopped; marked uncertain", uncertain)

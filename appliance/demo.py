@@ -32,6 +32,7 @@ from appliance.config import Config, ModemConfig, PanelConfig, QueueConfig, Vend
 from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
 from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id
+from appliance.inbox import Inbox
 from appliance.keywords import KeywordStore
 from appliance.optout import OptOuts
 from appliance.preview import prepare
@@ -154,7 +155,7 @@ def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Callable
         web.close()
         sim.close()
     time.sleep(0.1)
-    inbound = q.inbound(limit=5)
+    inbound = Inbox(q.db, q.clock).latest_parts(limit=5)
     echo(f"Sent {len(sim.accepted)} SMS parts to the simulated network. "
          f"Balance: {q.ledger.balance()} credits.")
     if inbound:

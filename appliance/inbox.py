@@ -8,12 +8,32 @@ reference and part count) are put back together.
 
 from __future__ import annotations
 
+from appliance.clock import Clock
 from appliance.db import Database
 
 
 class Inbox:
-    def __init__(self, db: Database):
+    """The ``inbound`` table: the worker stores what the modem received, the page and CLI read it."""
+
+    def __init__(self, db: Database, clock: Clock):
         self.db = db
+        self.clock = clock
+
+    def store(self, sender: str, sent_at: str | None, text: str | None, pdu: str, *,
+              concat: tuple[int, int, int] | None = None, problem: str | None = None) -> bool:
+        """Keep an inbound SMS (or one part of it). False if this PDU was stored before."""
+        ref, part, parts = concat if concat else (None, None, None)
+        with self.db.atomic() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO inbound (received_at, sender, sent_at, text, concat_ref, part, parts,"
+                " problem, pdu) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.clock.time(), sender, sent_at, text, ref, part, parts, problem, pdu))
+            return cur.rowcount == 1
+
+    def latest_parts(self, limit: int = 100) -> list[dict]:
+        """The stored rows as they came, newest first (one per part of a long text)."""
+        rows = self.db.execute("SELECT * FROM inbound ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in rows]
 
     def _parts(self, sender: str, ref: int, parts: int) -> list:
         return self.db.execute("SELECT * FROM inbound WHERE sender = ? AND concat_ref = ? AND parts = ?"

@@ -20,20 +20,18 @@ check and requeue. After a power cut (the machine rebooted) the journal is
 not trusted, so every claimed message becomes ``uncertain``. A part whose
 reference was recorded is never handed over again, even on requeue.
 
-Delivery reports find their message by the modem's reference (TP-MR, which
-wraps at 256) and the recipient's number, newest first.
+Delivery reports settle a sent message later (``appliance.reports``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Iterable
 
 from appliance.audit import AuditLog
 from appliance.clock import Clock
 from appliance.db import Database
-from appliance.errors import ListStateError, MessageNotFound
+from appliance.errors import MessageNotFound
 from appliance.ledger import Ledger
 from appliance.phones import carrier_of
 from appliance.plan import MessagePlan
@@ -44,8 +42,6 @@ KINDS = (MARKETING, TRANSACTIONAL)
 #: Transitions written to the audit record (delivery reports add delivered/failed/expired).
 AUDITED = ("sent", "failed", "uncertain")
 FINISHED = ("delivered", "failed", "expired")
-#: How far back a delivery report may reach for its message.
-REPORT_WINDOW_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -95,16 +91,6 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-
-
-def same_number(a: str, b: str) -> bool:
-    """Do two renderings of a number name the same phone? (+8613..., 8613..., 13...)"""
-    da = "".join(c for c in a if c.isdigit())
-    db = "".join(c for c in b if c.isdigit())
-    if not da or not db:
-        return False
-    short, long_ = sorted((da, db), key=len)
-    return len(short) >= 7 and long_.endswith(short)
 
 
 class SendQueue:
@@ -369,129 +355,16 @@ class SendQueue:
                 row = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
                 self.audit.record(conn, state, row, error or state)
 
-    # --- the whole box ------------------------------------------------------------------
-
-    def pause_sending(self, who: str) -> None:
-        """Stop every modem taking new messages (the message in hand finishes), until resumed.
-
-        Kept in the database, so a box paused at the counter stays paused across a restart or a
-        power cut: staff who paused it for a reason do not find it sending after the lights flicker.
-        """
-        value = json.dumps({"by": who, "at": self.clock.time()}, ensure_ascii=False)
-        with self.db.atomic() as conn:
-            conn.execute("INSERT INTO kv (key, value) VALUES ('sending_paused', ?)"
-                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (value,))
-
-    def resume_sending(self) -> bool:
-        """Undo :meth:`pause_sending`; False if sending was not paused."""
-        with self.db.atomic() as conn:
-            return conn.execute("DELETE FROM kv WHERE key = 'sending_paused'").rowcount == 1
-
-    def sending_paused(self) -> dict | None:
-        """{"by": who, "at": epoch} while sending is paused for the whole box, else None."""
-        row = self.db.execute("SELECT value FROM kv WHERE key = 'sending_paused'").fetchone()
-        return json.loads(row[0]) if row else None
-
-    # --- send lists ---------------------------------------------------------------------
-
-    def pause_list(self, list_id: int) -> int:
-        """Hold a list's queued messages (the one with the modem finishes); returns how many."""
-        with self.db.atomic() as conn:
-            self._list_state(conn, list_id, "paused", ("active",))
-            return conn.execute("UPDATE message SET held = 1 WHERE send_list_id = ? AND state = 'queued'",
-                                (list_id,)).rowcount
-
-    def resume_list(self, list_id: int) -> int:
-        with self.db.atomic() as conn:
-            self._list_state(conn, list_id, "active", ("paused",))
-            return conn.execute("UPDATE message SET held = 0 WHERE send_list_id = ? AND state = 'queued'",
-                                (list_id,)).rowcount
-
-    def cancel_list(self, list_id: int, who: str) -> int:
-        """Fail every message of the list not yet sent (nothing was charged for them); returns how many."""
+    def fail_queued(self, list_id: int, reason: str) -> int:
+        """Fail every queued message of a list (none was charged); each goes into the record. Returns how many."""
         now = self.clock.time()
         with self.db.atomic() as conn:
-            self._list_state(conn, list_id, "cancelled", ("active", "paused"))
             ids = [r[0] for r in conn.execute("SELECT id FROM message WHERE send_list_id = ? AND state = 'queued'",
                                               (list_id,))]
             for mid in ids:
                 conn.execute("UPDATE message SET held = 0 WHERE id = ?", (mid,))
-                self._set(mid, "failed", f"the list was cancelled by {who}; not sent, not charged",
-                          finished_at=now)
+                self._set(mid, "failed", reason, finished_at=now)
             return len(ids)
-
-    def _list_state(self, conn, list_id: int, state: str, allowed_from: tuple[str, ...]) -> None:
-        row = conn.execute("SELECT state FROM send_list WHERE id = ?", (list_id,)).fetchone()
-        if row is None:
-            raise MessageNotFound(f"no send list {list_id}")
-        if row["state"] not in allowed_from:
-            raise ListStateError(f"the list is {row['state']}; it cannot be {state} now")
-        conn.execute("UPDATE send_list SET state = ? WHERE id = ?", (state, list_id))
-
-    def lists(self, limit: int = 50) -> list[dict]:
-        """Send lists, newest first, with their messages counted by state."""
-        rows = self.db.execute("SELECT * FROM send_list ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [self._list_summary(r) for r in rows]
-
-    def get_list(self, list_id: int) -> dict:
-        row = self.db.execute("SELECT * FROM send_list WHERE id = ?", (list_id,)).fetchone()
-        if row is None:
-            raise MessageNotFound(f"no send list {list_id}")
-        return self._list_summary(row)
-
-    def _list_summary(self, row) -> dict:
-        counts = dict.fromkeys(STATES, 0)
-        for state, n in self.db.execute("SELECT state, COUNT(*) FROM message WHERE send_list_id = ?"
-                                        " GROUP BY state", (row["id"],)):
-            counts[state] = n
-        return {**dict(row), "counts": counts, "total": sum(counts.values())}
-
-    def list_messages(self, list_id: int, limit: int = 500, offset: int = 0) -> list[Message]:
-        rows = self.db.execute("SELECT * FROM message WHERE send_list_id = ? ORDER BY id LIMIT ? OFFSET ?",
-                               (list_id, limit, offset)).fetchall()
-        return [self._message(r) for r in rows]
-
-    # --- delivery reports ------------------------------------------------------------------
-
-    def apply_report(self, reference: int, recipient: str, outcome: str, status_code: int,
-                     reason: str) -> Message | None:
-        """Record a status report on its part; settle the message when its parts allow.
-
-        Returns the message, or None when no sent part matches (kept in
-        ``unmatched_report`` for the technician).
-        """
-        now = self.clock.time()
-        with self.db.atomic() as conn:
-            rows = conn.execute(
-                "SELECT s.message_id, s.seq, m.recipient FROM segment s JOIN message m ON m.id = s.message_id"
-                " WHERE s.reference = ? AND (s.status IS NULL OR s.status = 'pending') AND s.submitted_at >= ?"
-                " ORDER BY s.submitted_at DESC, s.message_id DESC",
-                (reference, now - REPORT_WINDOW_SECONDS)).fetchall()
-            match = next((r for r in rows if same_number(r["recipient"], recipient)), None)
-            if match is None:
-                conn.execute("INSERT INTO unmatched_report (received_at, reference, recipient, status_code)"
-                             " VALUES (?, ?, ?, ?)", (now, reference, recipient, status_code))
-                return None
-            mid = match["message_id"]
-            conn.execute("UPDATE segment SET status = ?, status_code = ?, reported_at = ?"
-                         " WHERE message_id = ? AND seq = ?", (outcome, status_code, now, mid, match["seq"]))
-            msg = self.get(mid)
-            if msg.state in ("sent", "uncertain"):
-                statuses = [r[0] for r in conn.execute("SELECT status FROM segment WHERE message_id = ?", (mid,))]
-                settled = None
-                if "failed" in statuses:
-                    settled = "failed"
-                elif "expired" in statuses:
-                    settled = "expired"
-                elif len(statuses) == msg.segments and all(s == "delivered" for s in statuses):
-                    settled = "delivered"
-                if settled:
-                    error = None if settled == "delivered" else reason
-                    conn.execute("UPDATE message SET state = ?, error = ?, finished_at = ? WHERE id = ?",
-                                 (settled, error, now, mid))
-                    row = conn.execute("SELECT * FROM message WHERE id = ?", (mid,)).fetchone()
-                    self.audit.record(conn, settled, row, reason if settled != "delivered" else "delivered")
-            return self.get(mid)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -499,12 +372,18 @@ class SendQueue:
         row = self.db.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise MessageNotFound(f"no message {message_id}")
-        return self._message(row)
+        return self.from_row(row)
 
-    def _message(self, row) -> Message:
+    def from_row(self, row) -> Message:
+        """A ``message`` row as a :class:`Message`, with the parts the network accepted."""
         accepted = frozenset(r[0] for r in self.db.execute(
             "SELECT seq FROM segment WHERE message_id = ?", (row["id"],)))
         return Message(**{k: row[k] for k in row.keys()}, accepted=accepted)
+
+    def segments(self, message_id: int) -> list[dict]:
+        """The parts the network accepted, in order, with their delivery reports."""
+        return [dict(r) for r in self.db.execute("SELECT * FROM segment WHERE message_id = ? ORDER BY seq",
+                                                 (message_id,))]
 
     def messages(self, state: str | None = None, limit: int = 1000) -> list[Message]:
         sql = "SELECT id FROM message" + (" WHERE state = ?" if state else "") + " ORDER BY id LIMIT ?"
@@ -523,42 +402,3 @@ class SendQueue:
             "SELECT COUNT(*) FROM message m WHERE state IN ('sent', 'delivered', 'expired')"
             " OR (state IN ('failed', 'uncertain')"
             "     AND (SELECT COUNT(*) FROM segment s WHERE s.message_id = m.id) = m.segments)").fetchone()[0]
-
-    # --- inbound and modem state -------------------------------------------------------------
-
-    def store_inbound(self, sender: str, sent_at: str | None, text: str | None, pdu: str, *,
-                      concat: tuple[int, int, int] | None = None, problem: str | None = None) -> bool:
-        """Keep an inbound SMS (or one part of it). False if this PDU was stored before."""
-        ref, part, parts = concat if concat else (None, None, None)
-        with self.db.atomic() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO inbound (received_at, sender, sent_at, text, concat_ref, part, parts,"
-                " problem, pdu) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.clock.time(), sender, sent_at, text, ref, part, parts, problem, pdu))
-            return cur.rowcount == 1
-
-    def inbound(self, limit: int = 100) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM inbound ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [dict(r) for r in rows]
-
-    def swap_value(self, key: str, value: str) -> str | None:
-        """Store ``value`` under ``key`` and return what was there before."""
-        with self.db.atomic() as conn:
-            row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-            conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)"
-                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
-            return row[0] if row else None
-
-    def set_modem_status(self, port: str, data: dict) -> None:
-        with self.db.atomic() as conn:
-            conn.execute("INSERT INTO modem_status (port, data, updated_at) VALUES (?, ?, ?)"
-                         " ON CONFLICT (port) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                         (port, json.dumps(data, ensure_ascii=False), self.clock.time()))
-
-    def modem_statuses(self) -> dict[str, dict]:
-        out = {}
-        for row in self.db.execute("SELECT port, data, updated_at FROM modem_status ORDER BY port"):
-            data = json.loads(row["data"])
-            data["updated_at"] = row["updated_at"]
-            out[row["port"]] = data
-        return out

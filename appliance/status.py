@@ -18,6 +18,8 @@ from __future__ import annotations
 from appliance import policy
 from appliance.config import Config
 from appliance.lock import DataDirLock
+from appliance.modemstatus import ModemStatusBoard
+from appliance.pause import SendingPause
 from appliance.privacy import mask_iccid
 from appliance.sendqueue import SendQueue
 
@@ -54,7 +56,7 @@ def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dic
 
 def status(config: Config, queue: SendQueue) -> dict:
     running = DataDirLock.held(config.data_dir)
-    published = queue.modem_statuses()
+    published = ModemStatusBoard(queue.db, queue.clock).all()
     now = queue.clock.time()
     ports = [m.port for m in config.modems if m.port in published] or list(published) or [config.modem.port]
     modems = []
@@ -69,7 +71,7 @@ def status(config: Config, queue: SendQueue) -> dict:
         "sent_total": queue.sent_total(),
         "balance": queue.ledger.balance(),
         "paused": str(shortfall) if shortfall else None,
-        "sending_paused": queue.sending_paused(),
+        "sending_paused": SendingPause(queue.db, queue.clock).current(),
         "modem": modems[0],
         "modems": modems,
         "daemon": {"running": running, "pid": first.get("pid") if running else None},

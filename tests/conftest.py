@@ -12,7 +12,9 @@ from appliance.clock import FakeClock, SystemClock
 from appliance.config import Config, ModemConfig, QueueConfig, WebConfig
 from appliance.daemon import Daemon
 from appliance.db import Database, ensure_data_dir
+from appliance.modemstatus import ModemStatusBoard
 from appliance.policy import NO_CAPS
+from appliance.reports import DeliveryReports
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings as BoxSettings
 from hw.modem.sim import SimulatedModem
@@ -26,6 +28,16 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.01, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def modem_statuses(q: SendQueue) -> dict[str, dict]:
+    """What the workers last published about their modems, by port."""
+    return ModemStatusBoard(q.db, q.clock).all()
+
+
+def report(q: SendQueue, reference: int, recipient: str, outcome: str, status_code: int, reason: str):
+    """A delivery report arriving for the part with this reference."""
+    return DeliveryReports(q.db, q.clock).apply(reference, recipient, outcome, status_code, reason)
 
 
 @pytest.fixture

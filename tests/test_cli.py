@@ -13,7 +13,7 @@ from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.sendqueue import SendQueue
-from tests.conftest import running_daemon, wait_for
+from tests.conftest import modem_statuses, running_daemon, wait_for
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_status_json_contract(runner, tmp_path):
 def test_status_while_the_daemon_runs(sim, config, tmp_path):
     with running_daemon(config):
         q = SendQueue(Database.in_data_dir(config.data_dir), SystemClock())
-        wait_for(lambda: q.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        wait_for(lambda: modem_statuses(q).get(sim.port, {}).get("state") == "registered", 10)
         result = CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status", "--json"])
         data = json.loads(result.output)
         assert (data["modem"]["state"], data["modem"]["operator"], data["modem"]["signal"]) == \
@@ -145,13 +145,13 @@ def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         q = SendQueue(Database.in_data_dir(tmp_path / "d"), SystemClock())
-        wait_for(lambda: "does not exist" in q.modem_statuses().get(str(tmp_path / "none"), {}).get("detail", ""), 15)
+        wait_for(lambda: "does not exist" in modem_statuses(q).get(str(tmp_path / "none"), {}).get("detail", ""), 15)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0
     assert "does not exist: check the modem is plugged in" in err
-    assert q.modem_statuses()[str(tmp_path / "none")]["state"] == "stopped"
+    assert modem_statuses(q)[str(tmp_path / "none")]["state"] == "stopped"
 
 
 def test_pause_and_resume_the_whole_box(runner, tmp_path):

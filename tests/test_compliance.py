@@ -25,7 +25,7 @@ from appliance.optout import OptOuts, is_opt_out
 from appliance.plan import plan_message
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings as Settings
-from tests.conftest import running_daemon, wait_for
+from tests.conftest import modem_statuses, report, running_daemon, wait_for
 
 CN = "+8613800138000"
 
@@ -153,7 +153,7 @@ def test_an_opt_out_after_queueing_skips_the_message_uncharged(q):
 
 def test_a_td_reply_puts_the_sender_on_the_list_and_later_sends_skip_them(sim, config, queue):
     with running_daemon(config):
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "registered", 10)
         sim.inject_sms("13800138000", " ＴＤ ")  # national format, full-width: still the same customer
         sim.inject_sms("+8613900139000", "谢谢，收到了")
         outs = OptOuts(queue.db, queue.clock)
@@ -183,22 +183,22 @@ def test_optout_cli(tmp_path):
 
 
 def test_inbox_joins_parts_and_keeps_what_it_cannot_read(q):
-    q.store_inbound(CN, "2026-11-25T10:00:00+08:00", "第二部分", "P2", concat=(7, 2, 2))
-    q.store_inbound(CN, "2026-11-25T10:00:00+08:00", "第一部分", "P1", concat=(7, 1, 2))
-    q.store_inbound("+8613900139000", None, None, "BINARY", problem="8-bit data, not text")
-    q.store_inbound("ICBC", "2026-11-25T11:00:00+08:00", "半截", "Q1", concat=(9, 1, 3))
-    items = Inbox(q.db).messages()
+    Inbox(q.db, q.clock).store(CN, "2026-11-25T10:00:00+08:00", "第二部分", "P2", concat=(7, 2, 2))
+    Inbox(q.db, q.clock).store(CN, "2026-11-25T10:00:00+08:00", "第一部分", "P1", concat=(7, 1, 2))
+    Inbox(q.db, q.clock).store("+8613900139000", None, None, "BINARY", problem="8-bit data, not text")
+    Inbox(q.db, q.clock).store("ICBC", "2026-11-25T11:00:00+08:00", "半截", "Q1", concat=(9, 1, 3))
+    items = Inbox(q.db, q.clock).messages()
     by_sender = {m["sender"]: m for m in items}
     assert by_sender[CN]["text"] == "第一部分第二部分" and by_sender[CN]["complete"]
     assert by_sender["+8613900139000"]["text"] is None and "8-bit" in by_sender["+8613900139000"]["problem"]
     assert by_sender["ICBC"]["parts_received"] == 1 and not by_sender["ICBC"]["complete"]
-    assert Inbox(q.db).complete_text(CN, 7, 2) == "第一部分第二部分"
-    assert Inbox(q.db).complete_text("ICBC", 9, 3) is None
+    assert Inbox(q.db, q.clock).complete_text(CN, 7, 2) == "第一部分第二部分"
+    assert Inbox(q.db, q.clock).complete_text("ICBC", 9, 3) is None
 
 
 def test_inbox_cli_masks_numbers(tmp_path):
     db = Database.in_data_dir(tmp_path)
-    SendQueue(db, SystemClock()).store_inbound(CN, None, "退订", "X1")
+    Inbox(db, SystemClock()).store(CN, None, "退订", "X1")
     db.close()
     runner = CliRunner()
     text = runner.invoke(cli, ["--data-dir", str(tmp_path), "inbox"]).output
@@ -220,7 +220,7 @@ def sent_messages(q, n=5):
 
 def test_every_message_sent_is_recorded_with_its_fate(q):
     ids = sent_messages(q, 2)
-    q.apply_report(ids[0], "+8613800000000", "delivered", 0, "received by the phone")
+    report(q, ids[0], "+8613800000000", "delivered", 0, "received by the phone")
     rows = list(q.audit.rows(0, 1e12))
     assert [(r["event"], r["message_id"]) for r in rows] == [("sent", ids[0]), ("sent", ids[1]),
                                                              ("delivered", ids[0])]

@@ -28,7 +28,7 @@ from appliance.plan import plan_message
 from appliance.policy import NO_CAPS
 from appliance.sendqueue import SendQueue
 from hw.modem.sim import SimulatedModem
-from tests.conftest import real_time_box, wait_for
+from tests.conftest import modem_statuses, real_time_box, wait_for
 
 TOTAL = 200
 KILLS = 20
@@ -133,4 +133,4 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(setup):
         m = q.get(mid)
         assert m.state == "uncertain" or len(m.accepted) == m.segments
     assert final["uncertain"] == len([m for m in q.messages("uncertain")])
-    assert q.modem_statuses()[sim.port]["state"] == "stopped"
+    assert modem_statuses(q)[sim.port]["state"] == "stopped"

@@ -33,7 +33,7 @@ from appliance.errors import (
 )
 from appliance.plan import plan_message
 from appliance.sendqueue import RetryPolicy, SendQueue
-from tests.conftest import running_daemon, wait_for
+from tests.conftest import report, running_daemon, wait_for
 
 BOX = device_id_bytes("pi:10000000abcdef01")
 OTHER_BOX = device_id_bytes("pi:10000000abcdef02")
@@ -120,7 +120,7 @@ def test_refunds_follow_what_did_not_go(bare_queue):
     q.claim()
     q.record_segment(reported, 1, 9)
     q.mark_sent(reported)
-    q.apply_report(9, q.get(reported).recipient, "failed", 0x41, "incompatible destination")  # network took it
+    report(q, 9, q.get(reported).recipient, "failed", 0x41, "incompatible destination")  # network took it
     charged = {m: q.ledger.charged(m) for m in (refused, retried, partial, uncertain, reported)}
     assert charged == {refused: 0, retried: 0, partial: 1, uncertain: 1, reported: 1}
     assert q.ledger.balance() == 100 - 3

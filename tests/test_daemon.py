@@ -11,9 +11,11 @@ from collections import Counter
 
 import pytest
 
+from appliance import kv
+from appliance.inbox import Inbox
 from appliance.plan import plan_message
 from hw.modem.sim import EXPIRED, FAILED
-from tests.conftest import running_daemon, wait_for
+from tests.conftest import modem_statuses, running_daemon, wait_for
 
 
 def numbers(n, start=0):
@@ -153,7 +155,7 @@ def test_no_sim_holds_the_queue_until_a_sim_is_inserted(sim, config, queue, fake
     sim.set_sim(False)
     ids = enqueue(queue, numbers(3))
     with running_daemon(config, clock=fake_clock) as daemon:
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "no-sim", 10,
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "no-sim", 10,
                  message="no-sim published")
         assert states(queue, ids) == Counter({"queued": 3})
         assert [queue.get(i).attempts for i in ids] == [0, 0, 0]
@@ -169,7 +171,7 @@ def test_sim_pulled_mid_run_gives_the_message_back(sim, config, queue, fake_cloc
         wait_states(queue, ids, {"delivered": 2})
         sim.set_sim(False)
         more = enqueue(queue, numbers(2, 50))
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "no-sim", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "no-sim", 10)
         assert states(queue, more) == Counter({"queued": 2})
         sim.set_sim(True)
         wait_states(queue, more, {"delivered": 2}, timeout=20)
@@ -180,7 +182,7 @@ def test_not_registered_waits_then_sends(sim, config, queue, fake_clock):
     sim.set_registration(2)
     ids = enqueue(queue, numbers(2))
     with running_daemon(config, clock=fake_clock):
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "searching", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "searching", 10)
         assert states(queue, ids) == Counter({"queued": 2})
         sim.set_registration(1)
         wait_states(queue, ids, {"delivered": 2}, timeout=20)
@@ -205,7 +207,7 @@ def test_port_disappears_and_is_reopened(sim, config, queue, fake_clock):
     with running_daemon(config, clock=fake_clock):
         wait_states(queue, ids, {"delivered": 2})
         sim.unplug()
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "disconnected", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "disconnected", 10)
         more = enqueue(queue, numbers(3, 20))
         assert states(queue, more) == Counter({"queued": 3})
         sim.replug()
@@ -217,19 +219,20 @@ def test_port_missing_at_start(sim, config, queue, fake_clock):
     sim.unplug()
     ids = enqueue(queue, numbers(1))
     with running_daemon(config, clock=fake_clock):
-        wait_for(lambda: "does not exist" in queue.modem_statuses().get(sim.port, {}).get("detail", ""), 10)
+        wait_for(lambda: "does not exist" in modem_statuses(queue).get(sim.port, {}).get("detail", ""), 10)
         sim.replug()
         wait_states(queue, ids, {"delivered": 1}, timeout=20)
 
 
 def test_inbound_sms_is_stored_and_deleted_from_the_modem(sim, config, queue):
     with running_daemon(config):
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "registered", 10)
         sim.inject_sms("+8613912345678", "退订")
         sim.inject_sms("+8613912345679", "a long reply " * 20, reference=7)
-        wait_for(lambda: len(queue.inbound()) == 3, 10, message="three inbound parts stored")
+        wait_for(lambda: len(Inbox(queue.db, queue.clock).latest_parts()) == 3, 10,
+                 message="three inbound parts stored")
         wait_for(lambda: sim.stored_count() == 0, 5)
-    texts = {(m["sender"], m["part"]): m["text"] for m in queue.inbound()}
+    texts = {(m["sender"], m["part"]): m["text"] for m in Inbox(queue.db, queue.clock).latest_parts()}
     assert texts[("+8613912345678", None)] == "退订"
     assert texts[("+8613912345679", 1)] + texts[("+8613912345679", 2)] == "a long reply " * 20
 
@@ -237,7 +240,7 @@ def test_inbound_sms_is_stored_and_deleted_from_the_modem(sim, config, queue):
 def test_messages_that_arrived_while_stopped_are_collected_at_start(sim, config, queue):
     sim.inject_sms("+8613912345678", "TD")  # CNMI is off: stored in the SIM, no indication
     with running_daemon(config):
-        wait_for(lambda: [m["text"] for m in queue.inbound()] == ["TD"], 10)
+        wait_for(lambda: [m["text"] for m in Inbox(queue.db, queue.clock).latest_parts()] == ["TD"], 10)
     assert sim.stored_count() == 0
 
 
@@ -245,7 +248,7 @@ def test_stop_finishes_cleanly_and_says_so(sim, config, queue):
     ids = enqueue(queue, numbers(2))
     with running_daemon(config):
         wait_states(queue, ids, {"delivered": 2})
-    assert queue.modem_statuses()[sim.port]["state"] == "stopped"
+    assert modem_statuses(queue)[sim.port]["state"] == "stopped"
     assert states(queue, ids)["sending"] == 0
 
 
@@ -255,7 +258,7 @@ def test_second_daemon_on_the_same_data_dir_is_refused(sim, config, queue, port_
     from appliance.errors import DaemonAlreadyRunning
 
     with running_daemon(config):
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "registered", 10)
         with pytest.raises(DaemonAlreadyRunning, match="already running"):
             Daemon(config).run()
 
@@ -264,7 +267,7 @@ def test_restart_after_a_crash_requeues_claimed_and_keeps_handed_uncertain(sim, 
     from appliance.journal import HandoverJournal
 
     handed, claimed = enqueue(queue, numbers(2))
-    queue.swap_value("boot_id", "boot-1")
+    kv.swap(queue.db.conn, "boot_id", "boot-1")
     m = queue.claim()
     queue.claim()
     journal = HandoverJournal(config.data_dir)
@@ -280,11 +283,11 @@ def test_restart_after_a_crash_requeues_claimed_and_keeps_handed_uncertain(sim, 
 
 def test_restart_after_a_power_cut_trusts_no_journal(sim, config, queue):
     ids = enqueue(queue, numbers(2))
-    queue.swap_value("boot_id", "boot-1")
+    kv.swap(queue.db.conn, "boot_id", "boot-1")
     queue.claim()
     queue.claim()  # neither in any journal, but the machine rebooted: the journal may be lost
     with running_daemon(config, boot_id=lambda: "boot-2"):
-        wait_for(lambda: queue.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        wait_for(lambda: modem_statuses(queue).get(sim.port, {}).get("state") == "registered", 10)
     assert states(queue, ids) == Counter({"uncertain": 2})
     assert all("lost power" in queue.get(i).error for i in ids)
     assert sim.accepted == []

@@ -20,8 +20,11 @@ from appliance.clock import FakeClock
 from appliance.config import Config, ModemConfig, PanelConfig, WebConfig
 from appliance.db import Database
 from appliance.lock import DataDirLock
+from appliance.modemstatus import ModemStatusBoard
+from appliance.pause import SendingPause
 from appliance.plan import plan_message
 from appliance.policy import NO_CAPS
+from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings as Settings
 from appliance.ui import screens
@@ -212,7 +215,7 @@ def test_pause_from_the_panel_really_pauses_the_queue(panel_box, sim):
         on_screen(daemon, "菜单")
         press(daemon, "ok")  # the first item: 暂停发送
         on_screen(daemon, "发送已暂停")
-        assert q.sending_paused()["by"] == "the counter panel"
+        assert SendingPause(q.db, q.clock).current()["by"] == "the counter panel"
         time.sleep(0.3)  # the message in hand finishes
         held = len(sim.accepted)
         time.sleep(1.0)
@@ -222,7 +225,7 @@ def test_pause_from_the_panel_really_pauses_the_queue(panel_box, sim):
         wait_for(lambda: selected(daemon) == "继续发送", 5)
         press(daemon, "ok")
         wait_for(lambda: len(sim.accepted) == 40, 20, message="the rest sent after resuming")
-    assert q.sending_paused() is None
+    assert SendingPause(q.db, q.clock).current() is None
 
 
 def test_test_sms_from_the_panel_really_queues_one_message(panel_box, sim):
@@ -245,7 +248,7 @@ def test_test_sms_from_the_panel_really_queues_one_message(panel_box, sim):
     assert msg.recipient == "+8613800138000" and msg.text.startswith("短信精灵测试短信 ")
     assert msg.text.endswith("【小王便利店】")
     assert q.ledger.balance() == 4  # it cost one part
-    assert q.get_list(msg.send_list_id)["kind"] == "transactional"  # not held by quiet hours
+    assert SendLists(q.db, q.clock).get(msg.send_list_id)["kind"] == "transactional"  # not held by quiet hours
 
 
 def test_restart_modem_from_the_panel(panel_box, sim):
@@ -324,7 +327,8 @@ def test_modem_alerts_wait_until_the_state_lasts(bare_panel):
     panel, clock, display = bare_panel
     panel.queue.ledger.adjust(100, "credit")
     with DataDirLock(panel.config.data_dir):  # a daemon is running
-        panel.queue.set_modem_status(panel.config.modem.port, {"state": "searching", "signal": 3})
+        ModemStatusBoard(panel.queue.db, panel.queue.clock).publish(panel.config.modem.port,
+                                                                    {"state": "searching", "signal": 3})
         panel.step()
         assert not panel.screen.framed  # a modem finding the network at start is normal
         clock.advance(31)

@@ -23,7 +23,7 @@ from appliance.policy import CARRIER_DEFAULTS, caps_for, parse_quiet_hours, quie
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
 from appliance.settings import ShopSettings as Settings
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitchError, SimulatedPowerSwitch
-from tests.conftest import pool_config, running_daemon, wait_for
+from tests.conftest import modem_statuses, pool_config, running_daemon, wait_for
 
 MOBILE = [f"+86138{i:08d}" for i in range(100)]   # China Mobile
 UNICOM = [f"+86130{i:08d}" for i in range(100)]   # China Unicom
@@ -241,8 +241,8 @@ def test_a_message_goes_to_its_carriers_sim_when_that_one_is_free(make_sims, tmp
     config = pool_config(tmp_path, [mobile_sim, unicom_sim], carriers=["China Mobile", "China Unicom"])
     q = open_queue(config, SystemClock())
     with running_daemon(config):
-        wait_for(lambda: all(s.get("state") == "registered" for s in q.modem_statuses().values())
-                 and len(q.modem_statuses()) == 2, 10)
+        wait_for(lambda: all(s.get("state") == "registered" for s in modem_statuses(q).values())
+                 and len(modem_statuses(q)) == 2, 10)
         for number in [UNICOM[0], MOBILE[0], UNICOM[1], UNICOM[2], MOBILE[1]]:
             (mid,) = q.enqueue(None, [number], plan_message("hi"), "YL08")
             wait_for(lambda mid=mid: q.get(mid).state == "delivered", 10)
@@ -273,8 +273,8 @@ def test_status_lists_every_modem(make_sims, tmp_path):
     config_file = tmp_path / "pool.toml"
     config_file.write_text(configmod.dump(config))
     with running_daemon(config):
-        wait_for(lambda: len(q.modem_statuses()) == 2 and all(s.get("state") == "registered"
-                                                              for s in q.modem_statuses().values()), 10)
+        wait_for(lambda: len(modem_statuses(q)) == 2 and all(s.get("state") == "registered"
+                                                              for s in modem_statuses(q).values()), 10)
         data = json.loads(CliRunner().invoke(cli, ["--config", str(config_file), "status", "--json"]).output)
     assert [(m["label"], m["sim_carrier"], m["state"]) for m in data["modems"]] == [
         ("m1", "China Mobile", "registered"), ("m2", "China Telecom", "registered")]
@@ -319,7 +319,7 @@ def test_a_hung_modem_goes_through_the_recovery_steps_in_order(make_sims, tmp_pa
     q = open_queue(config, clock)
     switch = SimulatedPowerSwitch(sim)
     with running_daemon(config, clock=clock, power_switches={"m1": switch}) as daemon:
-        wait_for(lambda: q.modem_statuses().get(sim.port, {}).get("state") == "registered", 10)
+        wait_for(lambda: modem_statuses(q).get(sim.port, {}).get("state") == "registered", 10)
         sim.hang(cured_by=cured_by)
         ids = q.enqueue(None, MOBILE[:3], plan_message("hi"), "YL08")
         wait_for(lambda: all(q.get(i).state == "delivered" for i in ids), 60, message="recovered and sent")
@@ -334,11 +334,11 @@ def test_a_modem_nothing_revives_is_reported_dead_and_the_pool_carries_on(make_s
     config = pool_config(tmp_path, [hung, healthy], command_timeout=0.3)
     q = open_queue(config, clock)
     with running_daemon(config, clock=clock) as daemon:
-        wait_for(lambda: len(q.modem_statuses()) == 2, 10)
+        wait_for(lambda: len(modem_statuses(q)) == 2, 10)
         hung.hang(cured_by=None)
         ids = q.enqueue(None, MOBILE[:6], plan_message("hi"), "YL08")
-        wait_for(lambda: q.modem_statuses().get(hung.port, {}).get("state") == "dead", 60, message="reported dead")
-        assert "no power switch configured" in q.modem_statuses()[hung.port]["detail"]
+        wait_for(lambda: modem_statuses(q).get(hung.port, {}).get("state") == "dead", 60, message="reported dead")
+        assert "no power switch configured" in modem_statuses(q)[hung.port]["detail"]
         wait_for(lambda: all(q.get(i).state in ("delivered", "uncertain") for i in ids), 30)
         assert daemon.workers[0].recovery_steps[:3] == ["re-sync", "soft reset", "dead"]
     assert Counter(q.get(i).state for i in ids)["delivered"] >= 5

@@ -9,8 +9,11 @@ import pytest
 
 from appliance.db import Database
 from appliance.errors import MessageNotFound, MessageTextError
+from appliance.inbox import Inbox
 from appliance.plan import plan_message
-from appliance.sendqueue import RetryPolicy, SendQueue, same_number
+from appliance.reports import same_number
+from appliance.sendqueue import RetryPolicy, SendQueue
+from tests.conftest import report
 
 CN = "+8613800138000"
 
@@ -54,8 +57,8 @@ def test_sent_then_delivered_by_report(q):
     q.record_segment(mid, 2, 18)
     q.mark_sent(mid)
     assert q.get(mid).state == "sent"
-    assert q.apply_report(17, "8613800138000", "delivered", 0, "received").state == "sent"  # one part only
-    assert q.apply_report(18, "13800138000", "delivered", 0, "received").state == "delivered"
+    assert report(q, 17, "8613800138000", "delivered", 0, "received").state == "sent"  # one part only
+    assert report(q, 18, "13800138000", "delivered", 0, "received").state == "delivered"
 
 
 def test_report_for_an_unknown_reference_is_kept_aside(q):
@@ -63,8 +66,8 @@ def test_report_for_an_unknown_reference_is_kept_aside(q):
     q.claim()
     q.record_segment(mid, 1, 5)
     q.mark_sent(mid)
-    assert q.apply_report(5, "+8613911112222", "delivered", 0, "x") is None  # same ref, other number
-    assert q.apply_report(6, CN, "delivered", 0, "x") is None
+    assert report(q, 5, "+8613911112222", "delivered", 0, "x") is None  # same ref, other number
+    assert report(q, 6, CN, "delivered", 0, "x") is None
     assert q.get(mid).state == "sent"
     assert q.db.execute("SELECT COUNT(*) FROM unmatched_report").fetchone()[0] == 2
 
@@ -74,13 +77,13 @@ def test_reference_reuse_matches_the_newest_unreported_part(q, fake_clock):
     q.claim()
     q.record_segment(old, 1, 5)
     q.mark_sent(old)
-    q.apply_report(5, CN, "delivered", 0, "ok")
+    report(q, 5, CN, "delivered", 0, "ok")
     fake_clock.advance(60)
     new = queue_one(q)
     q.claim()
     q.record_segment(new, 1, 5)  # TP-MR wrapped round to 5 again
     q.mark_sent(new)
-    q.apply_report(5, CN, "failed", 0x41, "incompatible destination")
+    report(q, 5, CN, "failed", 0x41, "incompatible destination")
     assert q.get(old).state == "delivered"
     assert (q.get(new).state, q.get(new).error) == ("failed", "incompatible destination")
 
@@ -91,7 +94,7 @@ def test_failed_and_expired_reports(q):
         q.claim()
         q.record_segment(mid, 1, mid)
         q.mark_sent(mid)
-        assert q.apply_report(mid, CN, outcome, code, "why").state == outcome
+        assert report(q, mid, CN, outcome, code, "why").state == outcome
 
 
 def test_pending_report_changes_nothing_and_the_final_one_still_matches(q):
@@ -99,8 +102,8 @@ def test_pending_report_changes_nothing_and_the_final_one_still_matches(q):
     q.claim()
     q.record_segment(mid, 1, 9)
     q.mark_sent(mid)
-    assert q.apply_report(9, CN, "pending", 0x21, "busy").state == "sent"
-    assert q.apply_report(9, CN, "delivered", 0, "ok").state == "delivered"
+    assert report(q, 9, CN, "pending", 0x21, "busy").state == "sent"
+    assert report(q, 9, CN, "delivered", 0, "ok").state == "delivered"
 
 
 def test_retry_with_backoff_and_cap_then_fail(q, fake_clock):
@@ -197,9 +200,9 @@ def test_unknown_message(q):
 
 
 def test_inbound_is_stored_once(q):
-    assert q.store_inbound(CN, None, "TD", "00AA") is True
-    assert q.store_inbound(CN, None, "TD", "00AA") is False
-    assert [m["text"] for m in q.inbound()] == ["TD"]
+    assert Inbox(q.db, q.clock).store(CN, None, "TD", "00AA") is True
+    assert Inbox(q.db, q.clock).store(CN, None, "TD", "00AA") is False
+    assert [m["text"] for m in Inbox(q.db, q.clock).latest_parts()] == ["TD"]
 
 
 def test_database_and_data_dir_are_private(tmp_path):

@@ -20,7 +20,10 @@ from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.config import Config, VendorConfig, WebConfig
 from appliance.db import Database
+from appliance.inbox import Inbox
+from appliance.pause import SendingPause
 from appliance.plan import plan_message
+from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from web import create_app
 
@@ -285,7 +288,7 @@ def test_scripts_in_texts_and_cells_are_escaped_everywhere(admin, box):
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
     confirm = admin.post("/send/confirm", data={"csrf_token": token_of(html), "token": token, "name": XSS,
                                                 "text": f"{XSS} {{name}}", "kind": "marketing", "start_at": ""})
-    box.store_inbound("+8613800138000", None, XSS, "PDU1")
+    Inbox(box.db, box.clock).store("+8613800138000", None, XSS, "PDU1")
     list_page = confirm.headers["Location"]
     (m,) = box.messages()
     for page in (list_page, "/history", f"/message/{m.id}", "/inbox", "/"):
@@ -320,7 +323,7 @@ def test_pause_resume_cancel_a_list(admin, box):
     for action, state in (("pause", "paused"), ("resume", "active"), ("cancel", "cancelled")):
         r = post(admin, f"/lists/{list_id}/{action}", {}, form_page="/history")
         assert r.status_code == 302
-        assert box.get_list(list_id)["state"] == state
+        assert SendLists(box.db, box.clock).get(list_id)["state"] == state
     assert {box.get(i).state for i in ids} == {"failed"}
     r = post(admin, f"/lists/{list_id}/resume", {}, form_page="/history")
     assert r.status_code == 409 and "cancelled" in r.get_data(as_text=True)
@@ -431,13 +434,13 @@ def test_sim_caps_are_set_per_modem(admin, app):
 
 def test_pause_and_resume_the_whole_box(staff, box):
     r = post(staff, "/sending/pause", {}, form_page="/")
-    assert r.status_code == 302 and box.sending_paused()["by"] == "clerk"
+    assert r.status_code == 302 and SendingPause(box.db, box.clock).current()["by"] == "clerk"
     assert "Paused by clerk since" in staff.get("/").get_data(as_text=True)
-    box.pause_sending("the counter panel")
+    SendingPause(box.db, box.clock).pause("the counter panel")
     staff.get("/lang/zh_CN")
     assert "暂停人：柜台面板" in staff.get("/").get_data(as_text=True)
     post(staff, "/sending/resume", {}, form_page="/")
-    assert box.sending_paused() is None
+    assert SendingPause(box.db, box.clock).current() is None
 
 
 def test_device_page_without_a_panel(admin):

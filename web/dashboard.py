@@ -13,6 +13,8 @@ import time
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, stream_with_context, url_for
 
 from appliance.errors import ListStateError, MessageNotFound
+from appliance.pause import SendingPause
+from appliance.sendlists import SendLists
 from appliance.status import signal_bars, status
 from web.auth import _safe_next
 from web.state import clock, config, current_user, login_required, queue, state_label
@@ -39,7 +41,8 @@ def snapshot() -> dict:
     errors = q.db.execute("SELECT error, COUNT(*) AS n, MAX(finished_at) AS at FROM message WHERE state = 'failed'"
                           " AND finished_at > ? GROUP BY error ORDER BY at DESC LIMIT 5", (now - 86400,)).fetchall()
     data["recent_errors"] = [{"error": r["error"], "count": r["n"]} for r in errors]
-    data["lists"] = [{k: v for k, v in lst.items() if k != "template"} for lst in q.lists(limit=5)]
+    data["lists"] = [{k: v for k, v in lst.items() if k != "template"}
+                     for lst in SendLists(q.db, q.clock).recent(limit=5)]
     return data
 
 
@@ -76,9 +79,9 @@ def sending(action: str):
     """Pause or resume sending for the whole box (the same switch as the counter panel's menu)."""
     q = queue()
     if action == "pause":
-        q.pause_sending(current_user().username)
+        SendingPause(q.db, q.clock).pause(current_user().username)
     elif action == "resume":
-        q.resume_sending()
+        SendingPause(q.db, q.clock).resume()
     return redirect(url_for("dash.index"))
 
 
@@ -86,13 +89,14 @@ def sending(action: str):
 @login_required
 def list_action(list_id: int, action: str):
     q = queue()
+    lists = SendLists(q.db, q.clock)
     try:
         if action == "pause":
-            q.pause_list(list_id)
+            lists.pause(list_id)
         elif action == "resume":
-            q.resume_list(list_id)
+            lists.resume(list_id)
         elif action == "cancel":
-            q.cancel_list(list_id, current_user().username)
+            lists.cancel(list_id, current_user().username)
         else:
             return redirect(url_for("history.lists"))
     except (ListStateError, MessageNotFound) as exc:

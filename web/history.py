@@ -12,28 +12,33 @@ from appliance.audit import safe_cell
 from appliance.errors import MessageNotFound
 from appliance.inbox import Inbox
 from appliance.optout import OptOuts
+from appliance.sendlists import SendLists
 from web.i18n import gettext
 from web.state import admin_required, current_user, login_required, queue, show_number
 
 bp = Blueprint("history", __name__)
 
 
+def _lists() -> SendLists:
+    q = queue()
+    return SendLists(q.db, q.clock)
+
+
 @bp.route("/history")
 @login_required
 def lists():
-    return render_template("history.html", lists=queue().lists(limit=200))
+    return render_template("history.html", lists=_lists().recent(limit=200))
 
 
 @bp.route("/history/<int:list_id>")
 @login_required
 def list_detail(list_id: int):
-    q = queue()
     try:
-        lst = q.get_list(list_id)
+        lst = _lists().get(list_id)
     except MessageNotFound:
         return render_template("error.html", title=gettext("Not found"), message=gettext("No such send list.")), 404
     page = max(0, request.args.get("page", 0, type=int))
-    messages = q.list_messages(list_id, limit=200, offset=page * 200)
+    messages = _lists().messages(list_id, limit=200, offset=page * 200)
     return render_template("list.html", lst=lst, messages=messages, page=page,
                            queued=request.args.get("queued", type=int))
 
@@ -42,13 +47,13 @@ def list_detail(list_id: int):
 @login_required
 def list_csv(list_id: int):
     """The list's messages, numbers masked unless an admin asks for them whole (?full=1)."""
-    q = queue()
+    lists = _lists()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "recipient", "state", "parts", "error", "created", "sent"])
     offset = 0
     while True:
-        batch = q.list_messages(list_id, limit=1000, offset=offset)
+        batch = lists.messages(list_id, limit=1000, offset=offset)
         if not batch:
             break
         for m in batch:
@@ -67,14 +72,14 @@ def message(message_id: int):
         m = q.get(message_id)
     except MessageNotFound:
         return render_template("error.html", title=gettext("Not found"), message=gettext("No such message.")), 404
-    parts = q.db.execute("SELECT * FROM segment WHERE message_id = ? ORDER BY seq", (message_id,)).fetchall()
+    parts = q.segments(message_id)
     return render_template("message.html", m=m, parts=parts)
 
 
 @bp.route("/inbox")
 @login_required
 def inbox():
-    return render_template("inbox.html", items=Inbox(queue().db).messages(200))
+    return render_template("inbox.html", items=Inbox(queue().db, queue().clock).messages(200))
 
 
 @bp.route("/optouts", methods=["GET", "POST"])

@@ -31,6 +31,7 @@ from appliance.config import Config
 from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, format_device_id
 from appliance.errors import SmsGenieError
+from appliance.pause import SendingPause
 from appliance.plan import plan_message
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
 from appliance.settings import read_settings
@@ -222,11 +223,11 @@ class Panel:
     def _do(self, action: str, box: dict, lang: str, now: float) -> None:
         q = self.queue
         if action == "pause":
-            q.pause_sending(WHO)
+            SendingPause(q.db, q.clock).pause(WHO)
             log.info("sending paused at the counter")
             self.nav.show_message("Sending paused", ("Done",), now)
         elif action == "resume":
-            q.resume_sending()
+            SendingPause(q.db, q.clock).resume()
             self._wake_workers()
             log.info("sending resumed at the counter")
             self.nav.show_message("Resume sending", ("Done",), now)
@@ -321,7 +322,7 @@ class Panel:
             " FROM message WHERE sent_at >= ? OR finished_at >= ?", (midnight, midnight, midnight, midnight)
         ).fetchone()
         box = slow["box"]
-        paused = q.sending_paused()
+        paused = SendingPause(q.db, q.clock).current()
         return Snapshot(
             balance=data["balance"], waiting=data["queue"]["queued"], sending=data["queue"]["sending"],
             sent_today=sent_today, failed_today=failed_today,

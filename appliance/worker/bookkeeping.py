@@ -1,0 +1,28 @@
+"""Writes that wait for the modem to be busy: the last send's bookkeeping, done during the next one.
+
+The send step and the collection of stored texts both hand their database
+writes here instead of doing them at once, so the modem never waits for an
+fsync: the worker runs them (:meth:`Bookkeeping.flush`) while the modem
+works on the next part, or between steps when nothing is with the modem.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+class Bookkeeping:
+    def __init__(self) -> None:
+        self._pending: list[Callable[[], None]] = []
+
+    def later(self, write: Callable[[], None]) -> None:
+        """Do ``write`` at the next :meth:`flush`, after everything handed in before it."""
+        self._pending.append(write)
+
+    def flush(self) -> None:
+        """Do every pending write, in order (one that raises stays done for those before it)."""
+        while self._pending:
+            self._pending.pop(0)()
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
