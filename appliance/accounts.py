@@ -15,6 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from appliance import kv
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import SmsGenieError
@@ -155,31 +156,29 @@ class Accounts:
         """A fresh six-digit PIN (shown on the box and in its log); only its hash is kept."""
         pin = f"{secrets.randbelow(10**6):06d}"
         with self.db.atomic() as conn:
-            conn.execute("INSERT INTO kv (key, value) VALUES ('setup_pin', ?) ON CONFLICT (key) DO UPDATE SET"
-                         " value = excluded.value", (hash_secret(pin),))
-            conn.execute("INSERT INTO kv (key, value) VALUES ('setup_pin_failures', '0') ON CONFLICT (key)"
-                         " DO UPDATE SET value = '0'")
+            kv.put(conn, "setup_pin", hash_secret(pin))
+            kv.put(conn, "setup_pin_failures", "0")
         return pin
 
     def setup_admin(self, pin: str, username: str, password: str) -> User:
         """Create the first admin, if ``pin`` is the set-up PIN. Five wrong PINs void it."""
         if self.any_users():
             raise AccountError("the box is already set up; log in instead")
-        row = self.db.execute("SELECT value FROM kv WHERE key = 'setup_pin'").fetchone()
-        if row is None:
+        pin_hash = kv.get(self.db.conn, "setup_pin")
+        if pin_hash is None:
             raise AccountError("there is no set-up PIN yet: restart the box to show one")
-        if not check_secret(pin.strip(), row[0]):
+        if not check_secret(pin.strip(), pin_hash):
             with self.db.atomic() as conn:
-                failures = int(conn.execute("SELECT value FROM kv WHERE key = 'setup_pin_failures'").fetchone()[0]) + 1
-                conn.execute("UPDATE kv SET value = ? WHERE key = 'setup_pin_failures'", (str(failures),))
+                failures = int(kv.get(conn, "setup_pin_failures") or 0) + 1
+                kv.put(conn, "setup_pin_failures", str(failures))
                 if failures >= MAX_FAILURES:
-                    conn.execute("DELETE FROM kv WHERE key = 'setup_pin'")
+                    kv.delete(conn, "setup_pin")
             if failures >= MAX_FAILURES:
                 raise AccountError("too many wrong PINs: that PIN no longer works; restart the box for a new one")
             raise AccountError("that is not the set-up PIN shown on the box")
         user = self.create(username, password, "admin")
         with self.db.atomic() as conn:
-            conn.execute("DELETE FROM kv WHERE key IN ('setup_pin', 'setup_pin_failures')")
+            kv.delete(conn, "setup_pin", "setup_pin_failures")
         return user
 
     # --- API tokens ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ with ``smsgenie clock reset``.
 
 from __future__ import annotations
 
+from appliance import kv
 from appliance.clock import Clock
 from appliance.db import Database
 
@@ -62,8 +63,8 @@ class ClockCheck:
 
 
 def _stored(db: Database) -> float | None:
-    row = db.execute("SELECT value FROM kv WHERE key = ?", (KEY,)).fetchone()
-    return None if row is None else float(row[0])
+    value = kv.get(db.conn, KEY)
+    return None if value is None else float(value)
 
 
 def reset(db: Database, clock: Clock) -> float | None:
@@ -72,6 +73,5 @@ def reset(db: Database, clock: Clock) -> float | None:
     Returns the mark that was there."""
     with db.atomic() as conn:
         before = _stored(db)
-        conn.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value ="
-                     " excluded.value", (KEY, repr(clock.time())))
+        kv.put(conn, KEY, repr(clock.time()))
     return before
