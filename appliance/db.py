@@ -256,6 +256,17 @@ def _web(conn: sqlite3.Connection) -> None:
     """)
 
 
+@migration("0006_progress_indexes")
+def _progress_indexes(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- The sending pace and today's figures (appliance/progress.py) read these several times a
+        -- second for the panel and the page: by index, not by scanning six months of messages.
+        CREATE INDEX send_log_at ON send_log (at);
+        CREATE INDEX message_sent_at ON message (sent_at);
+        CREATE INDEX message_state_finished ON message (state, finished_at)
+    """)
+
+
 class Database:
     """A connection to the box's database, with transactions that nest."""
 

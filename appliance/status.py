@@ -1,6 +1,8 @@
 """``smsgenie status``: the queue and the modem, read from the database alone.
 
-``queue`` counts messages by their current state; ``sent_total`` counts every
+``queue`` counts messages by their current state; ``progress`` is the
+sending pace, the time left and today's figures (appliance/progress.py, the
+same numbers the page and the counter panel show); ``sent_total`` counts every
 message the network accepted whole, whatever became of it after (sent,
 delivered, expired, or failed by its delivery report). ``balance`` is the
 credit left; ``paused`` says why sending waits (out of credit), or is null.
@@ -21,6 +23,7 @@ from appliance.lock import DataDirLock
 from appliance.modemstatus import ModemStatusBoard
 from appliance.pause import SendingPause
 from appliance.privacy import mask_iccid
+from appliance.progress import progress
 from appliance.sendqueue import SendQueue
 
 
@@ -68,6 +71,7 @@ def status(config: Config, queue: SendQueue) -> dict:
     first = published.get(ports[0], {})
     return {
         "queue": queue.counts(),
+        "progress": progress(queue.db, now).as_dict(),
         "sent_total": queue.sent_total(),
         "balance": queue.ledger.balance(),
         "paused": str(shortfall) if shortfall else None,

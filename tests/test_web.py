@@ -305,7 +305,7 @@ def test_dashboard_and_status_json(admin, box):
     assert "promo" in page and 'data-events="/events"' in page
     data = admin.get("/status.json").get_json()
     assert data["queue"]["queued"] == 1 and data["modems"][0]["bars"] in range(5)
-    assert "rate_per_minute" in data and data["lists"][0]["name"] == "promo"
+    assert data["progress"]["waiting_messages"] == 1 and data["lists"][0]["name"] == "promo"
 
 
 def test_events_stream_sends_the_status(admin, app, monkeypatch):

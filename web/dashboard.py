@@ -1,4 +1,4 @@
-"""The dashboard: balance, the queue, rate and ETA, every modem, recent problems; live.
+"""The dashboard: balance, the queue, pace and time left (appliance/progress.py), every modem, problems; live.
 
 The page shows a snapshot and then follows ``/events`` (server-sent
 events: a JSON status every two seconds; plain JavaScript, no build).
@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.pause import SendingPause
+from appliance.progress import failures_by_reason
 from appliance.sendlists import SendLists
 from appliance.status import signal_bars, status
 from web.auth import _safe_next
@@ -21,26 +22,15 @@ from web.state import clock, config, current_user, login_required, queue, state_
 
 bp = Blueprint("dash", __name__)
 EVENT_INTERVAL = 2.0
-RATE_WINDOW = 300.0
 
 
 def snapshot() -> dict:
     q = queue()
     data = status(config(), q)
-    now = clock().time()
-    sent_recently = q.db.execute("SELECT COUNT(*) FROM send_log WHERE at > ?", (now - RATE_WINDOW,)).fetchone()[0]
-    per_minute = sent_recently / (RATE_WINDOW / 60)
-    waiting_parts = q.db.execute("SELECT COALESCE(SUM(segments), 0) FROM message WHERE state IN ('queued',"
-                                 " 'sending')").fetchone()[0]
-    data["rate_per_minute"] = round(per_minute, 1)
-    data["eta_minutes"] = round(waiting_parts / per_minute, 1) if per_minute and waiting_parts else None
-    data["waiting_parts"] = waiting_parts
     for m in data["modems"]:
         m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
-    errors = q.db.execute("SELECT error, COUNT(*) AS n, MAX(finished_at) AS at FROM message WHERE state = 'failed'"
-                          " AND finished_at > ? GROUP BY error ORDER BY at DESC LIMIT 5", (now - 86400,)).fetchall()
-    data["recent_errors"] = [{"error": r["error"], "count": r["n"]} for r in errors]
+    data["recent_errors"] = failures_by_reason(q.db, clock().time() - 86400)
     data["lists"] = [{k: v for k, v in lst.items() if k != "template"}
                      for lst in SendLists(q.db, q.clock).recent(limit=5)]
     return data

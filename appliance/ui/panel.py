@@ -51,7 +51,6 @@ MODEM_ALERT_AFTER = 30.0
 MODEM_ALERTS = {"no-sim", "sim", "network", "modem"}
 DIM_CONTRAST = 0x10
 FULL_CONTRAST = 0xFF
-RATE_WINDOW = 300.0
 #: Seconds between reads of what changes rarely (settings, address, disk, set-up PIN).
 SLOW_INTERVAL = 5.0
 WHO = "the counter panel"
@@ -315,38 +314,19 @@ class Panel:
         q = self.queue
         data = status(self.config, q)
         modem = data["modems"][0] if data["modems"] else {}
-        now = self.clock.time()
-        midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        sent_today, failed_today = q.db.execute(
-            "SELECT COALESCE(SUM(sent_at >= ?), 0), COALESCE(SUM(state = 'failed' AND finished_at >= ?), 0)"
-            " FROM message WHERE sent_at >= ? OR finished_at >= ?", (midnight, midnight, midnight, midnight)
-        ).fetchone()
+        done = data["progress"]
+        active = done["active_list"]
         box = slow["box"]
         paused = SendingPause(q.db, q.clock).current()
         return Snapshot(
             balance=data["balance"], waiting=data["queue"]["queued"], sending=data["queue"]["sending"],
-            sent_today=sent_today, failed_today=failed_today,
+            sent_today=done["sent_today_messages"], failed_today=done["failed_today"],
             modem_state=modem.get("state", "unknown"), operator=modem.get("operator", ""),
             access=modem.get("access", ""), signal=modem.get("signal", 99), iccid=modem.get("iccid", ""),
             model=modem.get("model", ""), paused_by=paused["by"] if paused else None, shortfall=data["paused"],
-            active_list=self._active_list(q, now), address=slow["address"], device_id=self._device_id,
+            active_list=active and {"name": active["name"], "done": active["done"], "total": active["total"],
+                                    "eta_minutes": active["minutes_left"]},
+            address=slow["address"], device_id=self._device_id,
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=box["low_credit_alert"],
             test_number=box["test_number"])
-
-    @staticmethod
-    def _active_list(q: SendQueue, now: float) -> dict | None:
-        """The oldest list still sending: its progress and, from the last minutes' pace, its time left."""
-        row = q.db.execute(
-            "SELECT l.id, l.name, COUNT(*) AS total, SUM(m.state IN ('queued', 'sending')) AS left_,"
-            " SUM(CASE WHEN m.state IN ('queued', 'sending') THEN m.segments ELSE 0 END) AS parts_left"
-            " FROM send_list l JOIN message m ON m.send_list_id = l.id WHERE l.state = 'active'"
-            " GROUP BY l.id HAVING left_ > 0 ORDER BY l.id LIMIT 1").fetchone()
-        if row is None:
-            return None
-        recent, first = q.db.execute("SELECT COUNT(*), MIN(at) FROM send_log WHERE at > ?",
-                                     (now - RATE_WINDOW,)).fetchone()
-        # the pace over the last minutes, or since sending started if that is more recent
-        elapsed = max(30.0, now - first) if first is not None else None
-        eta = row["parts_left"] / (recent / elapsed * 60) if recent and elapsed else None
-        return {"name": row["name"], "done": row["total"] - row["left_"], "total": row["total"], "eta_minutes": eta}

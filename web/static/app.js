@@ -13,7 +13,7 @@
       var data = JSON.parse(event.data);
       document.querySelectorAll("[data-field]").forEach(function (el) {
         var value = lookup(data, el.dataset.field);
-        el.textContent = value == null ? (el.dataset.field === "eta_minutes" ? "-" : "") : value;
+        el.textContent = value == null ? (el.dataset.field === "progress.minutes_left" ? "-" : "") : value;
       });
     };
   }
