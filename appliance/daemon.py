@@ -121,6 +121,12 @@ class Daemon:
         except HardwareError as exc:
             log.error("the panel's buttons: %s", exc)
 
+    def panel_link(self):
+        """The counter panel for the page's mirror and the demo's keys (None without a panel)."""
+        from appliance.ui.link import PanelLink  # noqa: PLC0415
+
+        return PanelLink(self.panel, self.buttons) if self.panel is not None else None
+
     def restart_modems(self) -> None:
         """Restart every modem between two messages (asked for at the counter)."""
         for w in self.workers:
@@ -134,6 +140,11 @@ class Daemon:
     def modem(self):
         """The first worker's modem (the only one on most boxes)."""
         return self.workers[0].modem
+
+    def close(self) -> None:
+        """Let go of the panel's buttons when the daemon will not run (``run`` does this when it ends)."""
+        if self.buttons is not None:
+            self.buttons.close()
 
     def stop(self) -> None:
         """Ask every worker to finish the message in hand and return. Safe from a signal handler."""

@@ -341,6 +341,20 @@ class Database:
         return applied
 
 
+class NoBoxHere(DataDirError):
+    """The data dir holds no box (no database): a mistyped --data-dir, or a box never started."""
+
+
+def existing_box(data_dir: str | os.PathLike) -> Path:
+    """The data dir, if it holds a box's database; never creates one (only ``run`` and ``init`` do)."""
+    path = Path(data_dir)
+    if not (path / DB_NAME).is_file():
+        why = "does not exist" if not path.exists() else f"holds no SMS Genie database ({DB_NAME})"
+        raise NoBoxHere(f"{path} {why}: check --data-dir (or data_dir in the config); a new box is made by "
+                        f"starting it ('smsgenie run') or with 'smsgenie init'")
+    return path
+
+
 def ensure_data_dir(data_dir: str | os.PathLike) -> Path:
     """Create the data dir (mode 0700) if needed and return it."""
     path = Path(data_dir)

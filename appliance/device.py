@@ -74,3 +74,13 @@ def parse_device_id(text: str) -> bytes:
 def device_id(**sources: str) -> bytes:
     """This box's id (5 bytes); ``sources`` override the paths read, for tests."""
     return device_id_bytes(hardware_serial(**sources))
+
+
+def this_device_id(data_dir: str | os.PathLike) -> bytes:
+    """The id of the box whose data is in ``data_dir``: the machine's, or - on a machine with no id at all
+    (a container running the demo) - one derived from the data dir, the same for the page, the command
+    line and the demo."""
+    try:
+        return device_id()
+    except DeviceIdError:
+        return device_id_bytes(f"demo:{data_dir}")

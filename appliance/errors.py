@@ -95,3 +95,19 @@ class KeywordListError(SmsGenieError, ValueError):
 
 class MessageTextError(SmsGenieError, ValueError):
     """The message text cannot be sent (empty, or too long)."""
+
+
+class IntakeError(SmsGenieError, ValueError):
+    """A send list or message cannot be queued as asked (nothing sendable, a start time in the past...)."""
+
+
+class NothingToSend(IntakeError):
+    """Every row of the list (or every message of an API call) was refused."""
+
+
+class StartTimeError(IntakeError):
+    """The start time asked for has already passed."""
+
+
+class ServiceCodeMissing(ConfigError):
+    """The config has no service code, and every message must be recorded with one."""

@@ -48,6 +48,8 @@ class Refusal:
 class Accepted:
     recipient: str
     plan: MessagePlan
+    row: int = 0
+    """The row number in the list (for messages from the API: the message's index)."""
 
 
 @dataclass
@@ -174,7 +176,7 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
                 continue
             if len(plans) < 10_000:  # identical texts (no merge fields) are planned once
                 plans[text] = plan
-        preview.accepted.append(Accepted(number.e164, plan))
+        preview.accepted.append(Accepted(number.e164, plan, row_no))
         carrier = number.carrier or "other"
         preview.messages_by_carrier[carrier] += 1
         preview.credits_by_carrier[carrier] += plan.credits

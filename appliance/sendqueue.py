@@ -31,7 +31,7 @@ from typing import Iterable
 from appliance.audit import AuditLog
 from appliance.clock import Clock
 from appliance.db import Database
-from appliance.errors import MessageNotFound
+from appliance.errors import MessageNotFound, ServiceCodeMissing
 from appliance.ledger import Ledger
 from appliance.phones import carrier_of
 from appliance.plan import MessagePlan
@@ -93,6 +93,12 @@ class RetryPolicy:
         return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
 
 
+def _require(service_code: str) -> None:
+    if not service_code or not service_code.strip():
+        raise ServiceCodeMissing("every message is recorded with the shop's service code, and none was given: "
+                                 "set service_code in the config")
+
+
 class SendQueue:
     """The queue over a :class:`Database`. Timestamps come from ``clock``."""
 
@@ -110,6 +116,7 @@ class SendQueue:
                     start_at: float | None = None) -> int:
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
+        _require(service_code)
         with self.db.atomic() as conn:
             cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template, kind, start_at)"
                                " VALUES (?, ?, ?, ?, ?, ?)",
@@ -127,6 +134,7 @@ class SendQueue:
 
         The list's kind and start time (if any) apply to every message.
         """
+        _require(service_code)
         now = self.clock.time()
         with self.db.atomic() as conn:
             kind, start_at = MARKETING, None

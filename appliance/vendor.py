@@ -99,3 +99,20 @@ def mint(private_key: Ed25519PrivateKey, device: bytes, credits: int, *, count: 
                           expires=expires)
         out.append((crockford.encode(serial), code))
     return out
+
+
+def write_codes_csv(path: str | os.PathLike, codes: list[tuple[int, str]], device: bytes, credits: int,
+                    expires: date | None) -> None:
+    """serial,device,credits,expires,code rows in a new file readable by this user only (codes are money).
+
+    Raises FileExistsError rather than write over another file."""
+    import csv  # noqa: PLC0415
+
+    from appliance.device import format_device_id  # noqa: PLC0415
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["serial", "device", "credits", "expires", "code"])
+        for serial, code in codes:
+            writer.writerow([serial, format_device_id(device), credits, expires or "", code])

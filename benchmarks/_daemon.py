@@ -37,7 +37,7 @@ def daemon_process(config: Config, directory: str | Path) -> Iterator[subprocess
     box = BoxSettings(config.data_dir)  # a benchmark runs at any hour: no quiet hours holding its list
     box.set("quiet_hours", "")
     box.close()
-    daemon = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config_file), "run"],
+    daemon = subprocess.Popen([sys.executable, "-m", "smsgenie", "--config", str(config_file), "run"],
                               stderr=subprocess.DEVNULL)
     try:
         yield daemon

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +78,16 @@ def queue(config, request):
     q.ledger.adjust(1_000_000, "credit for tests that are not about credit")
     yield q
     db.close()
+
+
+def make_box(data_dir, service_code: str = "YL08"):
+    """An existing box in ``data_dir`` (as 'smsgenie init' makes it) with its own config.toml, which the
+    command line uses when given --data-dir alone (as for the demo's folder)."""
+    Database.in_data_dir(data_dir).close()
+    path = Path(data_dir) / "config.toml"
+    path.write_text(f'data_dir = "{data_dir}"\nservice_code = "{service_code}"\n[web]\nlisten = ""\n',
+                    encoding="utf-8")
+    return path
 
 
 def real_time_box(data_dir) -> None:

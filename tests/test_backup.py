@@ -8,13 +8,13 @@ from click.testing import CliRunner
 from appliance import backup
 from appliance.audit import AuditLog
 from appliance.backup import BackupError, WrongPassphrase
-from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import DB_NAME, Database
 from appliance.errors import DaemonAlreadyRunning, DataDirError
 from appliance.lock import DataDirLock
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings as BoxSettings
+from smsgenie.cli import cli
 from tests.conftest import running_daemon, wait_for
 from tests.test_daemon import enqueue
 

@@ -18,11 +18,11 @@ import pytest
 
 from appliance import topup, vendor
 from appliance.config import Config, ModemConfig, PanelConfig, VendorConfig, WebConfig
-from appliance.daemon import Daemon
+from appliance.device import this_device_id
 from appliance.policy import NO_CAPS
 from hw.modem.sim import SimulatedModem
+from smsgenie.box import RunningBox
 from tests.conftest import real_time_box, wait_for
-from web.serve import WebServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/test installs "
@@ -40,15 +40,12 @@ def box(tmp_path):
                     vendor=VendorConfig(public_key=pub_path.read_text().strip()),
                     web=WebConfig(listen="127.0.0.1:0"), panel=PanelConfig(display="emulator", buttons="mock"))
     real_time_box(config.data_dir)
-    web = WebServer(config)
-    daemon = Daemon(config, setup_pin=lambda: web.setup_pin)
-    web.attach(daemon).start()
-    thread = threading.Thread(target=daemon.run, daemon=True)
+    running = RunningBox(config)
+    thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
-    yield web, vendor.load_private_key(key_path), tmp_path
-    daemon.stop()
+    yield running, vendor.load_private_key(key_path), tmp_path
+    running.stop()
     thread.join(timeout=20)
-    web.close()
     sim.close()
 
 
@@ -72,13 +69,13 @@ def shot(page, name):
 
 
 def test_the_shop_journey(box, page):
-    web, vendor_key, tmp_path = box
-    url = web.url
+    running, vendor_key, tmp_path = box
+    url = running.url
     page.goto(url)
     assert page.url.endswith("/setup")
     assert "设置本机" in page.inner_text("h1")
     shot(page, "1-setup")
-    page.fill("input[name=pin]", web.setup_pin)
+    page.fill("input[name=pin]", running.setup_pin)
     page.fill("input[name=username]", "boss")
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
@@ -87,9 +84,7 @@ def test_the_shop_journey(box, page):
     assert "概览" in page.inner_text("h1")
 
     page.goto(url + "/topup")
-    from web.credit import box_id
-    with web.app.app_context():
-        device = box_id()
+    device = this_device_id(running.config.data_dir)
     code = topup.sign(vendor_key, device=device, serial=os.urandom(6), credits=500, issued=date.today(),
                       expires=None)
     page.fill("textarea[name=code]", code)

@@ -9,17 +9,18 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.sendqueue import SendQueue
-from tests.conftest import modem_statuses, running_daemon, wait_for
+from smsgenie.cli import cli
+from tests.conftest import make_box, modem_statuses, running_daemon, wait_for
 
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("SMSGENIE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("SMSGENIE_CONFIG", raising=False)
+    make_box(tmp_path / "data")
     return CliRunner()
 
 
@@ -121,27 +122,41 @@ def test_config_errors_name_the_key(runner, tmp_path):
     assert "config file" in result.output and "does not exist" in result.output
 
 
-def test_data_dir_flag_overrides_the_config(runner, tmp_path):
+def test_data_dir_flag_overrides_the_config(runner, tmp_path, monkeypatch):
     cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "from-config"}"\n')
-    runner.invoke(cli, ["--config", cfg, "status"])
-    assert (tmp_path / "data" / "smsgenie.db").exists()  # $SMSGENIE_DATA_DIR wins
-    runner.invoke(cli, ["--config", cfg, "--data-dir", str(tmp_path / "flag"), "status"])
-    assert (tmp_path / "flag" / "smsgenie.db").exists()
+    monkeypatch.setenv("SMSGENIE_DATA_DIR", str(tmp_path / "env"))
+    assert runner.invoke(cli, ["--config", cfg, "init"]).exit_code == 0
+    assert (tmp_path / "env" / "smsgenie.db").exists()  # $SMSGENIE_DATA_DIR wins
+    runner.invoke(cli, ["--config", cfg, "--data-dir", str(tmp_path / "flag"), "init"])
+    assert (tmp_path / "flag" / "smsgenie.db").exists() and not (tmp_path / "from-config").exists()
 
 
 def test_unwritable_data_dir_is_a_clear_error(runner, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = runner.invoke(cli, ["--data-dir", str(blocker / "sub"), "status"])
+    result = runner.invoke(cli, ["--data-dir", str(blocker / "sub"), "init"])
     assert result.exit_code == 1
     assert "cannot create the data directory" in result.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["balance"], ["pause"], ["settings", "set", "signature", "x"],
+                                     ["optout", "list"], ["send", "l.csv", "--text", "hi"], ["audit", "verify"]])
+def test_a_mistyped_data_dir_is_refused_and_never_made(runner, tmp_path, command):
+    typo = tmp_path / "smsgenie-dmeo"
+    write(tmp_path / "l.csv", "phone\n13800138000\n")
+    result = runner.invoke(cli, ["--data-dir", str(typo), *[str(tmp_path / c) if c == "l.csv" else c
+                                                            for c in command]])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert f"{typo} does not exist: check --data-dir" in result.output
+    assert not typo.exists()
 
 
 def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
     import signal
     cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{tmp_path / "none"}"\n'
                                      f'[web]\nlisten = ""\n')
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", cfg, "run"],
+    proc = subprocess.Popen([sys.executable, "-m", "smsgenie", "--config", cfg, "run"],
                             stderr=subprocess.PIPE, text=True)
     try:
         q = SendQueue(Database.in_data_dir(tmp_path / "d"), SystemClock())
@@ -155,7 +170,7 @@ def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
 
 
 def test_pause_and_resume_the_whole_box(runner, tmp_path):
-    base = ["--data-dir", str(tmp_path)]
+    base = ["--data-dir", str(tmp_path / "data")]
     assert "Sending paused" in runner.invoke(cli, [*base, "pause"]).output
     data = json.loads(runner.invoke(cli, [*base, "status", "--json"]).output)
     assert data["sending_paused"]["by"] == "the command line"

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from appliance import keywords, vendor
 from appliance.audit import MIN_RETENTION_DAYS, safe_cell
-from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.errors import KeywordListError, SettingsError
@@ -25,7 +24,8 @@ from appliance.optout import OptOuts, is_opt_out
 from appliance.plan import plan_message
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings as Settings
-from tests.conftest import modem_statuses, report, running_daemon, wait_for
+from smsgenie.cli import cli
+from tests.conftest import make_box, modem_statuses, report, running_daemon, wait_for
 
 CN = "+8613800138000"
 
@@ -83,6 +83,7 @@ def test_keywords_cli_import_add_list(tmp_path, keys):
     private, line = keys
     config = tmp_path / "c.toml"
     config.write_text(f'data_dir = "{tmp_path / "box"}"\n[vendor]\npublic_key = "{line}"\n')
+    make_box(tmp_path / "box")
     words = tmp_path / "words.txt"
     words.write_text("# vendor list\n发票\n赌博\n", encoding="utf-8")
     runner = CliRunner()
@@ -108,7 +109,7 @@ def test_a_blocked_message_costs_nothing(tmp_path, q):
     path = tmp_path / "l.csv"
     path.write_text("手机,备注\n13800138000,贷款秒 批\n13900139000,正常\n", encoding="utf-8")
     config = tmp_path / "c.toml"
-    config.write_text(f'data_dir = "{q.db.path.parent}"\n')
+    config.write_text(f'data_dir = "{q.db.path.parent}"\nservice_code = "YL08"\n')
     result = CliRunner().invoke(cli, ["--config", str(config), "send", str(path), "--template", "您好 {备注}",
                                       "--json"])
     preview = json.loads(result.output)
@@ -169,6 +170,7 @@ def test_a_td_reply_puts_the_sender_on_the_list_and_later_sends_skip_them(sim, c
 def test_optout_cli(tmp_path):
     runner = CliRunner()
     base = ["--data-dir", str(tmp_path)]
+    make_box(tmp_path)
     assert "138****8000 added to the opt-out list." in runner.invoke(
         cli, [*base, "optout", "add", "138 0013 8000", "--reason", "phone call"]).output
     listed = runner.invoke(cli, [*base, "optout", "list"]).output
@@ -272,7 +274,7 @@ def test_pruning_past_retention_keeps_the_chain_verifiable(q, fake_clock):
 def test_export_escapes_formulas_and_is_private(tmp_path, q):
     sent_messages(q, 3)
     config = tmp_path / "c.toml"
-    config.write_text(f'data_dir = "{q.db.path.parent}"\n')
+    config.write_text(f'data_dir = "{q.db.path.parent}"\nservice_code = "YL08"\n')
     out = tmp_path / "export.csv"
     today = datetime.fromtimestamp(q.clock.time()).strftime("%Y-%m-%d")
     runner = CliRunner()
@@ -332,6 +334,7 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
 def test_settings_cli_and_signature_in_send(tmp_path):
     runner = CliRunner()
     base = ["--data-dir", str(tmp_path)]
+    make_box(tmp_path)
     assert "signature = '【小王】'" in runner.invoke(cli, [*base, "settings", "set", "signature", "【小王】"]).output
     path = tmp_path / "l.csv"
     path.write_text("phone\n13800138000\n")
@@ -362,6 +365,7 @@ def test_send_dry_run_json_preview(tmp_path):
     path = tmp_path / "l.csv"
     path.write_text("手机,姓名\n13800138000,张伟\n13800138000,张伟\n13300133000,王芳\n19200192000,李娜\n",
                     encoding="utf-8")
+    make_box(tmp_path)
     result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "send", str(path), "--template",
                                       "{姓名}，您的订单已到", "--dry-run", "--json"])
     preview = json.loads(result.output)

@@ -36,7 +36,7 @@ TOPUP = 1000
 
 
 def start_daemon(config_file, log):
-    return subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config_file), "run"],
+    return subprocess.Popen([sys.executable, "-m", "smsgenie", "--config", str(config_file), "run"],
                             stdout=log, stderr=subprocess.STDOUT)
 
 

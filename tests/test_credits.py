@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 
 from appliance import crockford, topup, vendor
-from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id, parse_device_id
@@ -33,7 +32,8 @@ from appliance.errors import (
 )
 from appliance.plan import plan_message
 from appliance.sendqueue import RetryPolicy, SendQueue
-from tests.conftest import report, running_daemon, wait_for
+from smsgenie.cli import cli
+from tests.conftest import make_box, report, running_daemon, wait_for
 
 BOX = device_id_bytes("pi:10000000abcdef01")
 OTHER_BOX = device_id_bytes("pi:10000000abcdef02")
@@ -332,7 +332,8 @@ def box_cli(tmp_path, keys, monkeypatch):
     _, _, _, line = keys
     config = tmp_path / "config.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[vendor]\npublic_key = "{line}"\n')
-    monkeypatch.setattr("appliance.cli.this_device_id", lambda: BOX)
+    make_box(tmp_path / "data")
+    monkeypatch.setattr("smsgenie.cli.common.this_device_id", lambda *_: BOX)
     monkeypatch.delenv("SMSGENIE_DATA_DIR", raising=False)
     runner = CliRunner()
     return lambda *args: runner.invoke(cli, ["--config", str(config), *args])
@@ -382,7 +383,7 @@ def test_topup_balance_and_ledger_commands(box_cli, keys):
 
 
 def test_topup_without_a_vendor_key_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr("appliance.cli.this_device_id", lambda: BOX)
+    monkeypatch.setattr("smsgenie.cli.common.this_device_id", lambda *_: BOX)
     result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "topup", "ABC"])
     assert result.exit_code == 1 and "no vendor key" in result.output and "[vendor] public_key" in result.output
 

@@ -7,7 +7,7 @@ import sys
 
 def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     data = tmp_path / "demo"
-    run = subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(data), "demo", "--until-idle",
+    run = subprocess.run([sys.executable, "-m", "smsgenie", "--data-dir", str(data), "demo", "--until-idle",
                           "--latency", "0.01", "--port", "0"], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Queued 24 x 会员日 promo (demo): 24 SMS parts." in run.stdout
@@ -19,7 +19,7 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     assert "refused row 26: duplicate" in run.stdout and "refused row 27: invalid" in run.stdout
     assert f"--data-dir {data} status --json" in run.stdout
     assert "The shop's page: open http://127.0.0.1:" in run.stdout and "set-up PIN" in run.stdout
-    status = subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(data), "status", "--json"],
+    status = subprocess.run([sys.executable, "-m", "smsgenie", "--data-dir", str(data), "status", "--json"],
                             capture_output=True, text=True, timeout=60)
     result = json.loads(status.stdout)
     q = result["queue"]
@@ -34,7 +34,7 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
 
 
 def test_the_demo_opens_the_page_only_where_there_is_a_desktop(monkeypatch):
-    from appliance import demo
+    from smsgenie import demo
 
     opened = []
     monkeypatch.setattr(demo.webbrowser, "open_new_tab", lambda url: opened.append(url) or True)

@@ -472,7 +472,7 @@ def test_the_demo_keyboard_presses_the_buttons(monkeypatch):
     """The demo's terminal keys go to the buttons (a pty stands in for the terminal)."""
     import termios
 
-    from appliance.demo import KeyboardButtons
+    from smsgenie.demo.keyboard import KeyboardButtons
 
     master, slave = os.openpty()
     terminal = os.fdopen(slave, "r")
@@ -481,7 +481,7 @@ def test_the_demo_keyboard_presses_the_buttons(monkeypatch):
     pressed = []
 
     class Recorder:
-        def press_async(self, name, hold=0.0):
+        def press(self, name, hold=False):
             pressed.append((name, hold))
 
     keys = KeyboardButtons(Recorder())
@@ -497,4 +497,4 @@ def test_the_demo_keyboard_presses_the_buttons(monkeypatch):
         assert termios.tcgetattr(slave) == before  # the terminal is given back as it was
         terminal.close()
         os.close(master)
-    assert pressed == [("up", 0.0), ("down", 0.0), ("ok", 0.0), ("back", 1.2), ("back", 0.0)]
+    assert pressed == [("up", False), ("down", False), ("ok", False), ("back", True), ("back", False)]

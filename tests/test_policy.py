@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -23,7 +23,7 @@ from appliance.policy import CARRIER_DEFAULTS, caps_for, parse_quiet_hours, quie
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
 from appliance.settings import ShopSettings as Settings
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitchError, SimulatedPowerSwitch
-from tests.conftest import modem_statuses, pool_config, running_daemon, wait_for
+from tests.conftest import make_box, modem_statuses, pool_config, running_daemon, wait_for
 
 MOBILE = [f"+86138{i:08d}" for i in range(100)]   # China Mobile
 UNICOM = [f"+86130{i:08d}" for i in range(100)]   # China Unicom
@@ -265,7 +265,7 @@ def test_a_dead_carrier_sim_leaves_its_messages_to_the_others(make_sims, tmp_pat
 def test_status_lists_every_modem(make_sims, tmp_path):
     from click.testing import CliRunner
 
-    from appliance.cli import cli
+    from smsgenie.cli import cli
 
     sims = make_sims(2)
     config = pool_config(tmp_path, sims, carriers=["China Mobile", "China Telecom"])
@@ -385,18 +385,25 @@ def test_a_modem_has_a_power_switch_or_a_power_key_not_both(tmp_path):
 def test_send_cli_schedules_and_marks_transactional(tmp_path):
     from click.testing import CliRunner
 
-    from appliance.cli import cli
+    from smsgenie.cli import cli
 
     path = tmp_path / "l.csv"
     path.write_text("phone\n13800138000\n")
+    make_box(tmp_path / "d")
     runner = CliRunner()
+    day = date.today() + timedelta(days=2)
+    start = local(day.year, day.month, day.day, 9, 0)
     out = runner.invoke(cli, ["--data-dir", str(tmp_path / "d"), "send", str(path), "--text", "订单已到店",
-                              "--transactional", "--at", "2026-12-01 09:00", "--json"]).output
+                              "--transactional", "--at", f"{day:%Y-%m-%d} 09:00", "--json"]).output
     data = json.loads(out)
-    assert data["kind"] == "transactional" and data["start_at"] == local(2026, 12, 1, 9, 0)
+    assert data["kind"] == "transactional" and data["start_at"] == start
     q = SendQueue(Database.in_data_dir(tmp_path / "d"), SystemClock())
     (m,) = q.messages()
-    assert (m.kind, m.next_attempt_at, m.carrier) == ("transactional", local(2026, 12, 1, 9, 0), "China Mobile")
+    assert (m.kind, m.next_attempt_at, m.carrier) == ("transactional", start, "China Mobile")
+    past = runner.invoke(cli, ["--data-dir", str(tmp_path / "d"), "send", str(path), "--text", "订单已到店",
+                               "--at", "2020-01-01 09:00"])
+    assert past.exit_code == 1 and "the start time has already passed" in past.output
+    assert len(q.messages()) == 1
     human = runner.invoke(cli, ["--data-dir", str(tmp_path / "d"), "send", str(path), "--text", "大促"]).output
     assert "it waits during the quiet hours (21:00-08:00)" in human
 

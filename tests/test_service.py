@@ -81,7 +81,7 @@ def test_smsgenie_run_says_ready_pings_the_watchdog_and_says_stopping(tmp_path, 
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{sim.port}"\n[web]\nlisten = ""\n')
     env = {"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "400000", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(cfg), "run"],
+    proc = subprocess.Popen([sys.executable, "-m", "smsgenie", "--config", str(cfg), "run"],
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
         wait_for(lambda: notify_socket.times("READY"), 20, message="READY=1")

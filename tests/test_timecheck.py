@@ -5,10 +5,10 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from appliance import timecheck
-from appliance.cli import cli
 from appliance.clock import FakeClock
 from appliance.db import Database
 from appliance.timecheck import SLACK, ClockCheck
+from smsgenie.cli import cli
 from tests.conftest import running_daemon, wait_for
 from tests.test_daemon import enqueue
 

@@ -21,12 +21,12 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import update
-from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.sendqueue import SendQueue
 from appliance.update import BundleForged, UpdateError
 from appliance.vendor import public_key_line
+from smsgenie.cli import cli
 
 
 def make_wheel(directory: Path, version: str, exit_code: int = 0) -> Path:

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import topup, update, vendor
 from appliance.accounts import Accounts
-from appliance.cli import cli
 from appliance.clock import SystemClock
 from appliance.config import Config, VendorConfig, WebConfig
 from appliance.db import Database
@@ -25,6 +24,7 @@ from appliance.pause import SendingPause
 from appliance.plan import plan_message
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
+from smsgenie.cli import cli
 from web import create_app
 
 PASSWORD = "counter-2026"
@@ -461,7 +461,7 @@ def test_device_page_mirrors_the_panel_and_presses_its_buttons(app, admin, tmp_p
 
     config = dataclasses.replace(app.config["SMSGENIE"], panel=PanelConfig(display="emulator", buttons="mock"))
     daemon = Daemon(config)  # not running: its panel is stepped by hand here
-    app.config["SMSGENIE_BOX"] = daemon
+    app.config["SMSGENIE_PANEL"] = daemon.panel_link()
     daemon.panel.step()
     page = admin.get("/device/").get_data(as_text=True)
     assert 'id="oled"' in page and "Simulated panel" in page

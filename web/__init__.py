@@ -24,6 +24,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import ensure_data_dir
+from appliance.ui.link import PanelLink
 from appliance.update import MAX_BUNDLE_BYTES
 from web import i18n
 
@@ -44,8 +45,9 @@ def _secret_key(data_dir: Path) -> bytes:
         return key
 
 
-def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False, box=None) -> Flask:
-    """``box``: the daemon running in this process, if any (its counter panel is mirrored on /device)."""
+def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False,
+               panel: PanelLink | None = None) -> Flask:
+    """``panel``: the counter panel run in this process, if any, mirrored on /device."""
     data_dir = ensure_data_dir(config.data_dir)
     app = Flask(__name__)
     app.config.update(
@@ -57,7 +59,7 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         SMSGENIE=config,
         SMSGENIE_CLOCK=clock or SystemClock(),
         UPLOAD_DIR=str(data_dir / "uploads"),
-        SMSGENIE_BOX=box,
+        SMSGENIE_PANEL=panel,
     )
     (data_dir / "uploads").mkdir(mode=0o700, exist_ok=True)
 

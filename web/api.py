@@ -2,9 +2,10 @@
 
 Each call carries ``Authorization: Bearer <token>``; tokens are made by an
 admin on the page, shown once, and kept only as hashes. Messages go
-through the same checks as a list from the page: a valid mobile number,
-not opted out, no forbidden word, the signature; credits are charged when
-each is sent, and every one sent is in the record.
+through the same checks as a list from the page (appliance/intake.py): a
+valid mobile number, not twice in one call, not opted out, no forbidden
+word, the signature; credits are charged when each is sent, and every one
+sent is in the record.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ import functools
 
 from flask import Blueprint, g, jsonify, request
 
-from appliance import phones
-from appliance.errors import MessageNotFound, MessageTextError
-from appliance.keywords import KeywordStore
-from appliance.optout import OptOuts
-from appliance.plan import plan_message
+from appliance.errors import MessageNotFound, ServiceCodeMissing
+from appliance.intake import Intake
 from appliance.sendqueue import MARKETING, TRANSACTIONAL
-from appliance.settings import read_settings
 from appliance.status import status
 from web.state import accounts, config, queue
 
@@ -55,45 +52,23 @@ def create_messages():
     if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
         return jsonify(error=f"'messages' must be a list of 1 to {MAX_BATCH} messages"), 400
     kind = TRANSACTIONAL if body.get("transactional") else MARKETING
-    q = queue()
-    box = read_settings(config().data_dir)
-    screen = KeywordStore(q.db, q.clock).screen()
-    outs = OptOuts(q.db, q.clock)
-    results, accepted = [], []
+    shaped, results = [], {}
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("to"), str) or not isinstance(item.get("text"), str):
-            results.append({"index": i, "error": "each message needs 'to' and 'text' strings"})
-            continue
-        try:
-            number = phones.normalise(item["to"], box["default_region"]).e164
-        except phones.NumberProblem as exc:
-            results.append({"index": i, "error": str(exc)})
-            continue
-        text = item["text"]
-        if box["signature"] and box["signature"] not in text:
-            text += box["signature"]
-        if outs.contains(number):
-            results.append({"index": i, "error": "the customer opted out (replied TD/退订)"})
-            continue
-        hit = screen.find(text)
-        if hit is not None:
-            results.append({"index": i, "error": f"blocked by a forbidden word: {hit.word!r}"})
-            continue
-        try:
-            plan = plan_message(text)
-        except MessageTextError as exc:
-            results.append({"index": i, "error": str(exc)})
-            continue
-        accepted.append((i, number, plan))
-    if accepted:
-        cfg = config()
-        list_id = q.create_list(f"API: {g.api_client}", cfg.service_code, kind=kind)
-        ids = q.enqueue_many(list_id, ((n, p) for _, n, p in accepted), cfg.service_code)
-        for (i, _, plan), mid in zip(accepted, ids):
-            results.append({"index": i, "id": mid, "parts": plan.segments})
-    results.sort(key=lambda r: r["index"])
-    code = 202 if accepted else 422
-    return jsonify(messages=results, queued=len(accepted), balance=q.ledger.balance()), code
+            results[i] = {"index": i, "error": "each message needs 'to' and 'text' strings"}
+        else:
+            shaped.append((i, item["to"], item["text"]))
+    q = queue()
+    try:
+        answers, queued = Intake(q.db, q.clock, config()).queue_messages(
+            [(to, text) for _, to, text in shaped], name=f"API: {g.api_client}", kind=kind)
+    except ServiceCodeMissing as exc:
+        return jsonify(error=str(exc)), 503
+    for (i, _, _), result in zip(shaped, answers):
+        results[i] = {**result, "index": i}
+    code = 202 if queued is not None else 422
+    return jsonify(messages=[results[i] for i in range(len(items))],
+                   queued=len(queued.message_ids) if queued else 0, balance=q.ledger.balance()), code
 
 
 @bp.route("/messages/<int:message_id>")

@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, render_template, request
 
 from appliance import topup
-from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id
+from appliance.device import format_device_id, this_device_id
 from appliance.errors import TopUpError, VendorKeyError
 from appliance.vendor import parse_public_key
 from web.i18n import gettext
@@ -17,11 +17,8 @@ bp = Blueprint("credit", __name__)
 
 
 def box_id() -> bytes:
-    """This box's id (the demo, on a machine without one, derives it from its data dir like the CLI)."""
-    try:
-        return device_id()
-    except DeviceIdError:
-        return device_id_bytes(f"demo:{config().data_dir}")
+    """This box's id (see appliance.device.this_device_id)."""
+    return this_device_id(config().data_dir)
 
 
 @bp.route("/topup", methods=["GET", "POST"])

@@ -1,4 +1,9 @@
-"""Upload a send list, see exactly what will go out and what it costs, then send."""
+"""Upload a send list, see exactly what will go out and what it costs, then send.
+
+The checks and the queueing are the domain's (appliance/intake.py), the same
+as for ``smsgenie send`` and the API; this module only carries the upload
+between the two steps.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,9 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from appliance.errors import SendListError, TemplateError
-from appliance.keywords import KeywordStore
-from appliance.optout import OptOuts
-from appliance.preview import prepare
-from appliance.sendlist import open_table
+from appliance.errors import IntakeError, SendListError, ServiceCodeMissing, TemplateError
+from appliance.intake import Intake
 from appliance.sendqueue import KINDS, MARKETING
-from appliance.settings import read_settings
-from appliance.template import Template
 from web.i18n import gettext
 from web.state import config, login_required, queue
 
@@ -30,18 +30,20 @@ def _upload_path(token: str) -> Path:
     return Path(current_app.config["UPLOAD_DIR"]) / token
 
 
-def _box() -> dict:
-    return read_settings(config().data_dir)
-
-
-def _preview(path: Path, name: str, text: str):
+def _intake() -> Intake:
     q = queue()
-    box = _box()
-    template = Template(text, box["signature"])
-    with open_table(path, name=name) as table:
-        return template, prepare(table, template, region=box["default_region"],
-                                 screen=KeywordStore(q.db, q.clock).screen(),
-                                 opted_out=OptOuts(q.db, q.clock).numbers(), balance=q.ledger.balance())
+    return Intake(q.db, q.clock, config())
+
+
+def _start_at(text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        start_at = datetime.strptime(text, "%Y-%m-%dT%H:%M").timestamp()
+    except ValueError:
+        raise SendListError(gettext("The start time is not a date and time.")) from None
+    return _intake().check_start(start_at)
 
 
 def _form_error(message: str, status: int = 400):
@@ -70,11 +72,12 @@ def upload():
     with os.fdopen(fd, "wb") as f:
         upload.save(f)
     try:
-        template, preview = _preview(path, name, text)
-    except (SendListError, TemplateError) as exc:
+        _start_at(request.form.get("start_at", ""))
+        checked = _intake().check_file(path, text, name=name)
+    except (SendListError, TemplateError, IntakeError) as exc:
         path.unlink(missing_ok=True)
         return _form_error(str(exc))
-    return render_template("preview.html", p=preview, token=token, name=name, text=text,
+    return render_template("preview.html", p=checked.preview, token=token, name=name, text=text,
                            kind=request.form.get("kind", MARKETING), start_at=request.form.get("start_at", ""))
 
 
@@ -88,22 +91,13 @@ def confirm():
         kind = request.form.get("kind", MARKETING)
         if kind not in KINDS:
             raise SendListError(gettext("Choose marketing or transactional."))
-        start_text = request.form.get("start_at", "").strip()
-        start_at = None
-        if start_text:
-            try:
-                start_at = datetime.strptime(start_text, "%Y-%m-%dT%H:%M").timestamp()
-            except ValueError:
-                raise SendListError(gettext("The start time is not a date and time.")) from None
-        name = request.form.get("name", "list")
-        template, preview = _preview(path, name, request.form.get("text", ""))
-    except (SendListError, TemplateError) as exc:
+        start_at = _start_at(request.form.get("start_at", ""))
+        intake = _intake()
+        checked = intake.check_file(path, request.form.get("text", ""), name=request.form.get("name", "list"))
+        if not checked.preview.accepted:
+            raise SendListError(gettext("No row of this list can be sent."))
+        queued = intake.queue_checked(checked, kind=kind, start_at=start_at)
+    except (SendListError, TemplateError, IntakeError, ServiceCodeMissing) as exc:
         return _form_error(str(exc))
-    if not preview.accepted:
-        return _form_error(gettext("No row of this list can be sent."))
-    q = queue()
-    cfg = config()
-    list_id = q.create_list(name, cfg.service_code, template.text, kind=kind, start_at=start_at)
-    q.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), cfg.service_code)
     path.unlink(missing_ok=True)
-    return redirect(url_for("history.list_detail", list_id=list_id, queued=len(preview.accepted)))
+    return redirect(url_for("history.list_detail", list_id=queued.list_id, queued=len(queued.message_ids)))

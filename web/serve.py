@@ -1,47 +1,68 @@
-"""Serving the page with waitress (a production WSGI server) beside the daemon."""
+"""Serving the page with waitress (a production WSGI server) in a background thread.
+
+Whoever runs the box (the front door: ``smsgenie run``, the demo) makes the
+server; the page itself never starts anything.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 
 from waitress.server import create_server
 
-from appliance.accounts import Accounts
-from appliance.clock import Clock, SystemClock
+from appliance.clock import Clock
 from appliance.config import Config
-from appliance.db import Database
+from appliance.errors import SmsGenieError
+from appliance.ui.link import PanelLink
 from web import create_app
 
 log = logging.getLogger(__name__)
+
+WHY = {errno.EADDRINUSE: "the port is in use (another smsgenie, or another program)",
+       errno.EADDRNOTAVAIL: "that address is not one of this machine's",
+       errno.EACCES: "ports under 1024 need the service's CAP_NET_BIND_SERVICE (or root)"}
+
+
+class PageCannotListen(SmsGenieError, OSError):
+    """The page's address cannot be listened on (port in use, an address not on this machine...)."""
+
+
+def _cannot_listen(listen: str, source: str, exc: OSError) -> PageCannotListen:
+    why = WHY.get(exc.errno) or (f"the host is not known ({exc.strerror})" if isinstance(exc, socket.gaierror)
+                                 else exc.strerror or str(exc))
+    return PageCannotListen(f"the page cannot listen on {listen}: {why}. Change [web] listen in {source} "
+                            f"(e.g. listen = \"0.0.0.0:8080\"), or stop what holds it")
+
+
+def check_listen(listen: str, source: str) -> None:
+    """Fail now, with what to change, if ``listen`` cannot be listened on (before anything else starts)."""
+    host, _, port = listen.rpartition(":")
+    try:
+        infos = socket.getaddrinfo(host or "0.0.0.0", int(port), type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+            s.bind(address)
+    except OSError as exc:
+        raise _cannot_listen(listen, source, exc) from None
 
 
 class WebServer:
     """The LAN page on ``config.web.listen``, in a background thread; :meth:`close` stops it."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None):
+    def __init__(self, config: Config, *, clock: Clock | None = None, panel: PanelLink | None = None):
         host, _, port = config.web.listen.rpartition(":")
-        self.app = create_app(config, clock=clock)
-        self.server = create_server(self.app, host=host or "0.0.0.0", port=int(port), threads=8,
-                                    channel_timeout=30, ident="smsgenie")
-        self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.server.effective_port}"
-        self.setup_pin = None
-        db = Database.in_data_dir(config.data_dir)
+        self.app = create_app(config, clock=clock, panel=panel)
         try:
-            accounts = Accounts(db, clock or SystemClock())
-            if not accounts.any_users():
-                # First run: a fresh PIN each start until the admin exists; only its hash is kept.
-                self.setup_pin = accounts.new_setup_pin()
-                log.warning("first run: open %s and set up the admin with the set-up PIN %s", self.url,
-                            self.setup_pin)
-        finally:
-            db.close()
+            self.server = create_server(self.app, host=host or "0.0.0.0", port=int(port), threads=8,
+                                        channel_timeout=30, ident="smsgenie")
+        except OSError as exc:
+            raise _cannot_listen(config.web.listen, config.source, exc) from None
+        self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.server.effective_port}"
         self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
-
-    def attach(self, box) -> "WebServer":
-        """Mirror ``box``'s (the daemon's) counter panel on /device."""
-        self.app.config["SMSGENIE_BOX"] = box
-        return self
 
     def start(self) -> "WebServer":
         self._thread.start()
@@ -50,4 +71,5 @@ class WebServer:
 
     def close(self) -> None:
         self.server.close()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

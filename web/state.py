@@ -90,7 +90,7 @@ def _state_labels() -> dict:
         "queued": _("waiting"), "sending": _("sending"), "sent": _("sent"), "delivered": _("delivered"),
         "failed": _("failed"), "expired": _("expired"), "uncertain": _("uncertain"),
         # a send list
-        "active": _("sending"), "paused": _("paused"), "cancelled": _("cancelled"),
+        "active": _("sending"), "paused": _("paused"), "cancelled": _("cancelled"), "done": _("done"),
         # a modem
         "registered": _("online"), "roaming": _("online (roaming)"), "searching": _("looking for the network"),
         "denied": _("refused by the network"), "starting": _("starting"), "disconnected": _("not connected"),

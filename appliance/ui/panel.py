@@ -30,9 +30,9 @@ from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, format_device_id
-from appliance.errors import SmsGenieError
+from appliance.errors import IntakeError, SmsGenieError
+from appliance.intake import Intake
 from appliance.pause import SendingPause
-from appliance.plan import plan_message
 from appliance.sendqueue import TRANSACTIONAL, SendQueue
 from appliance.settings import read_settings
 from appliance.status import status
@@ -251,13 +251,14 @@ class Panel:
         """One transactional message to the shop's own test number: proves the whole path, costs one part."""
         q = self.queue
         stamp = datetime.fromtimestamp(self.clock.time()).strftime("%m-%d %H:%M")
-        text = tr(lang, "SMS Genie test message {stamp}", stamp=stamp) + box["signature"]
-        plan = plan_message(text)
-        list_id = q.create_list("Test SMS (counter panel)", self.config.service_code, kind=TRANSACTIONAL)
-        (mid,) = q.enqueue(list_id, [box["test_number"]], plan, self.config.service_code)
+        results, queued = Intake(q.db, q.clock, self.config).queue_messages(
+            [(box["test_number"], tr(lang, "SMS Genie test message {stamp}", stamp=stamp))],
+            name="Test SMS (counter panel)", kind=TRANSACTIONAL)
+        if queued is None:
+            raise IntakeError(results[0]["error"])
         self._wake_workers()
-        log.info("test SMS %d queued at the counter", mid)
-        return mid
+        log.info("test SMS %d queued at the counter", queued.message_ids[0])
+        return queued.message_ids[0]
 
     # --- the screen's light -----------------------------------------------------------------
 

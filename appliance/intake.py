@@ -1,0 +1,171 @@
+"""The one way messages get into the queue: read, normalise, screen, price, queue.
+
+A send list uploaded on the page or given to ``smsgenie send``, the
+messages of an API call, the counter panel's test SMS and the demo's lists
+all come through :class:`Intake`, so every message meets the same rules
+(:func:`appliance.preview.prepare`): a valid mobile number, not twice in
+one list, not opted out, no forbidden word in the text as the customer
+reads it, the shop's signature, a length the modem can send - priced
+against the balance before anything is queued.
+
+Checking and queueing are two steps, because people look in between: the
+page shows the preview and queues on "Send"; the command line queues unless
+``--dry-run``. A list and its messages are queued in one transaction, and
+every message carries the config's service code (never empty: the record
+must say it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from appliance.clock import Clock
+from appliance.config import Config
+from appliance.db import Database
+from appliance.errors import NothingToSend, ServiceCodeMissing, StartTimeError
+from appliance.keywords import KeywordStore
+from appliance.optout import OptOuts
+from appliance.preview import INVALID, NOT_MOBILE, Preview, prepare
+from appliance.sendlist import Table, open_table
+from appliance.sendqueue import KINDS, MARKETING, SendQueue
+from appliance.settings import read_settings
+from appliance.template import Template
+
+#: A start time this far in the past is taken as "now" (the form was filled a moment ago).
+START_GRACE_SECONDS = 120.0
+#: Rows between two progress reports while a list is read.
+PROGRESS_EVERY = 1000
+#: The column an API message's text travels in, as a list's merge field.
+TEXT_FIELD = "text"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A list read and decided row by row, not yet queued."""
+
+    preview: Preview
+    template: Template
+    recorded_template: str | None
+    """What the send list records as its template (None for messages that each have their own text)."""
+
+
+@dataclass(frozen=True)
+class Queued:
+    list_id: int
+    message_ids: list[int]
+
+
+def refusal_text(reason: str, detail: str) -> str:
+    """A refused row's reason in one line (for the API and the panel)."""
+    if reason in (INVALID, NOT_MOBILE) and detail:
+        return detail
+    return f"{reason}: {detail}" if detail else reason
+
+
+def _counted(rows: Iterator[tuple[int, list[str]]], progress: Callable[[int], None]):
+    n = 0
+    for row in rows:
+        yield row
+        n += 1
+        if n % PROGRESS_EVERY == 0:
+            progress(n)
+    progress(n)
+
+
+class Intake:
+    def __init__(self, db: Database, clock: Clock, config: Config):
+        self.db = db
+        self.clock = clock
+        self.config = config
+        self.queue = SendQueue(db, clock)
+
+    # --- checking ---------------------------------------------------------------------------
+
+    def template(self, text: str, *, literal: bool = False) -> Template:
+        """The message as written, with the shop's signature; ``literal``: braces are text, not fields."""
+        if literal:
+            text = text.replace("{", "{{").replace("}", "}}")
+        return Template(text, read_settings(self.config.data_dir)["signature"])
+
+    def check_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
+                   progress: Callable[[int], None] | None = None) -> Checked:
+        """Read a CSV or XLSX list and decide about every row; ``text`` is the template (or, ``literal``,
+        the same text for everyone). ``progress(rows)`` is told the rows read so far, every
+        :data:`PROGRESS_EVERY` rows."""
+        template = self.template(text, literal=literal)
+        with open_table(path, name=name) as table:
+            if progress is not None:
+                table = dataclasses.replace(table, rows=_counted(table.rows, progress))
+            return Checked(self._prepare(table, template), template, template.text)
+
+    def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str) -> Checked:
+        """Messages that each carry their own text, (number, text) pairs, as rows of one list.
+
+        The row number of each is its index in ``messages``."""
+        template = Template("{%s}" % TEXT_FIELD, read_settings(self.config.data_dir)["signature"])
+        table = Table(name=name, columns=["to", TEXT_FIELD], phone_column=0, encoding=None,
+                      rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
+        return Checked(self._prepare(table, template), template, None)
+
+    def _prepare(self, table: Table, template: Template) -> Preview:
+        shop = read_settings(self.config.data_dir)
+        return prepare(table, template, region=shop["default_region"],
+                       screen=KeywordStore(self.db, self.clock).screen(),
+                       opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance())
+
+    # --- queueing ---------------------------------------------------------------------------
+
+    def service_code(self) -> str:
+        code = self.config.service_code.strip()
+        if not code:
+            raise ServiceCodeMissing(
+                f"{self.config.source} has no service_code: add the line service_code = \"...\" with the code "
+                f"of the shop's SMS service agreement (it is recorded with every message), then restart")
+        return code
+
+    def check_start(self, start_at: float | None) -> float | None:
+        """A start time for a list: None (now) or a time to come; one a moment ago counts as now."""
+        if start_at is None:
+            return None
+        now = self.clock.time()
+        if start_at < now - START_GRACE_SECONDS:
+            raise StartTimeError("the start time has already passed: choose a later time, or leave it empty "
+                                 "to send now")
+        return start_at if start_at > now else None
+
+    def queue_checked(self, checked: Checked, *, kind: str = MARKETING, start_at: float | None = None,
+                      name: str | None = None) -> Queued:
+        """Queue every accepted row of ``checked`` as one send list, in one transaction."""
+        if kind not in KINDS:
+            raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
+        code = self.service_code()
+        preview = checked.preview
+        if not preview.accepted:
+            raise NothingToSend(f"no row of {preview.list_name} can be sent (see the reasons for each row)")
+        start_at = self.check_start(start_at)
+        with self.db.atomic():
+            list_id = self.queue.create_list(name or preview.list_name, code, checked.recorded_template, kind=kind,
+                                             start_at=start_at)
+            ids = self.queue.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), code)
+        return Queued(list_id, ids)
+
+    def queue_messages(self, messages: Sequence[tuple[str, str]], *, name: str,
+                       kind: str = MARKETING) -> tuple[list[dict], Queued | None]:
+        """Check and queue messages that each carry their own text (the API, the panel's test SMS).
+
+        Returns one result per message, in order - ``{"index", "id", "parts"}`` or ``{"index",
+        "error"}`` - and what was queued (None if nothing could be)."""
+        checked = self.check_messages(messages, name=name)
+        preview = checked.preview
+        queued = self.queue_checked(checked, kind=kind, name=name) if preview.accepted else None
+        results: dict[int, dict] = {r.row: {"index": r.row, "error": refusal_text(r.reason, r.detail)}
+                                    for r in preview.refused}
+        if queued is not None:
+            for a, mid in zip(preview.accepted, queued.message_ids):
+                results[a.row] = {"index": a.row, "id": mid, "parts": a.plan.segments}
+        for i in range(len(messages)):
+            results.setdefault(i, {"index": i, "error": "the message has no number and no text"})
+        return [results[i] for i in range(len(messages))], queued

@@ -1,0 +1,101 @@
+"""What every command shares: the global options, opening the box, one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from appliance import config as configmod
+from appliance.clock import SystemClock
+from appliance.config import Config
+from appliance.db import DB_NAME, Database, existing_box
+from appliance.device import this_device_id as _this_device_id
+from appliance.errors import SmsGenieError
+from appliance.sendqueue import SendQueue
+from appliance.settings import read_settings
+from hw.errors import HardwareError
+
+#: A data dir may hold its own config (the demo writes one): used when no --config is given.
+OWN_CONFIG = "config.toml"
+
+
+class Globals:
+    """What the global options say, resolved lazily so ``--help`` needs no config.
+
+    Only ``run`` and ``init`` make a box; every other command opens an existing
+    one and refuses a data dir that holds none (a mistyped ``--data-dir``
+    must not quietly start a new, empty box).
+    """
+
+    def __init__(self, config_path: str | None, data_dir: str | None, verbose: int = 0):
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.verbose = verbose
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            path, explicit = self.config_path, self.config_path is not None
+            if path is None and self.data_dir and (Path(self.data_dir) / OWN_CONFIG).is_file():
+                path, explicit = str(Path(self.data_dir) / OWN_CONFIG), True
+            self._config = configmod.load(path, explicit=explicit).with_data_dir(self.data_dir)
+        return self._config
+
+    @property
+    def box_dir(self) -> Path:
+        """The data dir of an existing box (raises a one-line error if there is none)."""
+        return existing_box(self.config.data_dir)
+
+    def open_db(self) -> Database:
+        return Database(self.box_dir / DB_NAME)
+
+    def open_queue(self) -> SendQueue:
+        return SendQueue(self.open_db(), SystemClock())
+
+    def shop(self) -> dict:
+        """The shop's settings (signature, region, quiet hours...)."""
+        return read_settings(self.box_dir)
+
+
+pass_globals = click.make_pass_decorator(Globals)
+
+
+def this_device_id(data_dir: str) -> bytes:
+    """The box's id; a function of its own so tests can stand in another box."""
+    return _this_device_id(data_dir)
+
+
+def vendor_public_key(config: Config, purpose: str):
+    """The config's vendor key and its id, or a message saying which line is missing and what for."""
+    from appliance.vendor import parse_public_key  # noqa: PLC0415 - cryptography only when needed
+
+    if not config.vendor.public_key:
+        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line your "
+                                   f"vendor gave you ({purpose}), then try again")
+    return parse_public_key(config.vendor.public_key)
+
+
+def friendly_errors(fn):
+    """Turn our own errors into one clean 'Error: ...' line and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (SmsGenieError, HardwareError) as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else many or word + 's'}"

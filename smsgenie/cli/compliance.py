@@ -1,0 +1,261 @@
+"""Compliance: opt-outs, forbidden words, the inbox, the message record, the shop's settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import click
+
+from appliance import phones
+from appliance.audit import write_csv
+from appliance.errors import SettingsError
+from appliance.inbox import Inbox
+from appliance.keywords import KeywordStore, verify_list
+from appliance.optout import OptOuts
+from appliance.privacy import mask_number
+from appliance.settings import read_settings, save_caps, save_setting
+from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural, vendor_public_key
+
+
+def _e164(number: str, g: Globals) -> str:
+    try:
+        return phones.normalise(number, g.shop()["default_region"]).e164
+    except phones.NumberProblem as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# --- opt-outs ---------------------------------------------------------------------------------------
+
+
+@click.group()
+def optout() -> None:
+    """Customers who asked not to get texts (replied TD/退订, or told the shop)."""
+
+
+@optout.command("add")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why, e.g. 'asked at the counter on 3 Dec'.")
+@pass_globals
+@friendly_errors
+def optout_add(g: Globals, number: str, reason: str) -> None:
+    """Stop texting NUMBER."""
+    q = g.open_queue()
+    e164 = _e164(number, g)
+    added = OptOuts(q.db, q.clock).add(e164, "manual", reason)
+    click.echo(f"{mask_number(e164)} {'added to' if added else 'was already on'} the opt-out list.")
+
+
+@optout.command("remove")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the customer may be texted again.")
+@pass_globals
+@friendly_errors
+def optout_remove(g: Globals, number: str, reason: str) -> None:
+    """Allow texting NUMBER again."""
+    q = g.open_queue()
+    e164 = _e164(number, g)
+    removed = OptOuts(q.db, q.clock).remove(e164, reason)
+    click.echo(f"{mask_number(e164)} {'removed from' if removed else 'was not on'} the opt-out list.")
+
+
+@optout.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--full", is_flag=True, help="Show whole numbers (they are masked by default).")
+@pass_globals
+@friendly_errors
+def optout_list(g: Globals, as_json: bool, full: bool) -> None:
+    """The opt-out list, oldest first."""
+    q = g.open_queue()
+    shown = [{**asdict(e), "number": e.number if full else mask_number(e.number)} for e in OptOuts(q.db, q.clock).all()]
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False))
+        return
+    if not shown:
+        click.echo("Nobody has opted out.")
+    for e in shown:
+        click.echo(f"{datetime.fromtimestamp(e['added_at']):%Y-%m-%d %H:%M}  {e['number']:<16} {e['source']:<7} "
+                   f"{e['reason']}")
+
+
+# --- forbidden words ---------------------------------------------------------------------------------
+
+
+@click.group()
+def keywords() -> None:
+    """Forbidden words: the vendor's signed list and the shop's own."""
+
+
+@keywords.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_globals
+@friendly_errors
+def keywords_import(g: Globals, file: str) -> None:
+    """Replace the vendor's list with a signed list FILE from the vendor."""
+    public_key = vendor_public_key(g.config, "the vendor's keyword list is checked with it")[0]
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {file}: {exc}") from None
+    words = verify_list(text, public_key)
+    q = g.open_queue()
+    KeywordStore(q.db, q.clock).replace_vendor(words)
+    click.echo(f"Imported the vendor's list: {plural(len(words), 'word')}.")
+
+
+@keywords.command("add")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--note", default="", help="Why the shop blocks these.")
+@pass_globals
+@friendly_errors
+def keywords_add(g: Globals, words: tuple[str, ...], note: str) -> None:
+    """Add the shop's own forbidden WORDS."""
+    q = g.open_queue()
+    n = KeywordStore(q.db, q.clock).add_local(list(words), note)
+    click.echo(f"Added {plural(n, 'word')} to the shop's list.")
+
+
+@keywords.command("remove")
+@click.argument("word")
+@pass_globals
+@friendly_errors
+def keywords_remove(g: Globals, word: str) -> None:
+    """Remove one of the shop's own words (the vendor's list cannot be edited here)."""
+    q = g.open_queue()
+    if not KeywordStore(q.db, q.clock).remove_local(word):
+        raise click.ClickException(f"{word!r} is not on the shop's list (the vendor's list changes only by import)")
+    click.echo(f"Removed {word!r}.")
+
+
+@keywords.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_globals
+@friendly_errors
+def keywords_list(g: Globals, as_json: bool) -> None:
+    """Every forbidden word, the vendor's first."""
+    q = g.open_queue()
+    entries = KeywordStore(q.db, q.clock).all()
+    if as_json:
+        click.echo(json.dumps([asdict(k) for k in entries], ensure_ascii=False))
+        return
+    vendor_n = sum(1 for k in entries if k.source == "vendor")
+    click.echo(f"{vendor_n} from the vendor, {len(entries) - vendor_n} the shop's own.")
+    for k in entries:
+        click.echo(f"  {k.source:<6} {k.word}" + (f"  ({k.note})" if k.note else ""))
+
+
+# --- the inbox and the record -----------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True)
+@click.option("--full", is_flag=True, help="Show whole numbers (masked by default).")
+@pass_globals
+@friendly_errors
+def inbox(g: Globals, as_json: bool, limit: int, full: bool) -> None:
+    """Texts customers sent to the box, newest first, long ones joined."""
+    q = g.open_queue()
+    items = Inbox(q.db, q.clock).messages(limit)
+    for item in items:
+        if not full and item["sender"].lstrip("+").isdigit():
+            item["sender"] = mask_number(item["sender"])
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    if not items:
+        click.echo("No texts received yet.")
+    for m in items:
+        text = m["text"] if m["text"] is not None else f"[could not be read: {m['problem']}]"
+        extra = f"  [{m['parts_received']} of {m['parts']} parts]" if m["parts"] and not m["complete"] else ""
+        click.echo(f"{m['sent_at'] or '-':<26} {m['sender']:<16} {text}{extra}")
+
+
+@click.group()
+def audit() -> None:
+    """The message record kept for lawful queries (at least 180 days)."""
+
+
+@audit.command("verify")
+@pass_globals
+@friendly_errors
+def audit_verify(g: Globals) -> None:
+    """Check that no row of the record was edited, deleted or inserted."""
+    verdict = g.open_queue().audit.verify()
+    if not verdict.ok:
+        raise click.ClickException(f"the record has been tampered with: {verdict.problem}")
+    click.echo(f"The record is intact: {plural(verdict.rows, 'row')}, head {verdict.head[:16]}.")
+
+
+@audit.command("export")
+@click.option("--from", "start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day.")
+@click.option("--number", help="Only this recipient.")
+@click.option("--out", "out_path", required=True, metavar="FILE", help="A new CSV file (mode 0600).")
+@pass_globals
+@friendly_errors
+def audit_export(g: Globals, start: datetime, end: datetime, number: str | None, out_path: str) -> None:
+    """Export the record between two days (inclusive) to CSV, for a lawful query."""
+    rows = g.open_queue().audit.rows(start.timestamp(), (end + timedelta(days=1)).timestamp(),
+                                     _e164(number, g) if number else None)
+    try:
+        n = write_csv(rows, out_path, lambda at: datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S"))
+    except FileExistsError:
+        raise click.ClickException(f"{out_path} already exists: choose a new file name") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
+    click.echo(f"Wrote {plural(n, 'row')} to {out_path}.")
+
+
+@audit.command("prune")
+@pass_globals
+@friendly_errors
+def audit_prune(g: Globals) -> None:
+    """Delete rows older than the retention setting (never under 180 days); the daemon does this daily."""
+    n = g.open_queue().audit.prune(g.shop()["audit_retention_days"])
+    click.echo(f"Pruned {plural(n, 'row')}.")
+
+
+# --- the shop's settings ------------------------------------------------------------------------------
+
+
+@click.group("settings")
+def settings_group() -> None:
+    """The shop's settings: signature, default region, record retention, quiet hours, SIM caps."""
+
+
+@settings_group.command("show")
+@pass_globals
+@friendly_errors
+def settings_show(g: Globals) -> None:
+    for key, value in read_settings(g.box_dir).items():
+        click.echo(f"{key} = {value!r}")
+
+
+@settings_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_globals
+@friendly_errors
+def settings_set(g: Globals, key: str, value: str) -> None:
+    """Set KEY to VALUE, e.g. smsgenie settings set signature 【小王便利店】.
+
+    A SIM's cap is sim_caps.LABEL.CAP, e.g. sim_caps.modem1.per_hour 150; an empty VALUE puts
+    it back to the config file's or the carrier's default.
+    """
+    parts = key.split(".")
+    if parts[0] == "sim_caps" and len(parts) == 3:
+        label, cap = parts[1], parts[2]
+        labels = [m.label for m in g.config.modems]
+        if label not in labels:
+            raise SettingsError(f"no modem called {label!r} in the config; the modems are: {', '.join(labels)}")
+        caps = dict(read_settings(g.box_dir)["sim_caps"].get(label, {}))
+        caps[cap] = value
+        click.echo(f"{key} = {save_caps(g.box_dir, label, caps).get(cap, '(default)')!r}")
+    else:
+        click.echo(f"{key} = {save_setting(g.box_dir, key, value)!r}")
+
+
+COMMANDS = (optout, keywords, inbox, audit, settings_group)

@@ -1,0 +1,79 @@
+"""Credits: the box's device id, top-up codes, the balance and the ledger."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date, datetime
+
+import click
+
+from appliance import topup as topups
+from appliance.device import format_device_id
+from smsgenie.cli import common
+from smsgenie.cli.common import Globals, friendly_errors, pass_globals, vendor_public_key
+
+
+@click.command("device-id")
+@pass_globals
+@friendly_errors
+def device_id(g: Globals) -> None:
+    """Print this box's device id (tell it to the vendor to buy credit)."""
+    click.echo(format_device_id(common.this_device_id(g.config.data_dir)))
+
+
+@click.command()
+@click.argument("code", nargs=-1, required=True)
+@pass_globals
+@friendly_errors
+def topup(g: Globals, code: tuple[str, ...]) -> None:
+    """Redeem a top-up CODE from the vendor (dashes and spaces are fine)."""
+    public_key, key_id = vendor_public_key(g.config, "top-up codes are checked with it")
+    q = g.open_queue()
+    verified = topups.verify(" ".join(code), public_key, key_id, common.this_device_id(g.config.data_dir),
+                             date.fromtimestamp(q.clock.time()))
+    balance = topups.redeem(q, verified)
+    click.echo(f"Added {verified.credits} credits (code {verified.serial_text}). Balance: {balance} credits.")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_globals
+@friendly_errors
+def balance(g: Globals, as_json: bool) -> None:
+    """Show the credit balance (1 credit = 1 SMS part)."""
+    q = g.open_queue()
+    value = q.ledger.balance()
+    shortfall = q.waiting_for_credit()
+    if as_json:
+        click.echo(json.dumps({"balance": value, "paused": str(shortfall) if shortfall else None}))
+        return
+    click.echo(f"Balance: {value} credits.")
+    if shortfall:
+        click.echo(f"Sending is paused, {shortfall}.")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--limit", default=100, show_default=True, help="How many of the newest entries.")
+@pass_globals
+@friendly_errors
+def ledger(g: Globals, as_json: bool, limit: int) -> None:
+    """Show the credit history with the running balance."""
+    entries = g.open_queue().ledger.history(limit)
+    if as_json:
+        click.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False))
+        return
+    if not entries:
+        click.echo("No credit movements yet.")
+    for e in entries:
+        about = e.note or ""
+        if e.message_id:
+            about = f"message {e.message_id} ({e.message_state})" + (f": {e.note}" if e.note else "")
+            if e.message_state == "uncertain" and e.kind == "debit":
+                about += " - stays charged, it most likely went out"
+        click.echo(f"{datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M}  {e.kind:<10} {e.credits:>+8}  "
+                   f"balance {e.balance:>8}  {about}")
+
+
+COMMANDS = (device_id, topup, balance, ledger)

@@ -1,0 +1,242 @@
+"""Sending: queue a list, see the box's state, pause and resume, requeue the uncertain."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from appliance.intake import Intake
+from appliance.lock import DataDirLock
+from appliance.pause import SendingPause
+from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, Preview
+from appliance.privacy import mask_number
+from appliance.sendqueue import STATES, TRANSACTIONAL
+from appliance.status import status as build_status
+from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
+
+AT_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--text", help="The message, the same for everyone (braces are literal).")
+@click.option("--template", help="The message with {column} merge fields from the list, e.g. '{姓名}您好...'.")
+@click.option("--at", "start_at", type=click.DateTime(formats=AT_FORMATS),
+              help="Start at this time (box local time), e.g. '2026-12-01 09:00'.")
+@click.option("--transactional", is_flag=True,
+              help="Messages a customer expects (e.g. 'your order is ready'): they ignore quiet hours.")
+@click.option("--dry-run", is_flag=True, help="Check and price the list; queue nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as one JSON object.")
+@pass_globals
+@friendly_errors
+def send(g: Globals, file: str, text: str | None, template: str | None, start_at: datetime | None,
+         transactional: bool, dry_run: bool, as_json: bool) -> None:
+    """Check FILE (CSV or XLSX) row by row, price it, and queue a message for every good row."""
+    if (text is None) == (template is None):
+        raise click.UsageError("give --text (the same text for everyone) or --template (with {column} fields)")
+    q = g.open_queue()
+    intake = Intake(q.db, q.clock, g.config)
+    at = intake.check_start(start_at.timestamp()) if start_at else None
+    with RowProgress(file, enabled=not as_json) as progress:
+        checked = intake.check_file(file, template if template is not None else text, literal=template is None,
+                                    progress=progress.update)
+    preview = checked.preview
+    kind = TRANSACTIONAL if transactional else "marketing"
+    queued = None
+    if preview.accepted and not dry_run:
+        queued = intake.queue_checked(checked, kind=kind, start_at=at)
+    n_queued = len(queued.message_ids) if queued else 0
+    if as_json:
+        click.echo(json.dumps({**preview.as_dict(), "dry_run": dry_run, "queued": n_queued,
+                               "send_list_id": queued.list_id if queued else None, "kind": kind,
+                               "start_at": at}, ensure_ascii=False))
+    else:
+        print_preview(preview, queued=n_queued, dry_run=dry_run)
+        if at:
+            click.echo(f"The list starts at {datetime.fromtimestamp(at):%Y-%m-%d %H:%M}.")
+        quiet = g.shop()["quiet_hours"]
+        if not transactional and quiet:
+            click.echo(f"Marketing list: it waits during the quiet hours ({quiet}); "
+                       f"--transactional for messages a customer expects.")
+        if queued and not DataDirLock.held(g.box_dir):
+            click.echo("Note: the smsgenie daemon is not running; the messages go out when it starts.")
+    if not preview.accepted:
+        raise click.ClickException(f"no row of {preview.list_name} can be sent (see the reasons above)")
+
+
+class RowProgress:
+    """Rows read so far, as a bar on a terminal (nothing when the output is piped or ``enabled`` is False).
+
+    A CSV's lines are counted first (fast: bytes, not rows) so the bar knows its end; for XLSX it counts up."""
+
+    def __init__(self, path: str, *, enabled: bool = True, stream=None):
+        self.stream = stream or sys.stderr
+        self.on = enabled and self.stream.isatty()
+        self.total = _line_count(path) if self.on else None
+        self._shown_at = 0.0
+        self._started = time.monotonic()
+        self._width = 0
+
+    def update(self, rows: int) -> None:
+        now = time.monotonic()
+        if not self.on or now - self._shown_at < 0.2:
+            return
+        self._shown_at = now
+        rate = rows / max(now - self._started, 1e-6)
+        if self.total:
+            done = min(1.0, rows / self.total)
+            bar = "#" * int(done * 30)
+            left = (self.total - rows) / rate if rate else 0
+            line = f"Reading [{bar:<30}] {rows:,}/{self.total:,} rows, about {left:.0f} s left"
+        else:
+            line = f"Reading: {rows:,} rows ({rate:,.0f}/s)"
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def __enter__(self) -> "RowProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.on and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+
+
+def _line_count(path: str) -> int | None:
+    if Path(path).suffix.lower() not in (".csv", ".txt"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1) or None
+    except OSError:
+        return None
+
+
+def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
+    n = len(preview.accepted)
+    parts = preview.credits_needed
+    encodings = ", ".join(f"{count} {'GSM-7' if enc == 'gsm7' else 'UCS-2'}"
+                          for enc, count in sorted(preview.by_encoding.items()))
+    verb = "Would queue" if dry_run else "Queued"
+    click.echo(f"{verb} {plural(queued if not dry_run else n, 'message')} from {preview.list_name} "
+               f"({plural(parts, 'SMS part')} in all; numbers from column '{preview.phone_column}').")
+    if n:
+        click.echo(f"  encoding: {encodings}; by carrier: " + ", ".join(
+            f"{c} {m} ({preview.credits_by_carrier[c]} credits)" for c, m in preview.messages_by_carrier.most_common()))
+        click.echo(f"  credits needed {parts}, balance {preview.balance}"
+                   + ("" if preview.enough_credit else " - not enough: sending will pause until a top-up"))
+        first = preview.samples[0]
+        click.echo(f"  first message ({first['to']}, {plural(first['parts'], 'part')}): {first['text']}")
+    if preview.forced_ucs2_by:
+        extra = preview.ucs2_extra_credits
+        cost = (f"it costs {plural(extra, 'extra credit')}: replace it to save them" if extra
+                else "here it costs nothing extra, but a longer text would pay for it")
+        click.echo(f"Note: the character {preview.forced_ucs2_by!r} makes these texts UCS-2 (Chinese-capable), "
+                   f"which fits fewer characters per SMS; {cost}.")
+    if preview.identical_text_warning:
+        click.echo(f"Warning: {preview.identical_text_warning}.")
+    if preview.refused:
+        _print_refused(preview)
+
+
+def _print_refused(preview: Preview) -> None:
+    reasons = ", ".join(f"{reason} {count}" for reason, count in preview.refused_by_reason.most_common())
+    click.echo(f"{plural(len(preview.refused), 'row')} refused ({reasons}):")
+    for r in preview.refused[:50]:
+        shown = mask_number(r.value) if r.reason in (DUPLICATE, OPTED_OUT) else r.value
+        said_by_reason = r.value and r.reason in (INVALID, NOT_MOBILE, DUPLICATE)
+        click.echo(f"  row {r.row}: {shown or '(empty)'}: {r.reason}"
+                   + (f" - {r.detail}" if r.detail and not said_by_reason else ""))
+    if len(preview.refused) > 50:
+        click.echo(f"  ... and {len(preview.refused) - 50} more (--json lists them all)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_globals
+@friendly_errors
+def status(g: Globals, as_json: bool) -> None:
+    """Show the queue (messages by state), the sending pace and the modems' state."""
+    data = build_status(g.config, g.open_queue())
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    q = data["queue"]
+    click.echo("Queue:  " + "  ".join(f"{s} {q[s]}" for s in STATES))
+    _print_progress(data["progress"])
+    click.echo(f"Credit: {data['balance']}" + (f" - sending paused, {data['paused']}" if data["paused"] else ""))
+    if data["sending_paused"]:
+        held = data["sending_paused"]
+        click.echo(f"Sending is paused for the whole box by {held['by']} since "
+                   f"{datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}: 'smsgenie resume' sends again.")
+    for m in data["modems"]:
+        _print_modem(m)
+    if q["uncertain"]:
+        click.echo(f"{q['uncertain']} message(s) are uncertain (the box stopped mid-send); check them, "
+                   f"then 'smsgenie requeue --uncertain'.")
+
+
+def _print_progress(p: dict) -> None:
+    left = f", about {p['minutes_left']:.0f} min left" if p["minutes_left"] else ""
+    click.echo(f"Pace:   {p['messages_per_minute']} messages ({p['parts_per_minute']} SMS parts) a minute; "
+               f"{plural(p['waiting_messages'], 'message')} waiting ({p['waiting_parts']} parts){left}")
+    click.echo(f"Today:  {plural(p['sent_today_messages'], 'message')} sent ({p['sent_today_parts']} SMS parts), "
+               f"{p['failed_today']} failed")
+    lst = p["active_list"]
+    if lst:
+        eta = f", about {lst['minutes_left']:.0f} min left" if lst["minutes_left"] else ""
+        click.echo(f"List:   {lst['name']}: {lst['done']} of {lst['total']} done{eta}")
+
+
+def _print_modem(m: dict) -> None:
+    signal_text = "unknown" if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
+    click.echo(f"{m['label'] or 'Modem'}:  {m['state']} - {m['detail']}")
+    click.echo(f"        operator {m['operator'] or '-'}, signal {signal_text}, {m['access'] or '-'}, port {m['port']}")
+    if m["sent"]:
+        s = m["sent"]
+        click.echo(f"        SMS parts sent: {s['minute']} last minute, {s['hour']} last hour, {s['day']} today "
+                   f"({s['distinct_recipients_day']} people)")
+    if m["paused"]:
+        when = datetime.fromtimestamp(m["resumes_at"]).strftime("%H:%M") if m["resumes_at"] else "later"
+        click.echo(f"        waiting: {m['paused']}, until {when}")
+
+
+@click.command()
+@pass_globals
+@friendly_errors
+def pause(g: Globals) -> None:
+    """Stop sending for the whole box (the message in hand finishes); it stays paused across restarts."""
+    q = g.open_queue()
+    SendingPause(q.db, q.clock).pause("the command line")
+    click.echo("Sending paused. 'smsgenie resume' sends again.")
+
+
+@click.command()
+@pass_globals
+@friendly_errors
+def resume(g: Globals) -> None:
+    """Send again after 'smsgenie pause' (or a pause from the counter panel or the web page)."""
+    q = g.open_queue()
+    click.echo("Sending resumed." if SendingPause(q.db, q.clock).resume() else "Sending was not paused.")
+
+
+@click.command()
+@click.option("--uncertain", is_flag=True, help="Requeue messages left uncertain by a crash or a silent modem.")
+@click.option("--id", "ids", type=int, multiple=True, help="Only this message id (repeatable).")
+@pass_globals
+@friendly_errors
+def requeue(g: Globals, uncertain: bool, ids: tuple[int, ...]) -> None:
+    """Send uncertain messages again (only the parts not confirmed by the network)."""
+    if not uncertain:
+        raise click.UsageError("say what to requeue: --uncertain")
+    n = g.open_queue().requeue_uncertain(ids or None)
+    click.echo(f"Requeued {plural(n, 'uncertain message')}.")
+
+
+COMMANDS = (send, status, pause, resume, requeue)

@@ -1,0 +1,94 @@
+"""The vendor's tools, run on the vendor's own machine: signing keys, top-up codes, keyword lists, updates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+from appliance import update
+from appliance.device import parse_device_id
+from appliance.keywords import read_words, sign_list
+from appliance.vendor import keygen as make_key
+from appliance.vendor import load_private_key, write_codes_csv
+from appliance.vendor import mint as make_codes
+from smsgenie.cli.common import friendly_errors, plural
+
+
+@click.group()
+def vendor() -> None:
+    """The vendor's tools: signing keys and top-up codes (not for the box)."""
+
+
+@vendor.command()
+@click.option("--out", "out_dir", required=True, metavar="DIR", help="Where to write vendor.key and vendor.pub.")
+@friendly_errors
+def keygen(out_dir: str) -> None:
+    """Make a vendor signing key: vendor.key (keep it secret) and vendor.pub (for the boxes)."""
+    key_path, pub_path = make_key(out_dir)
+    click.echo(f"Wrote {key_path} (mode 0600: keep it secret and backed up) and {pub_path}.")
+    click.echo("Put this line in each box's config:")
+    click.echo(f'[vendor]\npublic_key = "{pub_path.read_text().strip()}"')
+
+
+@vendor.command("sign-keywords")
+@click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
+@click.argument("words_file", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@friendly_errors
+def sign_keywords(key_path: str, words_file: str, out: str) -> None:
+    """Sign WORDS_FILE (one word per line) into OUT, for boxes to import."""
+    words = read_words(Path(words_file).read_text(encoding="utf-8-sig"))
+    if not words:
+        raise click.ClickException(f"{words_file} has no words (one per line)")
+    try:
+        with open(out, "x", encoding="utf-8") as f:
+            f.write(sign_list(load_private_key(key_path), words, date.today()))
+    except FileExistsError:
+        raise click.ClickException(f"{out} already exists: choose a new file name") from None
+    click.echo(f"Signed {plural(len(words), 'word')} into {out}.")
+
+
+@vendor.command()
+@click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
+@click.option("--device", required=True, metavar="ID", help="The box's device id (smsgenie device-id).")
+@click.option("--credits", type=click.IntRange(1, 2**32 - 1), required=True, help="Credits per code.")
+@click.option("--count", type=click.IntRange(1, 100_000), default=1, show_default=True)
+@click.option("--expires", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last valid day, YYYY-MM-DD.")
+@click.option("--csv", "csv_path", metavar="FILE", help="Write serial,device,credits,expires,code rows here.")
+@friendly_errors
+def mint(key_path: str, device: str, credits: int, count: int, expires: datetime | None,
+         csv_path: str | None) -> None:
+    """Make top-up codes for one box, one per line."""
+    dev = parse_device_id(device)
+    last_day = expires.date() if expires else None
+    codes = make_codes(load_private_key(key_path), dev, credits, count=count, expires=last_day)
+    if csv_path:
+        try:
+            write_codes_csv(csv_path, codes, dev, credits, last_day)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {csv_path}: {exc.strerror}") from None
+        click.echo(f"Wrote {plural(len(codes), 'code')} to {csv_path}.")
+        return
+    for _serial, code in codes:
+        click.echo(code)
+
+
+@vendor.command("bundle")
+@click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The bundle file to write.")
+@click.option("--notes", default="", help="What changed, shown on the box before it installs.")
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@friendly_errors
+def bundle(key_path: str, out: str, notes: str, wheels: tuple[str, ...]) -> None:
+    """Sign an update bundle: the smsgenie wheel and every wheel it needs on the box.
+
+    scripts/make-update-bundle gathers the aarch64 wheels and calls this."""
+    if Path(out).exists():
+        raise click.ClickException(f"{out} already exists: choose a new file name")
+    update.make(load_private_key(key_path), [Path(w) for w in wheels], Path(out), notes=notes)
+    click.echo(f"Signed {len(wheels)} wheel(s) into {out}.")
+
+
+COMMANDS = (vendor,)

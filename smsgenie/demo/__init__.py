@@ -1,0 +1,248 @@
+"""``smsgenie demo``: the whole box on simulated hardware, sending a real list.
+
+A simulated SIM7600 answers on a pseudo-terminal; the real daemon sends to
+it through pyserial, exactly as on a Pi. The demo plays the vendor too: it
+makes a demo vendor key, mints a 20-credit top-up code for this box and
+redeems it, and imports a vendor-signed forbidden-word list. It queues the
+bundled customer list through the same checks as `smsgenie send`
+(appliance/intake.py): 24 good rows; a duplicate, a bad number and a row
+whose merge field hides a forbidden word (代开 發票) are refused. One
+customer had replied 退订 while the box was off: the daemon reads it at
+start, and that customer's messages are skipped, uncharged. One phone
+rejects its message and one number does not exist. The parts need more
+than the first 20 credits, so sending pauses "out of credit" until the demo
+buys another code.
+
+Run again in the same folder, the demo sets nothing up a second time: it
+runs the box on what the folder holds (no credit bought, no list queued).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import webbrowser
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from appliance import config as configmod
+from appliance import keywords, topup, vendor
+from appliance.clock import SystemClock
+from appliance.config import Config, ModemConfig, PanelConfig, QueueConfig, VendorConfig, WebConfig
+from appliance.db import Database, ensure_data_dir
+from appliance.device import format_device_id, this_device_id
+from appliance.inbox import Inbox
+from appliance.intake import Intake
+from appliance.keywords import KeywordStore
+from appliance.sendqueue import STATES, SendQueue
+from appliance.settings import save_setting, setting_is_set
+from hw.display import EMULATED_FRAME
+from hw.modem.sim import FAILED, SimulatedModem
+from smsgenie.box import RunningBox
+from smsgenie.demo.keyboard import KeyboardButtons
+from web.serve import check_listen
+
+DEFAULT_DIR = "smsgenie-demo"
+SERVICE_CODE = "DEMO01"
+SIGNATURE = "【小王便利店】"
+PROMO = "{姓名}您好！会员日：本周六全场9折，凭此短信到店再送小礼品一份。回复TD退订"
+DEMO_KEYWORDS = ["代开发票", "赌博", "贷款秒批"]
+NOTICE = ("{姓名}您好，您在小王便利店预订的年货礼盒已经到店，请凭本短信或订单号到收银台领取。"
+          "本店营业时间为每天早上8点到晚上10点，如需送货上门请回复地址，我们会尽快为您安排。感谢您的支持！")
+LISTS = (("customers.csv", PROMO, "会员日 promo (demo)"), ("orders.csv", NOTICE, "order ready (demo)"))
+REJECTING_PHONE = "+8613512340013"   # the phone refuses the message (failed delivery report)
+UNASSIGNED = "+8613612340014"        # the network says the number is not assigned (+CMS ERROR: 1)
+REPLYING = "+8613812340001"          # this customer replies 退订
+
+Echo = Callable[[str], None]
+
+
+def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Echo, timeout: float = 180.0,
+             port: int = 8080, open_browser: bool = False) -> int:
+    check_listen(f"127.0.0.1:{port}", "the demo (--port)")  # before anything is made or changed
+    fresh = not _set_up_before(data_dir)
+    ensure_data_dir(data_dir)
+    sim = SimulatedModem(directory=str(data_dir / "sim"), send_latency=latency, report_delay=1.0)
+    sim.set_outcome(REJECTING_PHONE, FAILED)
+    sim.set_outcome(UNASSIGNED, 1)
+    sim.start()
+    try:
+        return _run(data_dir, sim, fresh=fresh, until_idle=until_idle, echo=echo, timeout=timeout, port=port,
+                    open_browser=open_browser)
+    finally:
+        sim.close()
+
+
+def _run(data_dir: Path, sim: SimulatedModem, *, fresh: bool, until_idle: bool, echo: Echo, timeout: float,
+         port: int, open_browser: bool) -> int:
+    key_dir = data_dir / "vendor"
+    if not (key_dir / vendor.KEY_FILE).exists():
+        vendor.keygen(key_dir)
+    public_line = (key_dir / vendor.PUB_FILE).read_text().strip()
+    config = _config(data_dir, sim.port, public_line, port)
+    device = this_device_id(config.data_dir)
+    db = Database.in_data_dir(data_dir)
+    q = SendQueue(db, SystemClock())
+    buyer = CreditBuyer(q, key_dir, public_line, device, echo)
+    echo(f"This box is {format_device_id(device)}; the demo vendor key is in {key_dir}.")
+    if fresh:
+        _set_up(config, q, buyer, echo)
+        sim.inject_sms(REPLYING, "退订")  # arrived while the box was off; read when the daemon starts
+    else:
+        echo(f"This folder was set up by an earlier demo: no credit bought and no list queued this time; the box "
+             f"sends what is left. (Delete {data_dir} for a fresh demo.)")
+    try:
+        box = RunningBox(config)
+        _introduce(box, data_dir, echo, open_browser)
+        code = _drive(box, q, buyer if fresh else None, until_idle=until_idle, timeout=timeout, echo=echo)
+        time.sleep(0.1)
+        echo(f"Sent {len(sim.accepted)} SMS parts to the simulated network this run. Balance: "
+             f"{q.ledger.balance()} credits.")
+        inbound = Inbox(db, q.clock).latest_parts(limit=5)
+        if inbound:
+            echo(f"Inbox: {len(inbound)} message(s), latest: {inbound[0]['text']!r}")
+    finally:
+        db.close()
+    echo(f"Data directory: {data_dir}")
+    echo(f"See the result:  .venv/bin/smsgenie --data-dir {data_dir} status --json")
+    echo(f"Config written:  {data_dir / 'config.toml'} (used by any smsgenie command given --data-dir {data_dir})")
+    return code
+
+
+def _set_up_before(data_dir: Path) -> bool:
+    """Did an earlier demo buy credit or queue lists here? (Then it must not again.)"""
+    if not (data_dir / "smsgenie.db").exists():
+        return False
+    db = Database.in_data_dir(data_dir)
+    try:
+        return db.execute("SELECT EXISTS (SELECT 1 FROM ledger) OR EXISTS (SELECT 1 FROM send_list)").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _config(data_dir: Path, modem_port: str, public_line: str, port: int) -> Config:
+    # A demo should not take the minutes a careful SIM would: the gap is short and there is no
+    # per-minute cap (the hourly and daily carrier defaults still hold).
+    modem = ModemConfig(port=modem_port, carrier="China Mobile", per_minute=0, min_gap_seconds=0.1,
+                        jitter_seconds=0.1)
+    config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(modem,),
+                    queue=QueueConfig(retry_base_seconds=2.0, retry_cap_seconds=10.0),
+                    vendor=VendorConfig(public_key=public_line), web=WebConfig(listen=f"127.0.0.1:{port}"),
+                    panel=PanelConfig(display="emulator", buttons="mock"), source=str(data_dir / "config.toml"))
+    (data_dir / "config.toml").write_text(configmod.dump(config), encoding="utf-8")
+    return config
+
+
+def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> None:
+    """What a shop does on its first day: buy credit, get the vendor's word list, set its signature, send."""
+    buyer.buy(20)
+    KeywordStore(q.db, q.clock).replace_vendor(
+        keywords.verify_list(keywords.sign_list(buyer.private_key, DEMO_KEYWORDS, date.today()),
+                             vendor.parse_public_key(buyer.public_line)[0]))
+    save_setting(config.data_dir, "signature", SIGNATURE)
+    if not setting_is_set(config.data_dir, "quiet_hours"):
+        # A demo sends whenever it is run; a shop's box starts with quiet hours (21:00-08:00).
+        save_setting(config.data_dir, "quiet_hours", "")
+        echo("Quiet hours are off in the demo (a shop's box holds marketing lists 21:00-08:00).")
+    intake = Intake(q.db, q.clock, config)
+    for file, template, label in LISTS:
+        with resources.as_file(resources.files("smsgenie.demo") / file) as path:
+            checked = intake.check_file(path, template)
+        queued = intake.queue_checked(checked, name=label)
+        parts = sum(a.plan.segments for a in checked.preview.accepted)
+        echo(f"Queued {len(queued.message_ids)} x {label}: {parts} SMS parts.")
+        for r in checked.preview.refused:
+            echo(f"  refused row {r.row}: {r.reason}" + (f" - {r.detail}" if r.reason == "blocked by a forbidden word"
+                                                         else ""))
+
+
+def _introduce(box: RunningBox, data_dir: Path, echo: Echo, open_browser: bool) -> None:
+    echo(f"Simulated SIM7600 on {box.config.modem.port}; the daemon is sending (Ctrl-C to stop).")
+    echo(f"The shop's page: open {box.url}/" + (f" and set up the admin with the set-up PIN {box.setup_pin}"
+                                                 if box.setup_pin else " and log in as the admin you set up"))
+    if open_browser and not _open_page(f"{box.url}/"):
+        echo("  (no graphical browser here: open the address above on any computer that can reach it)")
+    echo(f"The counter panel (simulated OLED): {box.url}/device (as the admin), or the file "
+         f"{data_dir / EMULATED_FRAME}")
+
+
+def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_idle: bool, timeout: float,
+           echo: Echo) -> int:
+    """Run the box in a thread and report its progress; buy more credit once when sending pauses for it."""
+    thread = threading.Thread(target=box.run, name="box", daemon=True)
+    thread.start()
+    keyboard = None
+    link = box.daemon.panel_link()
+    if not until_idle and link is not None:
+        keyboard = KeyboardButtons(link)
+        if keyboard.start():
+            echo("  its buttons: the arrow keys, Enter (OK), Esc (Back), h (hold Back: home)")
+    start, last = time.monotonic(), None
+    try:
+        while thread.is_alive():
+            counts = _counts(q)
+            line = "  ".join(f"{k} {v}" for k, v in counts.items() if v or k in ("queued", "sent", "delivered"))
+            if line != last:
+                echo(f"  {line}")
+                last = line
+            shortfall = q.waiting_for_credit()
+            if shortfall and buyer is not None:
+                echo(f"  sending paused, {shortfall}")
+                buyer.buy(100)
+                buyer = None
+            if until_idle and counts["queued"] == counts["sending"] == counts["sent"] == 0 and not shortfall:
+                break
+            if until_idle and time.monotonic() - start > timeout:
+                echo("The demo did not finish in time.")
+                return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        echo("")
+    finally:
+        if keyboard is not None:
+            keyboard.stop()
+        box.stop()
+        thread.join(timeout=30)
+    return 0
+
+
+class CreditBuyer:
+    """The vendor mints a code for this box; the shop redeems it, exactly as `smsgenie topup` does."""
+
+    def __init__(self, q: SendQueue, key_dir: Path, public_line: str, device: bytes, echo: Echo):
+        self.q = q
+        self.private_key = vendor.load_private_key(key_dir / vendor.KEY_FILE)
+        self.public_line = public_line
+        self.device = device
+        self.echo = echo
+
+    def buy(self, credits: int) -> None:
+        (_serial, code), = vendor.mint(self.private_key, self.device, credits)
+        public_key, key_id = vendor.parse_public_key(self.public_line)
+        verified = topup.verify(code, public_key, key_id, self.device, date.fromtimestamp(self.q.clock.time()))
+        balance = topup.redeem(self.q, verified)
+        self.echo(f"  top-up code {code[:23]}... redeemed: +{credits} credits, balance {balance}")
+
+
+def _counts(q: SendQueue) -> dict[str, int]:
+    counts = q.counts()
+    return {s: counts.get(s, 0) for s in STATES}
+
+
+def _open_page(url: str) -> bool:
+    """Open the page in the desktop's browser; False when there is no desktop.
+
+    Without a display, Python's webbrowser falls back to text browsers (lynx, w3m) that would
+    take over the terminal the demo prints its progress to, so a headless machine opens nothing.
+    """
+    if not (sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        return webbrowser.open_new_tab(url)
+    except webbrowser.Error:
+        return False
+
