@@ -187,58 +187,71 @@ def make(data_dir: str | os.PathLike, dest_dir: str | os.PathLike, passphrase: s
     if not dest_dir.is_dir():
         raise BackupError(f"{dest_dir} is not a directory: mount the USB stick first (see docs/hardware.md)")
     now = now or datetime.now(timezone.utc)
-    name = f"smsgenie-backup-{device_id.replace('-', '')}-{now.strftime('%Y%m%d-%H%M%S')}.sgbk"
-    out = dest_dir / name
+    out = dest_dir / f"smsgenie-backup-{device_id.replace('-', '')}-{now.strftime('%Y%m%d-%H%M%S')}.sgbk"
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=data_dir) as tmp:
-        snap = Path(tmp) / DB_NAME
-        src = sqlite3.connect(data_dir / DB_NAME)
-        dst = sqlite3.connect(snap)
-        try:
-            src.backup(dst)  # a consistent copy, even while the daemon writes
-        finally:
-            dst.close()
-            src.close()
-        db = Database(snap)
-        try:
-            verdict = AuditLog(db, SystemClock()).verify()
-            messages = db.conn.execute("SELECT COUNT(*) FROM message").fetchone()[0]
-        finally:
-            db.close()
-        files = {DB_NAME: snap}
-        for extra in FILES:
-            if (data_dir / extra).exists():
-                shutil.copy2(data_dir / extra, Path(tmp) / extra)
-                files[extra] = Path(tmp) / extra
-        manifest = {"format": FORMAT, "device_id": device_id, "version": version,
-                    "created": now.isoformat(timespec="seconds"), "messages": messages,
-                    "audit_head": verdict.head, "audit_ok": verdict.ok,
-                    "files": {n: sha256_file(p) for n, p in files.items()}}
-        (Path(tmp) / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        salt = os.urandom(16)
-        key = _key(passphrase, salt)
-        header = {"format": FORMAT, "device_id": device_id, "created": manifest["created"], "salt": salt.hex(),
-                  "check": _key_check(key)}
-        aad = MAGIC + (json.dumps(header) + "\n").encode()
-        part = out.with_name(out.name + ".part")
-        try:
-            with open(part, "wb") as f:
-                f.write(aad)
-                sealer = _Sealer(f, key, aad)
-                with tarfile.open(fileobj=sealer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                    tar.add(Path(tmp) / "manifest.json", arcname="manifest.json")
-                    for n, p in files.items():
-                        tar.add(p, arcname=n)
-                sealer.close()
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(part, out)
-        except OSError as exc:
-            part.unlink(missing_ok=True)
-            raise BackupError(f"cannot write the backup to {dest_dir}: {exc.strerror or exc} "
-                              f"(stick full, or pulled out?)") from None
+        files, manifest = _snapshot(data_dir, Path(tmp), device_id=device_id, version=version, now=now)
+        _seal(out, files, manifest, passphrase)
     # Read back from the stick: its bytes decrypt and match the manifest (the record's chain was
     # verified on the snapshot a moment ago; walking it again would double the time for nothing).
     return inspect(out, passphrase, check_record=False)
+
+
+def _snapshot(data_dir: Path, tmp: Path, *, device_id: str, version: str,
+              now: datetime) -> tuple[dict[str, Path], dict]:
+    """A consistent copy of the database (even while the daemon writes) and the small files, in ``tmp``,
+    with their manifest (written there too)."""
+    snap = tmp / DB_NAME
+    src = sqlite3.connect(data_dir / DB_NAME)
+    dst = sqlite3.connect(snap)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    db = Database(snap)
+    try:
+        verdict = AuditLog(db, SystemClock()).verify()
+        messages = db.conn.execute("SELECT COUNT(*) FROM message").fetchone()[0]
+    finally:
+        db.close()
+    files = {DB_NAME: snap}
+    for extra in FILES:
+        if (data_dir / extra).exists():
+            shutil.copy2(data_dir / extra, tmp / extra)
+            files[extra] = tmp / extra
+    manifest = {"format": FORMAT, "device_id": device_id, "version": version,
+                "created": now.isoformat(timespec="seconds"), "messages": messages,
+                "audit_head": verdict.head, "audit_ok": verdict.ok,
+                "files": {n: sha256_file(p) for n, p in files.items()}}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return files, manifest
+
+
+def _seal(out: Path, files: dict[str, Path], manifest: dict, passphrase: str) -> None:
+    """Encrypt the manifest and files into ``out`` (written as .part, fsynced, then renamed)."""
+    salt = os.urandom(16)
+    key = _key(passphrase, salt)
+    header = {"format": FORMAT, "device_id": manifest["device_id"], "created": manifest["created"],
+              "salt": salt.hex(), "check": _key_check(key)}
+    aad = MAGIC + (json.dumps(header) + "\n").encode()
+    part = out.with_name(out.name + ".part")
+    manifest_file = files[DB_NAME].parent / "manifest.json"
+    try:
+        with open(part, "wb") as f:
+            f.write(aad)
+            sealer = _Sealer(f, key, aad)
+            with tarfile.open(fileobj=sealer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                tar.add(manifest_file, arcname="manifest.json")
+                for n, p in files.items():
+                    tar.add(p, arcname=n)
+            sealer.close()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, out)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise BackupError(f"cannot write the backup to {out.parent}: {exc.strerror or exc} "
+                          f"(stick full, or pulled out?)") from None
 
 
 def inspect(path: str | os.PathLike, passphrase: str, *, check_record: bool = True) -> BackupInfo:

@@ -54,6 +54,7 @@ def run_script(conn: sqlite3.Connection, sql: str) -> None:
 
 @migration("0001_queue")
 def _queue(conn: sqlite3.Connection) -> None:
+    # long-by-design: a migration is the schema as it first shipped, one statement list, never edited after.
     run_script(conn, """
         CREATE TABLE send_list (
             id INTEGER PRIMARY KEY,

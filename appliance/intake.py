@@ -27,10 +27,11 @@ from appliance.config import Config
 from appliance.db import Database
 from appliance.errors import NothingToSend, ServiceCodeMissing, StartTimeError
 from appliance.keywords import KeywordStore
+from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
 from appliance.preview import INVALID, NOT_MOBILE, Preview, prepare
 from appliance.sendlist import Table, open_table
-from appliance.sendqueue import KINDS, MARKETING, SendQueue
+from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.template import Template
 

@@ -176,16 +176,21 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
                 continue
             if len(plans) < 10_000:  # identical texts (no merge fields) are planned once
                 plans[text] = plan
-        preview.accepted.append(Accepted(number.e164, plan, row_no))
-        carrier = number.carrier or "other"
-        preview.messages_by_carrier[carrier] += 1
-        preview.credits_by_carrier[carrier] += plan.credits
-        preview.by_encoding[plan.encoding] += 1
-        preview.credits_needed += plan.credits
-        if plan.forced_ucs2_by:
-            preview.forced_ucs2_by = preview.forced_ucs2_by or plan.forced_ucs2_by
-            preview.ucs2_extra_credits += plan.credits - _gsm_cost_without(text, plan.forced_ucs2_by)
-        if len(preview.samples) < SAMPLE_ROWS:
-            preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": carrier,
-                                    "text": text, "encoding": plan.encoding, "parts": plan.segments})
+        _accept(preview, row_no, number, text, plan)
     return preview
+
+
+def _accept(preview: Preview, row_no: int, number: phones.Number, text: str, plan: MessagePlan) -> None:
+    """Count an accepted row into the totals (by carrier, by encoding, credits) and the samples."""
+    preview.accepted.append(Accepted(number.e164, plan, row_no))
+    carrier = number.carrier or "other"
+    preview.messages_by_carrier[carrier] += 1
+    preview.credits_by_carrier[carrier] += plan.credits
+    preview.by_encoding[plan.encoding] += 1
+    preview.credits_needed += plan.credits
+    if plan.forced_ucs2_by:
+        preview.forced_ucs2_by = preview.forced_ucs2_by or plan.forced_ucs2_by
+        preview.ucs2_extra_credits += plan.credits - _gsm_cost_without(text, plan.forced_ucs2_by)
+    if len(preview.samples) < SAMPLE_ROWS:
+        preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": carrier,
+                                "text": text, "encoding": plan.encoding, "parts": plan.segments})

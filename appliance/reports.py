@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from appliance.clock import Clock
 from appliance.db import Database
-from appliance.sendqueue import Message, SendQueue
+from appliance.messages import Message
+from appliance.sendqueue import SendQueue
 
 #: How far back a delivery report may reach for its message.
 REPORT_WINDOW_SECONDS = 7 * 24 * 3600

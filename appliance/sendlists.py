@@ -15,7 +15,8 @@ from __future__ import annotations
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import ListStateError, MessageNotFound
-from appliance.sendqueue import STATES, Message, SendQueue
+from appliance.messages import STATES, Message
+from appliance.sendqueue import SendQueue
 
 #: Message states that still have work ahead.
 OPEN_STATES = ("queued", "sending")

@@ -147,23 +147,7 @@ def _verify(path: Path, public_key: Ed25519PublicKey, into: Path) -> Bundle:
     except (tarfile.TarError, OSError):
         raise UpdateError(f"{path.name} is not an SMS Genie update bundle (not a tar file)") from None
     with tar:
-        try:
-            members = tar.getmembers()
-        except (tarfile.TarError, EOFError):
-            raise UpdateError(f"{path.name} is damaged (cut short?): copy it again") from None
-        by_name: dict[str, tarfile.TarInfo] = {}
-        for m in members:
-            if not m.isfile():
-                raise UpdateError(f"{path.name} holds {m.name!r}, which is not a plain file: refused")
-            if m.name in by_name:
-                raise UpdateError(f"{path.name} holds {m.name!r} twice: refused")
-            if m.name not in (MANIFEST, SIGNATURE) and not _WHEEL_NAME.match(m.name):
-                raise UpdateError(f"{path.name} holds {m.name!r}, which no update bundle has: refused")
-            by_name[m.name] = m
-        if MANIFEST not in by_name or SIGNATURE not in by_name:
-            raise UpdateError(f"{path.name} has no signed manifest: not an SMS Genie update bundle")
-        if by_name[MANIFEST].size > MAX_MANIFEST_BYTES or by_name[SIGNATURE].size > 1024:
-            raise UpdateError(f"{path.name}'s manifest is too large for one: refused")
+        by_name = _members(tar, path.name)
         manifest = tar.extractfile(by_name[MANIFEST]).read()
         signature = tar.extractfile(by_name[SIGNATURE]).read()
         try:
@@ -171,16 +155,7 @@ def _verify(path: Path, public_key: Ed25519PublicKey, into: Path) -> Bundle:
         except (binascii.Error, ValueError, InvalidSignature):
             raise BundleForged(f"{path.name} is not signed by your vendor's key, or was changed after signing: "
                                f"refused, nothing installed. Get the bundle again from the vendor") from None
-        try:
-            info = json.loads(manifest)
-            version, files = str(info["version"]), dict(info["files"])
-            if info["format"] != FORMAT:
-                raise UpdateError(f"{path.name} is a {info['format']!r} bundle; this box reads {FORMAT!r}: "
-                                  f"update in two steps (ask the vendor)")
-        except (ValueError, KeyError, TypeError):
-            raise UpdateError(f"{path.name}'s manifest is signed but unreadable: ask the vendor") from None
-        if not _VERSION.match(version):
-            raise UpdateError(f"{path.name}: {version!r} is not a version")
+        info, version, files = _read_manifest(manifest, path.name)
         listed, present = set(files), set(by_name) - {MANIFEST, SIGNATURE}
         if listed != present:
             extra, missing = sorted(present - listed), sorted(listed - present)
@@ -191,19 +166,59 @@ def _verify(path: Path, public_key: Ed25519PublicKey, into: Path) -> Bundle:
             raise UpdateError(f"{path.name} has no smsgenie {version} wheel")
         (into / "wheels").mkdir(mode=0o700)
         for name in sorted(listed):
-            target = into / name
-            src = tar.extractfile(by_name[name])
-            h = hashlib.sha256()
-            with open(target, "xb") as out:
-                while chunk := src.read(1 << 20):
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != files[name]:
-                raise UpdateError(f"{path.name}: {name} is not the file the vendor signed (its hash differs): "
-                                  f"the bundle was damaged or changed; refused, nothing installed")
+            _extract_checked(tar, by_name[name], into / name, files[name], path.name)
     (into / MANIFEST).write_bytes(manifest)
     return Bundle(version=version, created=str(info.get("created", "")), notes=str(info.get("notes", "")),
                   files=files, directory=into)
+
+
+def _members(tar: tarfile.TarFile, name: str) -> dict[str, tarfile.TarInfo]:
+    """The bundle's members by name: only plain files, each once, each one a bundle may hold."""
+    try:
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError):
+        raise UpdateError(f"{name} is damaged (cut short?): copy it again") from None
+    by_name: dict[str, tarfile.TarInfo] = {}
+    for m in members:
+        if not m.isfile():
+            raise UpdateError(f"{name} holds {m.name!r}, which is not a plain file: refused")
+        if m.name in by_name:
+            raise UpdateError(f"{name} holds {m.name!r} twice: refused")
+        if m.name not in (MANIFEST, SIGNATURE) and not _WHEEL_NAME.match(m.name):
+            raise UpdateError(f"{name} holds {m.name!r}, which no update bundle has: refused")
+        by_name[m.name] = m
+    if MANIFEST not in by_name or SIGNATURE not in by_name:
+        raise UpdateError(f"{name} has no signed manifest: not an SMS Genie update bundle")
+    if by_name[MANIFEST].size > MAX_MANIFEST_BYTES or by_name[SIGNATURE].size > 1024:
+        raise UpdateError(f"{name}'s manifest is too large for one: refused")
+    return by_name
+
+
+def _read_manifest(manifest: bytes, name: str) -> tuple[dict, str, dict[str, str]]:
+    """A signed manifest's (fields, version, files), or why it cannot be used."""
+    try:
+        info = json.loads(manifest)
+        version, files = str(info["version"]), dict(info["files"])
+        if info["format"] != FORMAT:
+            raise UpdateError(f"{name} is a {info['format']!r} bundle; this box reads {FORMAT!r}: "
+                              f"update in two steps (ask the vendor)")
+    except (ValueError, KeyError, TypeError):
+        raise UpdateError(f"{name}'s manifest is signed but unreadable: ask the vendor") from None
+    if not _VERSION.match(version):
+        raise UpdateError(f"{name}: {version!r} is not a version")
+    return info, version, files
+
+
+def _extract_checked(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, sha256: str, name: str) -> None:
+    src = tar.extractfile(member)
+    h = hashlib.sha256()
+    with open(target, "xb") as out:
+        while chunk := src.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    if h.hexdigest() != sha256:
+        raise UpdateError(f"{name}: {member.name} is not the file the vendor signed (its hash differs): "
+                          f"the bundle was damaged or changed; refused, nothing installed")
 
 
 def current_version(prefix: str | os.PathLike) -> str | None:

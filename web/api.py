@@ -16,7 +16,7 @@ from flask import Blueprint, g, jsonify, request
 
 from appliance.errors import MessageNotFound, ServiceCodeMissing
 from appliance.intake import Intake
-from appliance.sendqueue import MARKETING, TRANSACTIONAL
+from appliance.messages import MARKETING, TRANSACTIONAL
 from appliance.status import status
 from web.state import accounts, config, queue
 

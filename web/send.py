@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from appliance.errors import IntakeError, SendListError, ServiceCodeMissing, TemplateError
 from appliance.intake import Intake
-from appliance.sendqueue import KINDS, MARKETING
+from appliance.messages import KINDS, MARKETING
 from web.i18n import gettext
 from web.state import config, login_required, queue
 

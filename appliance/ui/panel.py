@@ -32,8 +32,9 @@ from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, format_device_id
 from appliance.errors import IntakeError, SmsGenieError
 from appliance.intake import Intake
+from appliance.messages import TRANSACTIONAL
 from appliance.pause import SendingPause
-from appliance.sendqueue import TRANSACTIONAL, SendQueue
+from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.status import status
 from appliance.ui import screens

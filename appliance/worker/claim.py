@@ -15,9 +15,10 @@ from appliance import policy
 from appliance.clock import Clock
 from appliance.config import ModemConfig
 from appliance.db import Database
+from appliance.messages import Message
 from appliance.pause import SendingPause
 from appliance.policy import UNLIMITED, caps_for, quiet_until
-from appliance.sendqueue import Message, SendQueue
+from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.timecheck import ClockCheck
 from appliance.worker.pool import Pool

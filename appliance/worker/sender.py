@@ -22,8 +22,9 @@ from typing import Callable
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
 from appliance.journal import HandoverJournal
+from appliance.messages import Message, RetryPolicy
 from appliance.privacy import mask_number
-from appliance.sendqueue import Message, RetryPolicy, SendQueue
+from appliance.sendqueue import SendQueue
 from appliance.worker.bookkeeping import Bookkeeping
 from appliance.worker.claim import Claimer
 from appliance.worker.pool import Pool

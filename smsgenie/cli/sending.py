@@ -12,10 +12,10 @@ import click
 
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
+from appliance.messages import STATES, TRANSACTIONAL
 from appliance.pause import SendingPause
 from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, Preview
 from appliance.privacy import mask_number
-from appliance.sendqueue import STATES, TRANSACTIONAL
 from appliance.status import status as build_status
 from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
 

@@ -38,7 +38,8 @@ from appliance.device import format_device_id, this_device_id
 from appliance.inbox import Inbox
 from appliance.intake import Intake
 from appliance.keywords import KeywordStore
-from appliance.sendqueue import STATES, SendQueue
+from appliance.messages import STATES
+from appliance.sendqueue import SendQueue
 from appliance.settings import save_setting, setting_is_set
 from hw.display import EMULATED_FRAME
 from hw.modem.sim import FAILED, SimulatedModem
