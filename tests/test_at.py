@@ -226,6 +226,31 @@ def test_open_errors_are_specific(tmp_path, peer):
         first.close()
 
 
+def test_a_port_that_fails_as_it_opens_leaves_no_handle_holding_its_lock(peer, monkeypatch):
+    """A modem rebooting as the port opens: the half-opened handle is closed, so the next open is not
+    refused as "in use" by our own leftover lock."""
+    import termios
+
+    import serial
+
+    real = serial.Serial.reset_input_buffer
+    calls = []
+
+    def vanishing(self):
+        calls.append(self)
+        if len(calls) == 1:
+            raise termios.error(5, "Input/output error")
+        return real(self)
+
+    monkeypatch.setattr(serial.Serial, "reset_input_buffer", vanishing)
+    with pytest.raises(ModemDisconnected, match="went away as it was opened"):
+        ATChannel(peer.port).open()
+    assert not calls[0].is_open
+    again = ATChannel(peer.port)
+    again.open()  # before the fix: ModemBusy, "in use by another program"
+    again.close()
+
+
 def test_prefixes_and_names():
     assert info_prefix_for("AT+CSQ") == "+CSQ:"
     assert info_prefix_for("AT+CMGS=23") == "+CMGS:"

@@ -15,8 +15,8 @@ port. A line we cannot place is logged and dropped, never fatal.
 
 from __future__ import annotations
 
-import errno
 import logging
+import termios
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -24,57 +24,36 @@ from typing import Callable
 import serial
 
 from hw.errors import (
-    ModemBusy,
     ModemClosed,
     ModemDisconnected,
     ModemError,
-    ModemNotFound,
-    ModemPermissionDenied,
     ModemRebooted,
     ModemTimeout,
     OutcomeUnknown,
 )
 from hw.modem.codes import command_failed
+from hw.modem.lines import (
+    _HEX,
+    FINAL_ERROR_PREFIXES,
+    FINAL_ERRORS,
+    FINAL_OK,
+    PDU_RESPONSES,
+    PDU_URCS,
+    REBOOT_URCS,
+    URC_NAMES,
+    Urc,
+    info_prefix_for,
+    line_name,
+)
+from hw.modem.port import open_serial
+
+__all__ = ["CTRL_Z", "ESC", "ATChannel", "Submission", "Urc", "info_prefix_for", "line_name", "open_serial"]
 
 log = logging.getLogger(__name__)
 
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 
-FINAL_OK = {"OK"}
-FINAL_ERRORS = {"ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER"}
-FINAL_ERROR_PREFIXES = ("+CME ERROR:", "+CMS ERROR:")
-
-#: URCs followed by a second line holding a PDU (27.005 §3.4.1, PDU mode).
-PDU_URCS = {"+CMT", "+CDS", "+CBM"}
-#: Names (text before ':' or the whole line) we know as unsolicited.
-URC_NAMES = {
-    "+CMTI", "+CDSI", "+CMT", "+CDS", "+CBM", "+CBMI",
-    "RDY", "+CPIN", "SMS DONE", "PB DONE", "+QIND", "+CREG", "+CGREG", "+CEREG", "+CSQ",
-    "RING", "+CRING", "+CLIP", "+CUSD", "+CFUN", "+SIMCARD", "POWERED DOWN", "NORMAL POWER DOWN",
-    "+CPSI", "+CGEV", "+CTZV", "+CTZE", "*PSUTTZ", "+QUSIM", "+CNSMOD",
-}
-REBOOT_URCS = {"RDY"}
-#: Identification commands most modems answer in plain text, without the '+XXX:' prefix.
-PLAIN_ANSWERS = {"+CGMI:", "+CGMM:", "+CGMR:", "+CGSN:", "+CIMI:", "+GMI:", "+GMM:", "+GMR:", "+GSN:"}
-#: Commands that answer under another name: SIMCom's AT+CICCID says '+ICCID: ...'.
-RENAMED_ANSWERS = {"+CICCID:": "+ICCID:"}
-#: Responses whose information line is followed by a PDU line (27.005 §3.4.2, §3.4.3).
-PDU_RESPONSES = {"+CMGR:", "+CMGL:"}
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-@dataclass(frozen=True)
-class Urc:
-    """An unsolicited result code. ``pdu`` is set for +CMT / +CDS."""
-
-    name: str
-    line: str
-    pdu: str | None = None
-
-    @property
-    def args(self) -> str:
-        return self.line.split(":", 1)[1].strip() if ":" in self.line else ""
 
 
 @dataclass
@@ -117,51 +96,6 @@ class Submission:
             self._channel._release()
 
 
-def line_name(line: str) -> str:
-    """'+CMTI: "SM",3' -> '+CMTI'; 'SMS DONE' -> 'SMS DONE'."""
-    if line.startswith(("+", "*", "^")) and ":" in line:
-        return line.split(":", 1)[0].strip().upper()
-    return line.strip().upper()
-
-
-def info_prefix_for(command: str) -> str | None:
-    """The prefix of information lines a command answers with: AT+CSQ -> '+CSQ:'."""
-    body = command[2:] if command[:2].upper() == "AT" else command
-    if not body or body[0] not in "+^*":
-        return None
-    name = ""
-    for ch in body[1:]:
-        if not (ch.isalnum() or ch == "_"):
-            break
-        name += ch
-    prefix = f"{body[0]}{name.upper()}:" if name else None
-    prefix = RENAMED_ANSWERS.get(prefix, prefix)
-    return None if prefix in PLAIN_ANSWERS else prefix
-
-
-def open_serial(port: str, baudrate: int, *, read_timeout: float = 0.1) -> serial.Serial:
-    """Open ``port`` (a device path or any pyserial URL) and map failures to plain errors."""
-    try:
-        return serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout,
-                                     write_timeout=5, exclusive=True)
-    except serial.SerialException as exc:
-        code = getattr(exc, "errno", None)
-        if code is None and isinstance(exc.__context__, OSError):
-            code = exc.__context__.errno
-        if code == errno.ENOENT:
-            raise ModemNotFound(
-                f"modem port {port} does not exist: check the modem is plugged in and powered, "
-                f"and that the udev rule created the name") from exc
-        if code in (errno.EACCES, errno.EPERM):
-            raise ModemPermissionDenied(
-                f"not allowed to open modem port {port}: add the service user to the 'dialout' group") from exc
-        if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY):
-            raise ModemBusy(
-                f"modem port {port} is in use by another program (another smsgenie, or ModemManager: "
-                f"stop it or blacklist the modem)") from exc
-        raise ModemDisconnected(f"could not open modem port {port}: {exc}") from exc
-
-
 class ATChannel:
     """A serial line to a modem that speaks AT commands.
 
@@ -195,8 +129,19 @@ class ATChannel:
     # --- life cycle -------------------------------------------------------------------
 
     def open(self) -> None:
-        self._serial = open_serial(self.port, self.baudrate)
-        self._serial.reset_input_buffer()
+        """Open the port and start the reader. If anything after the open fails (the port vanishing
+        under us, say, while a modem reboots), the handle is closed before the error leaves: a handle
+        left open would keep the port's exclusive lock, and every later open would find it "in use"."""
+        ser = open_serial(self.port, self.baudrate)
+        try:
+            ser.reset_input_buffer()
+        except (serial.SerialException, OSError, termios.error) as exc:
+            ser.close()
+            raise ModemDisconnected(f"modem port {self.port} went away as it was opened: {exc}") from exc
+        except BaseException:
+            ser.close()
+            raise
+        self._serial = ser
         self._lost = None
         self._stopping.clear()
         self._reader = threading.Thread(target=self._read_loop, name=f"at-reader {self.port}", daemon=True)

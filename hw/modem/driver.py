@@ -4,78 +4,26 @@ Nothing here is specific to our simulator: the same calls go to any modem
 that follows 3GPP TS 27.005 / 27.007. :meth:`Modem.init` brings a freshly
 opened (or freshly rebooted) modem into the state the daemon relies on:
 echo off, numeric errors, SIM unlocked, PDU mode, new-message and
-status-report indications on. :attr:`Modem.state` is what the status page,
-the OLED and ``smsgenie status`` show.
+status-report indications on. :attr:`Modem.state` (:mod:`hw.modem.state`)
+is what the status page, the OLED and ``smsgenie status`` show.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from hw.errors import CommandFailed, ModemError, ModemNotReady, ModemRebooted, ModemTimeout
 from hw.modem.at import ESC, ATChannel, Submission, Urc
 from hw.modem.codes import SIM_FAILED, SIM_LOCKED, SIM_MISSING
 from hw.modem.pdu import Pdu
+from hw.modem.state import ACCESS, ModemState, StoredMessage, best_registration, fields_of, int_or, registration_state
+
+__all__ = ["Modem", "ModemState", "PendingSend", "StoredMessage", "Timeouts"]
 
 log = logging.getLogger(__name__)
-
-# <stat> of +CREG / +CEREG (27.007 §7.2)
-REGISTRATION = {
-    0: "not registered, not searching",
-    1: "registered, home network",
-    2: "searching for a network",
-    3: "registration denied",
-    4: "registration state unknown",
-    5: "registered, roaming",
-    6: "registered for SMS only, home network",
-    7: "registered for SMS only, roaming",
-    8: "emergency calls only",
-    9: "registered (CSFB not preferred), home network",
-    10: "registered (CSFB not preferred), roaming",
-}
-HOME = {1, 6, 9}
-ROAMING = {5, 7, 10}
-ACCESS = {0: "GSM", 1: "GSM", 2: "3G", 3: "EDGE", 4: "3G", 5: "3G", 6: "3G", 7: "4G", 8: "4G", 9: "4G",
-          10: "4G", 11: "5G", 12: "5G", 13: "5G"}
-
-#: States in which the modem can send.
-READY_STATES = {"registered", "roaming"}
-
-
-@dataclass(frozen=True)
-class ModemState:
-    """What the box knows about its modem, for people and for the daemon."""
-
-    state: str = "disconnected"
-    """disconnected, starting, no-sim, sim-locked, sim-error, searching, denied, registered, roaming, error"""
-    detail: str = ""
-    operator: str = ""
-    signal: int = 99
-    """+CSQ <rssi>: 0 (-113 dBm) to 31 (-51 dBm or better); 99 unknown."""
-    access: str = ""
-    registration: int | None = None
-    smsc: str = ""
-    model: str = ""
-    iccid: str = ""
-    """The SIM card's serial number (printed on the card): how a technician tells SIMs apart."""
-
-    @property
-    def ready(self) -> bool:
-        return self.state in READY_STATES
-
-    @property
-    def signal_dbm(self) -> int | None:
-        return -113 + 2 * self.signal if 0 <= self.signal <= 31 else None
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["signal_dbm"] = self.signal_dbm
-        d["ready"] = self.ready
-        return d
 
 
 @dataclass(frozen=True)
@@ -88,42 +36,6 @@ class Timeouts:
     send: float = 60.0
 
 
-@dataclass(frozen=True)
-class StoredMessage:
-    """A PDU held in the modem's (or SIM's) message memory."""
-
-    index: int
-    status: int
-    length: int
-    pdu: str
-
-
-_QUOTED = re.compile(r'"([^"]*)"')
-
-
-def _fields(line: str) -> list[str]:
-    """'+COPS: 0,0,"CHINA MOBILE",7' -> ['0', '0', 'CHINA MOBILE', '7']."""
-    body = line.split(":", 1)[1] if ":" in line else line
-    out, cur, quoted = [], "", False
-    for ch in body:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur.strip())
-    return out
-
-
-def _int(value: str, default: int | None = None) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 class PendingSend:
     """An SMS-SUBMIT the modem has; its reference arrives with the final result."""
 
@@ -134,7 +46,7 @@ class PendingSend:
         """Wait for +CMGS: the TP-MR. Raises CommandFailed or OutcomeUnknown."""
         for line in self._submission.result():
             if line.upper().startswith("+CMGS:"):
-                return _int(_fields(line)[0])
+                return int_or(fields_of(line)[0])
         log.warning("modem accepted a message without reporting its reference")
         return None
 
@@ -251,7 +163,7 @@ class Modem:
         smsc = ""
         try:
             for line in self._cmd("AT+CSCA?"):
-                f = _fields(line)
+                f = fields_of(line)
                 smsc = f[0] if f else ""
         except CommandFailed:
             pass
@@ -289,10 +201,10 @@ class Modem:
         except CommandFailed:
             return
         for line in lines:
-            f = _fields(line)
+            f = fields_of(line)
             if len(f) >= 3:
                 self._read_memory = f[0] or None
-                self.storage = (_int(f[1], 0), _int(f[2], 0))
+                self.storage = (int_or(f[1], 0), int_or(f[2], 0))
 
     @property
     def read_memory(self) -> str | None:
@@ -343,50 +255,31 @@ class Modem:
         for cmd in ("AT+CREG?", "AT+CEREG?"):
             try:
                 for line in self._cmd(cmd):
-                    f = _fields(line)
-                    stat = _int(f[1]) if len(f) > 1 else None
+                    f = fields_of(line)
+                    stat = int_or(f[1]) if len(f) > 1 else None
                     if stat is not None:
                         stats.append(stat)
-                    if len(f) > 4 and _int(f[4]) is not None:
-                        access = ACCESS.get(_int(f[4]), access)
+                    if len(f) > 4 and int_or(f[4]) is not None:
+                        access = ACCESS.get(int_or(f[4]), access)
             except CommandFailed:
                 pass  # a modem without LTE does not know +CEREG
         signal = 99
         for line in self._cmd("AT+CSQ"):
-            signal = _int(_fields(line)[0], 99)
+            signal = int_or(fields_of(line)[0], 99)
         operator = ""
         try:
             for line in self._cmd("AT+COPS?"):
-                f = _fields(line)
+                f = fields_of(line)
                 operator = f[2] if len(f) > 2 else ""
-                if len(f) > 3 and _int(f[3]) is not None:
-                    access = ACCESS.get(_int(f[3]), access)
+                if len(f) > 3 and int_or(f[3]) is not None:
+                    access = ACCESS.get(int_or(f[3]), access)
         except CommandFailed:
             pass
         self.refresh_wanted = False
-        best = self._best_registration(stats)
+        best = best_registration(stats)
         self.state = replace(self.state, signal=signal, operator=operator, access=access,
-                             registration=best, **self._registration_state(best))
+                             registration=best, **registration_state(best))
         return self.state
-
-    @staticmethod
-    def _best_registration(stats: list[int]) -> int | None:
-        for group in (HOME, ROAMING):
-            for s in stats:
-                if s in group:
-                    return s
-        return stats[0] if stats else None
-
-    @staticmethod
-    def _registration_state(stat: int | None) -> dict:
-        if stat in HOME:
-            return {"state": "registered", "detail": REGISTRATION[stat]}
-        if stat in ROAMING:
-            return {"state": "roaming", "detail": REGISTRATION[stat]}
-        if stat == 3:
-            return {"state": "denied", "detail": "the network refused the SIM: check the SIM is active and paid up"}
-        detail = REGISTRATION.get(stat, "registration unknown") if stat is not None else "registration unknown"
-        return {"state": "searching", "detail": f"{detail}: check the antenna and the SIM's service"}
 
     # --- sending ------------------------------------------------------------------------
 
@@ -463,14 +356,14 @@ class Modem:
         header: list[str] | None = None
         for line in lines:
             if line.upper().startswith(("+CMGR:", "+CMGL:")):
-                header = _fields(line)
+                header = fields_of(line)
                 continue
             if header is None:
                 continue
             if index is None:  # +CMGL: <index>,<stat>,[<alpha>],<length>
-                idx, stat, length = _int(header[0], -1), _int(header[1], -1), _int(header[-1], 0)
+                idx, stat, length = int_or(header[0], -1), int_or(header[1], -1), int_or(header[-1], 0)
             else:  # +CMGR: <stat>,[<alpha>],<length>
-                idx, stat, length = index, _int(header[0], -1), _int(header[-1], 0)
+                idx, stat, length = index, int_or(header[0], -1), int_or(header[-1], 0)
             out.append(StoredMessage(idx, stat, length, line.strip()))
             header = None
         return out
