@@ -263,6 +263,9 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
     if isinstance(obj, WebConfig):
         if obj.listen and (":" not in obj.listen or not obj.listen.rsplit(":", 1)[1].isdigit()):
             raise bad("listen", "must be host:port, e.g. 0.0.0.0:8080, or empty for no web page")
+        if obj.listen and not 0 <= int(obj.listen.rsplit(":", 1)[1]) <= 65535:
+            raise bad("listen", f"has the port {obj.listen.rsplit(':', 1)[1]}, and ports go from 1 to 65535 "
+                                f"(e.g. 0.0.0.0:8080)")
         if obj.max_upload_mb < 1:
             raise bad("max_upload_mb", "must be at least 1")
     if isinstance(obj, PanelConfig):

@@ -178,3 +178,28 @@ def test_pause_and_resume_the_whole_box(runner, tmp_path):
     assert runner.invoke(cli, [*base, "resume"]).output.strip() == "Sending resumed."
     assert runner.invoke(cli, [*base, "resume"]).output.strip() == "Sending was not paused."
     assert json.loads(runner.invoke(cli, [*base, "status", "--json"]).output)["sending_paused"] is None
+
+
+def test_reading_a_long_list_shows_a_bar_on_a_terminal_and_nothing_when_piped(tmp_path):
+    import io
+
+    from smsgenie.cli.sending import RowProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    path = tmp_path / "big.csv"
+    path.write_text("phone\n" + "".join(f"138{i:08d}\n" for i in range(5000)))
+    shown = Terminal()
+    with RowProgress(str(path), stream=shown) as bar:
+        for rows in range(1000, 5001, 1000):
+            bar._shown_at = 0.0  # as if 0.2 s had passed since the last redraw
+            bar.update(rows)
+    text = shown.getvalue()
+    assert "Reading [" in text and "1,000/5,000 rows" in text and "5,000/5,000 rows" in text
+    assert text.endswith("\r")  # the line is cleared for what the command prints next
+    piped = io.StringIO()
+    with RowProgress(str(path), stream=piped) as bar:
+        bar.update(1000)
+    assert piped.getvalue() == ""

@@ -32,6 +32,8 @@ def test_the_documented_example_loads():
     ("[queue]\nmax_attempts = 0", "'queue.max_attempts' must be at least 1"),
     ('[fancy]\nx = 1', "unknown key 'fancy'"),
     ("data_dir = ", "not valid TOML"),
+    ('[web]\nlisten = "127.0.0.1:80800"', "'web.listen' has the port 80800, and ports go from 1 to 65535"),
+    ('[web]\nlisten = "127.0.0.1"', "'web.listen' must be host:port"),
 ])
 def test_bad_keys_and_types_are_refused_by_name(text, message):
     with pytest.raises(ConfigError) as info:

@@ -1,6 +1,7 @@
 """The README's demo command, end to end, as a new user runs it (faster network)."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -31,6 +32,26 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     assert result["modem"]["state"] == "stopped" and result["modem"]["operator"] == "CHINA MOBILE"
     assert (data / "config.toml").exists()
     assert "The counter panel (simulated OLED)" in run.stdout and (data / "oled.png").exists()
+    assert re.search(r"http://127\.0\.0\.1:\d+/device \(as the admin\)", run.stdout)
+    pin = re.search(r"set-up PIN (\d{6})", run.stdout).group(1)
+    assert (run.stdout + run.stderr).count(pin) == 1
+
+
+def test_running_the_demo_again_in_its_folder_buys_and_queues_nothing_again(tmp_path):
+    data = tmp_path / "demo"
+    demo = [sys.executable, "-m", "smsgenie", "demo", "--data-dir", str(data), "--until-idle", "--latency", "0.01",
+            "--port", "0"]
+    first = subprocess.run(demo, capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = json.loads(subprocess.run([sys.executable, "-m", "smsgenie", "--data-dir", str(data), "status",
+                                        "--json"], capture_output=True, text=True, timeout=60).stdout)
+    again = subprocess.run(demo, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "set up by an earlier demo" in again.stdout
+    assert "redeemed" not in again.stdout and "Queued" not in again.stdout
+    after = json.loads(subprocess.run([sys.executable, "-m", "smsgenie", "--data-dir", str(data), "status",
+                                       "--json"], capture_output=True, text=True, timeout=60).stdout)
+    assert after["balance"] == before["balance"] and after["queue"] == before["queue"]
 
 
 def test_the_demo_opens_the_page_only_where_there_is_a_desktop(monkeypatch):

@@ -537,6 +537,20 @@ def test_api_sends_with_the_same_checks(client, box, api_token):
     assert bad.status_code == 400
 
 
+def test_api_refuses_a_number_twice_in_one_call_as_a_list_would(client, box, api_token):
+    auth = {"Authorization": f"Bearer {api_token}"}
+    r = client.post("/api/v1/messages", headers=auth, json={"messages": [
+        {"to": "13800138000", "text": "明天下午3点见"},
+        {"to": "+86 138 0013 8000", "text": "明天上午10点见"},
+        {"to": "", "text": ""},
+    ]})
+    assert r.status_code == 202
+    results = r.get_json()["messages"]
+    assert "id" in results[0] and "duplicate" in results[1]["error"] and "error" in results[2]
+    assert [m.recipient for m in box.messages()] == ["+8613800138000"]
+    assert SendLists(box.db, box.clock).get(box.get(results[0]["id"]).send_list_id)["service_code"] == "YL08"
+
+
 # --- languages -----------------------------------------------------------------------------------------------
 
 

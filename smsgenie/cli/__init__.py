@@ -20,8 +20,21 @@ from smsgenie.cli import compliance, credits, sending, upkeep, vendor
 from smsgenie.cli.common import OWN_CONFIG, Globals
 from smsgenie.cli.demo import demo
 
+SECTIONS = (("Sending", sending.COMMANDS), ("Credits", credits.COMMANDS), ("Compliance", compliance.COMMANDS),
+            ("The box's upkeep", (*upkeep.COMMANDS, demo)), ("Vendor", vendor.COMMANDS))
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class ByConcern(click.Group):
+    """A group whose --help lists its commands under the concern each belongs to."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        width = formatter.width - 6 - max(len(name) for name in self.commands)
+        for title, commands in SECTIONS:
+            with formatter.section(title):
+                formatter.write_dl([(c.name, c.get_short_help_str(width)) for c in commands])
+
+
+@click.group(cls=ByConcern, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", envvar="SMSGENIE_CONFIG", metavar="FILE",
               help=f"Config file (TOML). Default: $SMSGENIE_CONFIG, else the data dir's own {OWN_CONFIG} "
                    f"(the demo's), else {configmod.DEFAULT_CONFIG}.")
@@ -35,10 +48,9 @@ def cli(ctx: click.Context, config_path: str | None, data_dir: str | None, verbo
     ctx.obj = Globals(config_path, data_dir, verbose)
 
 
-for _module in (sending, credits, compliance, upkeep, vendor):
-    for _command in _module.COMMANDS:
+for _title, _commands in SECTIONS:
+    for _command in _commands:
         cli.add_command(_command)
-cli.add_command(demo)
 
 
 def main() -> None:
