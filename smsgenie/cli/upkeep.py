@@ -32,10 +32,10 @@ def run(g: Globals) -> None:
     """Run the box: send the queue through the modems and serve the page, until stopped (SIGTERM)."""
     setup_logging(g.verbose)
     box = RunningBox(g.config, notifier=Notifier.from_environ())
-    if box.setup_pin:
-        log.warning("first run: open %s and set up the admin with the set-up PIN %s", box.url, box.setup_pin)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: box.stop())
+    if box.setup_pin:
+        log.warning("first run: open %s and set up the admin with the set-up PIN %s", box.url, box.setup_pin)
     try:
         box.run()
     except (SmsGenieError, HardwareError):
