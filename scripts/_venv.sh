@@ -28,7 +28,14 @@ fi
 stamp=".venv/.install-stamp"
 want="$(cat pyproject.toml; echo "extras=$extras")"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "Installing SMS Genie${extras:+ with [$extras]} into .venv ..." >&2
+    what="Flask, waitress, cryptography, pyserial, phonenumbers, openpyxl, luma.oled with pygame, gpiozero"
+    [ -z "$extras" ] || what="$what; for the tests: pytest, pytest-xdist, hypothesis, Playwright, two PDU decoders"
+    if [ -f "$stamp" ]; then
+        echo "pyproject.toml changed: updating .venv ..." >&2
+    else
+        echo "First run: installing SMS Genie into .venv with what it needs ($what)." >&2
+        echo "A few hundred MB from the package index: a minute or two on a fast line. Later runs start at once." >&2
+    fi
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
     printf '%s' "$want" > "$stamp"
 fi

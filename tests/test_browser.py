@@ -25,8 +25,9 @@ from smsgenie.box import RunningBox
 from tests.conftest import real_time_box, wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/test installs "
-                                                          "it when run as root)")
+pytestmark = [pytest.mark.system,
+              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/test "
+                                                          "installs it when run as root)")]
 PASSWORD = "counter-2026"
 SHOTS = os.environ.get("SMSGENIE_SCREENSHOTS")
 

@@ -152,6 +152,7 @@ def test_a_mistyped_data_dir_is_refused_and_never_made(runner, tmp_path, command
     assert not typo.exists()
 
 
+@pytest.mark.system  # a real smsgenie process
 def test_run_with_a_missing_modem_keeps_trying_and_stops_on_sigterm(tmp_path):
     import signal
     cfg = write(tmp_path / "c.toml", f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{tmp_path / "none"}"\n'

@@ -30,6 +30,8 @@ from appliance.sendqueue import SendQueue
 from hw.modem.sim import SimulatedModem
 from tests.conftest import modem_statuses, real_time_box, wait_for
 
+pytestmark = pytest.mark.system
+
 TOTAL = 200
 KILLS = 20
 TOPUP = 1000

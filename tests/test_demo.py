@@ -5,6 +5,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.system
+
 
 def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     data = tmp_path / "demo"

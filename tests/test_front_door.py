@@ -57,6 +57,7 @@ def test_a_port_out_of_range_is_refused_by_the_config_check(tmp_path):
     assert "'web.listen' has the port 80800" in out
 
 
+@pytest.mark.system  # a real smsgenie process
 def test_run_prints_the_set_up_pin_once(tmp_path):
     cfg = config_file(tmp_path, "127.0.0.1:0")
     proc = subprocess.Popen([sys.executable, "-m", "smsgenie", "--config", cfg, "run"], stderr=subprocess.PIPE,

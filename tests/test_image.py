@@ -17,6 +17,8 @@ import pytest
 
 from appliance import config as configmod
 
+pytestmark = [pytest.mark.system, pytest.mark.xdist_group("loop-devices")]  # one worker: loop devices are few
+
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / "image-build/stage-smsgenie/00-smsgenie/files"
 DATAPART = FILES / "rootfs/opt/smsgenie/lib/datapart"

@@ -77,6 +77,7 @@ def test_notifier_survives_a_vanished_socket(tmp_path, caplog):
     assert caplog.text.count("cannot notify the service manager") == 1
 
 
+@pytest.mark.system  # a real smsgenie process
 def test_smsgenie_run_says_ready_pings_the_watchdog_and_says_stopping(tmp_path, sim, notify_socket):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'data_dir = "{tmp_path / "d"}"\n[modem]\nport = "{sim.port}"\n[web]\nlisten = ""\n')

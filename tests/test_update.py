@@ -90,6 +90,7 @@ def run_smsgenie(prefix: Path) -> str:
                           text=True).stdout.strip()
 
 
+@pytest.mark.system  # makes real venvs
 def test_a_good_bundle_installs_beside_the_data_and_keeps_the_release_before(tmp_path, bundle_of, vendor_key):
     data = tmp_path / "data"
     db = Database.in_data_dir(data)
@@ -174,6 +175,7 @@ def test_damaged_and_foreign_files_are_refused_with_the_reason(tmp_path, bundle_
         update.verify(tmp_path / "photo.jpg", vendor_key.public_key(), tmp_path / "y")
 
 
+@pytest.mark.system  # makes real venvs
 def test_a_release_that_does_not_start_is_not_made_current(tmp_path, bundle_of, vendor_key):
     prefix = tmp_path / "opt"
     update.install(update.verify(bundle_of("1.0.0"), vendor_key.public_key(), tmp_path / "a"), prefix)
@@ -185,6 +187,7 @@ def test_a_release_that_does_not_start_is_not_made_current(tmp_path, bundle_of, 
     assert run_smsgenie(prefix) == "smsgenie 1.0.0"
 
 
+@pytest.mark.system  # makes real venvs
 def test_the_same_version_is_not_installed_over_itself(tmp_path, bundle_of, vendor_key):
     prefix = tmp_path / "opt"
     update.install(update.verify(bundle_of("1.0.0"), vendor_key.public_key(), tmp_path / "a"), prefix)
@@ -199,6 +202,7 @@ def config_with_key(tmp_path, vendor_key) -> str:
     return str(path)
 
 
+@pytest.mark.system  # makes real venvs
 def test_an_upload_is_checked_at_once_then_installed_by_the_installer(tmp_path, bundle_of, vendor_key):
     cfg = config_with_key(tmp_path, vendor_key)
     data = tmp_path / "data"
