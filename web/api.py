@@ -84,4 +84,4 @@ def get_message(message_id: int):
 @token_required
 def api_status():
     data = status(config(), queue())
-    return jsonify({k: data[k] for k in ("queue", "sent_total", "balance", "paused", "modems", "daemon")})
+    return jsonify({k: data[k] for k in ("queue", "progress", "sent_total", "balance", "paused", "modems", "daemon")})
