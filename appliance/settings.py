@@ -155,7 +155,7 @@ class ShopSettings:
 
     def __init__(self, data_dir: str | os.PathLike):
         self._db = TinyDB(Path(data_dir) / SETTINGS_NAME, storage=AtomicJSONStorage)
-        self._table = self._db.table("box")
+        self._table = self._db.table("box")  # the document's table name since the first release: kept
 
     def _doc(self) -> dict:
         docs = self._table.all()

@@ -369,10 +369,10 @@ def test_optouts_by_admin(admin, box):
 
 
 def test_topup_success_and_refusal(admin, app, vendor_keys, tmp_path):
-    from web.credit import box_id
+    from web.credit import this_device
 
     with app.app_context():
-        device = box_id()
+        device = this_device()
     private, _ = vendor_keys
     code = topup.sign(private, device=device, serial=os.urandom(6), credits=50, issued=date.today(), expires=None)
     r = post(admin, "/topup", {"code": code})

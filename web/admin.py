@@ -17,7 +17,7 @@ from appliance.keywords import KeywordStore
 from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
 from appliance.vendor import parse_public_key
-from web.credit import box_id
+from web.credit import this_device
 from web.i18n import gettext
 from web.state import accounts, admin_required, config, current_user, queue
 
@@ -36,7 +36,7 @@ def _render(error=None, done=None, new_token=None, status=200):
                            update_waiting_minutes=None if waiting is None else
                            int((datetime.now().timestamp() - waiting.stat().st_mtime) // 60),
                            keywords=KeywordStore(q.db, q.clock).all(), users=accounts().all(),
-                           tokens=accounts().tokens(), device=format_device_id(box_id()), fingerprint=fingerprint,
+                           tokens=accounts().tokens(), device=format_device_id(this_device()), fingerprint=fingerprint,
                            modems=[(m, caps_for(m), values["sim_caps"].get(m.label, {}), CAP_FIELDS)
                                    for m in cfg.modems]), status
 

@@ -16,7 +16,7 @@ from web.state import admin_required, config, queue
 bp = Blueprint("credit", __name__)
 
 
-def box_id() -> bytes:
+def this_device() -> bytes:
     """This box's id (see appliance.device.this_device_id)."""
     return this_device_id(config().data_dir)
 
@@ -32,7 +32,7 @@ def page():
             if not cfg.vendor.public_key:
                 raise VendorKeyError(gettext("This box has no vendor key in its config; ask the vendor's technician."))
             key, key_id = parse_public_key(cfg.vendor.public_key)
-            code = topup.verify(request.form.get("code", ""), key, key_id, box_id(),
+            code = topup.verify(request.form.get("code", ""), key, key_id, this_device(),
                                 date.fromtimestamp(q.clock.time()))
             balance = topup.redeem(q, code)
             result = gettext("Added %(credits)d credits. Balance: %(balance)d credits.", credits=code.credits,
@@ -40,5 +40,5 @@ def page():
         except (TopUpError, VendorKeyError) as exc:
             error = str(exc)
     return render_template("topup.html", error=error, result=result, balance=q.ledger.balance(),
-                           entries=list(reversed(q.ledger.history(100))), device=format_device_id(box_id())), \
+                           entries=list(reversed(q.ledger.history(100))), device=format_device_id(this_device())), \
         (400 if error else 200)

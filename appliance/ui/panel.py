@@ -169,8 +169,8 @@ class Panel:
         self.open()
         now = self.clock.monotonic()
         slow = self._slow_inputs(now)
-        box = slow["box"]
-        lang = box["panel_language"] if self.font.cjk else "en"
+        shop = slow["shop"]
+        lang = shop["panel_language"] if self.font.cjk else "en"
         snap = self.snapshot = self.read_snapshot(slow)
         active = self._active_alerts(snap, lang, now)
         if any(a.key not in self._shown_alerts for a in active):
@@ -192,7 +192,7 @@ class Panel:
                 continue
             action = self.nav.button(name, kind, snap, now)
             if action:
-                self._do(action, box, lang, now)
+                self._do(action, shop, lang, now)
                 snap = self.snapshot = self.read_snapshot(slow)
         self._dim(now)
         screen = screens.alert_screen(active[0], lang) if active else self.nav.screen(snap, lang, now)
@@ -220,7 +220,7 @@ class Panel:
 
     # --- what the buttons do ---------------------------------------------------------------
 
-    def _do(self, action: str, box: dict, lang: str, now: float) -> None:
+    def _do(self, action: str, shop: dict, lang: str, now: float) -> None:
         q = self.queue
         if action == "pause":
             SendingPause(q.db, q.clock).pause(WHO)
@@ -241,19 +241,19 @@ class Panel:
             self.nav.show_message("Modem restarting", ("Sending resumes",), now)
         elif action == "test_sms":
             try:
-                self._queue_test_sms(box, lang)
+                self._queue_test_sms(shop, lang)
             except SmsGenieError as exc:
                 log.error("test SMS not queued: %s", exc)
                 self.nav.show_message("Not possible", (str(exc)[:40],), now)
             else:
                 self.nav.show_message("Test SMS queued", ("Done",), now)
 
-    def _queue_test_sms(self, box: dict, lang: str) -> int:
+    def _queue_test_sms(self, shop: dict, lang: str) -> int:
         """One transactional message to the shop's own test number: proves the whole path, costs one part."""
         q = self.queue
         stamp = datetime.fromtimestamp(self.clock.time()).strftime("%m-%d %H:%M")
         results, queued = Intake(q.db, q.clock, self.config).queue_messages(
-            [(box["test_number"], tr(lang, "SMS Genie test message {stamp}", stamp=stamp))],
+            [(shop["test_number"], tr(lang, "SMS Genie test message {stamp}", stamp=stamp))],
             name="Test SMS (counter panel)", kind=TRANSACTIONAL)
         if queued is None:
             raise IntakeError(results[0]["error"])
@@ -307,7 +307,7 @@ class Panel:
         pin = self._setup_pin()
         if pin and Accounts(self.queue.db, self.clock).any_users():
             pin = None
-        self._slow = {"box": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
+        self._slow = {"shop": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
                       "disk_free_mb": free_mb, "disk_free_fraction": free_fraction}
         self._slow_at = now
         return self._slow
@@ -318,7 +318,7 @@ class Panel:
         modem = data["modems"][0] if data["modems"] else {}
         done = data["progress"]
         active = done["active_list"]
-        box = slow["box"]
+        shop = slow["shop"]
         paused = SendingPause(q.db, q.clock).current()
         return Snapshot(
             balance=data["balance"], waiting=data["queue"]["queued"], sending=data["queue"]["sending"],
@@ -330,5 +330,5 @@ class Panel:
                                     "eta_minutes": active["minutes_left"]},
             address=slow["address"], device_id=self._device_id,
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
-            disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=box["low_credit_alert"],
-            test_number=box["test_number"])
+            disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
+            test_number=shop["test_number"])
