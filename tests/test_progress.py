@@ -88,3 +88,16 @@ def test_the_dashboard_shows_messages_and_parts_apart(tmp_path):
         html = render_template("dashboard.html", s=snapshot())
     assert 'data-field="progress.sent_today_messages">3<' in html
     assert 'data-field="progress.sent_today_parts">6<' in html
+
+
+def test_the_dashboard_list_rows_follow_the_events(tmp_path):
+    config, clock, q = sent_box(tmp_path)
+    app = create_app(config, clock=clock, testing=True)
+    with app.test_request_context("/"):
+        from flask import render_template
+
+        data = snapshot()
+        html = render_template("dashboard.html", s=data)
+    row = data["lists_by_id"]["1"]
+    assert (row["waiting"], row["counts"]["sent"], row["progress"]) == (5, 3, "active")
+    assert 'data-field="lists_by_id.1.waiting">5<' in html and 'data-field="lists_by_id.1.progress_text"' in html

@@ -31,8 +31,11 @@ def snapshot() -> dict:
         m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
     data["recent_errors"] = failures_by_reason(q.db, clock().time() - 86400)
-    data["lists"] = [{k: v for k, v in lst.items() if k != "template"}
+    data["lists"] = [{**{k: v for k, v in lst.items() if k != "template"},
+                      "progress_text": state_label(lst["progress"]),
+                      "waiting": lst["counts"]["queued"] + lst["counts"]["sending"]}
                      for lst in SendLists(q.db, q.clock).recent(limit=5)]
+    data["lists_by_id"] = {str(lst["id"]): lst for lst in data["lists"]}  # the page's live rows, by list
     return data
 
 

@@ -39,6 +39,7 @@ from appliance.inbox import Inbox
 from appliance.intake import Intake
 from appliance.keywords import KeywordStore
 from appliance.messages import STATES
+from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import save_setting, setting_is_set
 from hw.display import EMULATED_FRAME
@@ -120,7 +121,8 @@ def _set_up_before(data_dir: Path) -> bool:
         return False
     db = Database.in_data_dir(data_dir)
     try:
-        return db.execute("SELECT EXISTS (SELECT 1 FROM ledger) OR EXISTS (SELECT 1 FROM send_list)").fetchone()[0]
+        q = SendQueue(db, SystemClock())
+        return bool(q.ledger.history(1) or SendLists(db, q.clock).recent(1))
     finally:
         db.close()
 

@@ -13,6 +13,7 @@
       var data = JSON.parse(event.data);
       document.querySelectorAll("[data-field]").forEach(function (el) {
         var value = lookup(data, el.dataset.field);
+        if (value === undefined) { return; }  // e.g. a list no longer among the newest: leave its row as it is
         el.textContent = value == null ? (el.dataset.field === "progress.minutes_left" ? "-" : "") : value;
       });
     };
