@@ -120,7 +120,7 @@ def test_no_sim(sim, modem):
 
 def test_sim_pin(sim, urcs):
     sim.sim_pin = "1234"
-    sim.reboot()
+    sim.reboot(wait=True)  # booted with the PIN set: its RDY must not land in our first commands
     locked = Modem(sim.port, timeouts=FAST)
     locked.open()
     try:

@@ -210,9 +210,15 @@ class SimulatedModem(AtCommands):
         with self._lock:
             self._write(data)
 
-    def reboot(self) -> None:
+    def reboot(self, *, wait: bool = False) -> None:
+        """Restart now: settings and work in hand are lost, the boot URCs follow a moment later.
+
+        ``wait``: return once the boot URCs are written (a modem that has finished booting), so a
+        port opened next does not catch them halfway through its first command."""
         with self._lock:
             self._reboot()
+        if wait:
+            self.wait_until(lambda s: not any(not e.network for e in s._schedule))
 
     def set_sim(self, present: bool) -> None:
         with self._lock:
