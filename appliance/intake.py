@@ -85,34 +85,35 @@ class Intake:
 
     # --- checking ---------------------------------------------------------------------------
 
-    def template(self, text: str, *, literal: bool = False) -> Template:
+    def template(self, text: str, *, literal: bool = False, shop: dict | None = None) -> Template:
         """The message as written, with the shop's signature; ``literal``: braces are text, not fields."""
         if literal:
             text = text.replace("{", "{{").replace("}", "}}")
-        return Template(text, read_settings(self.config.data_dir)["signature"])
+        return Template(text, (shop or read_settings(self.config.data_dir))["signature"])
 
     def check_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
                    progress: Callable[[int], None] | None = None) -> Checked:
         """Read a CSV or XLSX list and decide about every row; ``text`` is the template (or, ``literal``,
         the same text for everyone). ``progress(rows)`` is told the rows read so far, every
         :data:`PROGRESS_EVERY` rows."""
-        template = self.template(text, literal=literal)
+        shop = read_settings(self.config.data_dir)
+        template = self.template(text, literal=literal, shop=shop)
         with open_table(path, name=name) as table:
             if progress is not None:
                 table = dataclasses.replace(table, rows=_counted(table.rows, progress))
-            return Checked(self._prepare(table, template), template, template.text)
+            return Checked(self._prepare(table, template, shop), template, template.text)
 
     def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str) -> Checked:
         """Messages that each carry their own text, (number, text) pairs, as rows of one list.
 
         The row number of each is its index in ``messages``."""
-        template = Template("{%s}" % TEXT_FIELD, read_settings(self.config.data_dir)["signature"])
+        shop = read_settings(self.config.data_dir)
+        template = Template("{%s}" % TEXT_FIELD, shop["signature"])
         table = Table(name=name, columns=["to", TEXT_FIELD], phone_column=0, encoding=None,
                       rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
-        return Checked(self._prepare(table, template), template, None)
+        return Checked(self._prepare(table, template, shop), template, None)
 
-    def _prepare(self, table: Table, template: Template) -> Preview:
-        shop = read_settings(self.config.data_dir)
+    def _prepare(self, table: Table, template: Template, shop: dict) -> Preview:
         return prepare(table, template, region=shop["default_region"],
                        screen=KeywordStore(self.db, self.clock).screen(),
                        opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance())

@@ -35,7 +35,7 @@ def _intake() -> Intake:
     return Intake(q.db, q.clock, config())
 
 
-def _start_at(text: str) -> float | None:
+def _start_at(intake: Intake, text: str) -> float | None:
     text = text.strip()
     if not text:
         return None
@@ -43,7 +43,7 @@ def _start_at(text: str) -> float | None:
         start_at = datetime.strptime(text, "%Y-%m-%dT%H:%M").timestamp()
     except ValueError:
         raise SendListError(gettext("The start time is not a date and time.")) from None
-    return _intake().check_start(start_at)
+    return intake.check_start(start_at)
 
 
 def _form_error(message: str, status: int = 400):
@@ -71,9 +71,10 @@ def upload():
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         upload.save(f)
+    intake = _intake()
     try:
-        _start_at(request.form.get("start_at", ""))
-        checked = _intake().check_file(path, text, name=name)
+        _start_at(intake, request.form.get("start_at", ""))
+        checked = intake.check_file(path, text, name=name)
     except (SendListError, TemplateError, IntakeError) as exc:
         path.unlink(missing_ok=True)
         return _form_error(str(exc))
@@ -91,8 +92,8 @@ def confirm():
         kind = request.form.get("kind", MARKETING)
         if kind not in KINDS:
             raise SendListError(gettext("Choose marketing or transactional."))
-        start_at = _start_at(request.form.get("start_at", ""))
         intake = _intake()
+        start_at = _start_at(intake, request.form.get("start_at", ""))
         checked = intake.check_file(path, request.form.get("text", ""), name=request.form.get("name", "list"))
         if not checked.preview.accepted:
             raise SendListError(gettext("No row of this list can be sent."))
