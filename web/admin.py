@@ -19,7 +19,7 @@ from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_settin
 from appliance.vendor import parse_public_key
 from web.credit import this_device
 from web.i18n import gettext
-from web.state import accounts, admin_required, config, current_user, queue
+from web.state import accounts, admin_required, clock, config, current_user, db, queue
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -27,7 +27,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def _render(error=None, done=None, new_token=None, status=200):
     cfg = config()
     values = read_settings(cfg.data_dir)
-    q = queue()
     fingerprint = parse_public_key(cfg.vendor.public_key)[1] if cfg.vendor.public_key else None
     from appliance.device import format_device_id  # noqa: PLC0415
     waiting = updates.pending(cfg.data_dir)
@@ -35,7 +34,7 @@ def _render(error=None, done=None, new_token=None, status=200):
                            version=package_version("smsgenie"), update_result=updates.last_result(cfg.data_dir),
                            update_waiting_minutes=None if waiting is None else
                            int((datetime.now().timestamp() - waiting.stat().st_mtime) // 60),
-                           keywords=KeywordStore(q.db, q.clock).all(), users=accounts().all(),
+                           keywords=KeywordStore(db(), clock()).all(), users=accounts().all(),
                            tokens=accounts().tokens(), device=format_device_id(this_device()), fingerprint=fingerprint,
                            modems=[(m, caps_for(m), values["sim_caps"].get(m.label, {}), CAP_FIELDS)
                                    for m in cfg.modems]), status
@@ -76,8 +75,7 @@ def caps(label):
 @bp.route("/keywords", methods=["POST"])
 @admin_required
 def keywords():
-    q = queue()
-    store = KeywordStore(q.db, q.clock)
+    store = KeywordStore(db(), clock())
     try:
         if request.form.get("action") == "remove":
             store.remove_local(request.form.get("word", ""))

@@ -18,7 +18,7 @@ from appliance.errors import MessageNotFound, ServiceCodeMissing
 from appliance.intake import Intake
 from appliance.messages import MARKETING, TRANSACTIONAL
 from appliance.status import status
-from web.state import accounts, config, queue
+from web.state import accounts, clock, config, db, queue
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_BATCH = 1000
@@ -60,7 +60,7 @@ def create_messages():
             shaped.append((i, item["to"], item["text"]))
     q = queue()
     try:
-        answers, queued = Intake(q.db, q.clock, config()).queue_messages(
+        answers, queued = Intake(db(), clock(), config()).queue_messages(
             [(to, text) for _, to, text in shaped], name=f"API: {g.api_client}", kind=kind)
     except ServiceCodeMissing as exc:
         return jsonify(error=str(exc)), 503

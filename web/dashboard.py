@@ -18,7 +18,7 @@ from appliance.progress import failures_by_reason
 from appliance.sendlists import SendLists
 from appliance.status import signal_bars, status
 from web.auth import _safe_next
-from web.state import clock, config, current_user, login_required, queue, state_label
+from web.state import clock, config, current_user, db, login_required, queue, state_label
 
 bp = Blueprint("dash", __name__)
 EVENT_INTERVAL = 2.0
@@ -30,11 +30,11 @@ def snapshot() -> dict:
     for m in data["modems"]:
         m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
-    data["recent_errors"] = failures_by_reason(q.db, clock().time() - 86400)
+    data["recent_errors"] = failures_by_reason(db(), clock().time() - 86400)
     data["lists"] = [{**{k: v for k, v in lst.items() if k != "template"},
                       "progress_text": state_label(lst["progress"]),
                       "waiting": lst["counts"]["queued"] + lst["counts"]["sending"]}
-                     for lst in SendLists(q.db, q.clock).recent(limit=5)]
+                     for lst in SendLists(db(), clock()).recent(limit=5)]
     data["lists_by_id"] = {str(lst["id"]): lst for lst in data["lists"]}  # the page's live rows, by list
     return data
 
@@ -70,19 +70,17 @@ def events():
 @login_required
 def sending(action: str):
     """Pause or resume sending for the whole box (the same switch as the counter panel's menu)."""
-    q = queue()
     if action == "pause":
-        SendingPause(q.db, q.clock).pause(current_user().username)
+        SendingPause(db(), clock()).pause(current_user().username)
     elif action == "resume":
-        SendingPause(q.db, q.clock).resume()
+        SendingPause(db(), clock()).resume()
     return redirect(url_for("dash.index"))
 
 
 @bp.route("/lists/<int:list_id>/<action>", methods=["POST"])
 @login_required
 def list_action(list_id: int, action: str):
-    q = queue()
-    lists = SendLists(q.db, q.clock)
+    lists = SendLists(db(), clock())
     try:
         if action == "pause":
             lists.pause(list_id)

@@ -14,14 +14,13 @@ from appliance.inbox import Inbox
 from appliance.optout import OptOuts
 from appliance.sendlists import SendLists
 from web.i18n import gettext
-from web.state import admin_required, current_user, login_required, queue, show_number
+from web.state import admin_required, clock, current_user, db, login_required, queue, show_number
 
 bp = Blueprint("history", __name__)
 
 
 def _lists() -> SendLists:
-    q = queue()
-    return SendLists(q.db, q.clock)
+    return SendLists(db(), clock())
 
 
 @bp.route("/history")
@@ -79,14 +78,13 @@ def message(message_id: int):
 @bp.route("/inbox")
 @login_required
 def inbox():
-    return render_template("inbox.html", items=Inbox(queue().db, queue().clock).messages(200))
+    return render_template("inbox.html", items=Inbox(db(), clock()).messages(200))
 
 
 @bp.route("/optouts", methods=["GET", "POST"])
 @login_required
 def optouts():
-    q = queue()
-    outs = OptOuts(q.db, q.clock)
+    outs = OptOuts(db(), clock())
     error = None
     if request.method == "POST":
         if not current_user().is_admin:
@@ -111,4 +109,4 @@ def optouts():
 @bp.route("/optouts/log")
 @admin_required
 def optout_log():
-    return render_template("optout_log.html", entries=OptOuts(queue().db, queue().clock).log())
+    return render_template("optout_log.html", entries=OptOuts(db(), clock()).log())

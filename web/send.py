@@ -18,7 +18,7 @@ from appliance.errors import IntakeError, SendListError, ServiceCodeMissing, Tem
 from appliance.intake import Intake
 from appliance.messages import KINDS, MARKETING
 from web.i18n import gettext
-from web.state import config, login_required, queue
+from web.state import clock, config, db, login_required
 
 bp = Blueprint("send", __name__)
 ALLOWED = (".csv", ".txt", ".xlsx")
@@ -31,8 +31,7 @@ def _upload_path(token: str) -> Path:
 
 
 def _intake() -> Intake:
-    q = queue()
-    return Intake(q.db, q.clock, config())
+    return Intake(db(), clock(), config())
 
 
 def _start_at(intake: Intake, text: str) -> float | None:

@@ -20,15 +20,21 @@ def clock():
     return current_app.config["SMSGENIE_CLOCK"]
 
 
+def db() -> Database:
+    """This request's connection to the box's database (one per request, closed at its end)."""
+    if "db" not in g:
+        g.db = Database.in_data_dir(config().data_dir)
+    return g.db
+
+
 def queue() -> SendQueue:
     if "queue" not in g:
-        g.queue = SendQueue(Database.in_data_dir(config().data_dir), clock())
+        g.queue = SendQueue(db(), clock())
     return g.queue
 
 
 def accounts() -> Accounts:
-    q = queue()
-    return Accounts(q.db, q.clock)
+    return Accounts(db(), clock())
 
 
 def current_user() -> User | None:
@@ -112,9 +118,10 @@ def state_label(code: str | None) -> str:
 def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def close_db(exc):
-        q = g.pop("queue", None)
-        if q is not None:
-            q.db.close()
+        g.pop("queue", None)
+        conn = g.pop("db", None)
+        if conn is not None:
+            conn.close()
 
     app.jinja_env.filters["number"] = show_number
     app.jinja_env.filters["when"] = when
