@@ -69,6 +69,14 @@ class User:
         return self.role == "admin"
 
 
+@dataclass(frozen=True)
+class ApiClient:
+    """A shop system calling the API with one token."""
+
+    id: int
+    name: str
+
+
 class Accounts:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
@@ -195,13 +203,18 @@ class Accounts:
 
     def check_token(self, token: str) -> str | None:
         """The token's name if it is valid, else None."""
+        client = self.api_client(token)
+        return client.name if client else None
+
+    def api_client(self, token: str) -> "ApiClient | None":
+        """Who calls with this token (its id and name), or None for a token that is not valid."""
         row = self.db.execute("SELECT id, name FROM api_tokens WHERE token_hash = ?",
                               (token_digest(token),)).fetchone()
         if row is None:
             return None
         with self.db.atomic() as conn:
             conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (self.clock.time(), row["id"]))
-        return row["name"]
+        return ApiClient(row["id"], row["name"])
 
     def tokens(self) -> list[dict]:
         return [dict(r) for r in self.db.execute("SELECT id, name, created_at, last_used_at FROM api_tokens"

@@ -27,6 +27,7 @@ from appliance import journal, kv
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
+from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.sdnotify import Notifier
 from appliance.sendqueue import SendQueue
@@ -231,11 +232,13 @@ class Daemon:
                 path.unlink(missing_ok=True)
 
     def _housekeeping(self, queue: SendQueue) -> None:
-        """Once a day: prune the record past its retention, and log its head hash for auditors."""
+        """Once a day: prune the record past its retention, and log its head hash for auditors; forget
+        old exactly-once keys."""
         now = self.clock.time()
         if now < self._housekeeping_at:
             return
         self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
+        Intake(queue.db, queue.clock, self.config).forget_keys()
         pruned = queue.audit.prune(read_settings(self.config.data_dir)["audit_retention_days"])
         verdict = queue.audit.verify()
         if verdict.ok:

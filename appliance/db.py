@@ -268,6 +268,22 @@ def _progress_indexes(conn: sqlite3.Connection) -> None:
     """)
 
 
+@migration("0007_intake_keys")
+def _intake_keys(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- What was already queued under a key, so a double click, a resubmitted form or an API retry
+        -- queues nothing twice (appliance/intake.py). key: "upload:<token>" or "api:<token id>:<key>".
+        CREATE TABLE intake_key (
+            key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            send_list_id INTEGER REFERENCES send_list(id),
+            answer TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX intake_key_created ON intake_key (created_at)
+    """)
+
+
 class Database:
     """A connection to the box's database, with transactions that nest."""
 

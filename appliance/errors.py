@@ -105,6 +105,18 @@ class NothingToSend(IntakeError):
     """Every row of the list (or every message of an API call) was refused."""
 
 
+class AlreadyQueued(IntakeError):
+    """This upload (or API call with this Idempotency-Key) was queued before: nothing is queued again."""
+
+    def __init__(self, message: str, list_id: int | None):
+        super().__init__(message)
+        self.list_id = list_id
+
+
+class KeyReused(IntakeError):
+    """An Idempotency-Key came back with another request than the one it was first used for."""
+
+
 class StartTimeError(IntakeError):
     """The start time asked for has already passed."""
 

@@ -13,11 +13,20 @@ page shows the preview and queues on "Send"; the command line queues unless
 ``--dry-run``. A list and its messages are queued in one transaction, and
 every message carries the config's service code (never empty: the record
 must say it).
+
+Exactly once: a queueing may carry a key - the page's upload token, or an
+API client's ``Idempotency-Key`` - written in the same transaction as the
+list. The transaction takes the database's write lock first (``BEGIN
+IMMEDIATE``), so of two requests with one key (a double click, two tabs, a
+retried API call) the second waits, finds the key, and queues nothing: the
+page says "already sent", the API replays its first answer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -25,7 +34,7 @@ from typing import Callable, Iterator, Sequence
 from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
-from appliance.errors import NothingToSend, ServiceCodeMissing, StartTimeError
+from appliance.errors import AlreadyQueued, KeyReused, NothingToSend, ServiceCodeMissing, StartTimeError
 from appliance.keywords import KeywordStore
 from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
@@ -37,6 +46,8 @@ from appliance.template import Template
 
 #: A start time this far in the past is taken as "now" (the form was filled a moment ago).
 START_GRACE_SECONDS = 120.0
+#: Days a key (an upload token, an API Idempotency-Key) is remembered: a retry after that is a new request.
+KEY_DAYS = 7
 #: Rows between two progress reports while a list is read.
 PROGRESS_EVERY = 1000
 #: The column an API message's text travels in, as a list's merge field.
@@ -57,6 +68,25 @@ class Checked:
 class Queued:
     list_id: int
     message_ids: list[int]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :meth:`Intake.queue_messages` did: one result per message, and the list it made (if any)."""
+
+    results: list[dict]
+    list_id: int | None
+    replayed: bool = False
+    """True when this is the first answer to the same key, given again: nothing was queued now."""
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for r in self.results if "id" in r)
+
+
+def fingerprint(value) -> str:
+    """What a request asked for, in a few bytes: a key that comes back with another request is refused."""
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
 def refusal_text(reason: str, detail: str) -> str:
@@ -138,9 +168,30 @@ class Intake:
                                  "to send now")
         return start_at if start_at > now else None
 
+    def queued_for(self, key: str) -> int | None:
+        """The list queued under ``key`` before (None: nothing was, or nothing was accepted)."""
+        row = self.db.execute("SELECT send_list_id FROM intake_key WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def forget_keys(self, older_than: float = KEY_DAYS * 86400) -> int:
+        """Drop keys older than ``older_than`` seconds (the daemon does this daily); returns how many."""
+        with self.db.atomic() as conn:
+            return conn.execute("DELETE FROM intake_key WHERE created_at < ?",
+                                (self.clock.time() - older_than,)).rowcount
+
+    def _key_taken(self, conn, key: str, asked: str):
+        """The row for ``key`` if it was used before for the same request; KeyReused if for another."""
+        row = conn.execute("SELECT fingerprint, send_list_id, answer FROM intake_key WHERE key = ?",
+                           (key,)).fetchone()
+        if row is not None and row["fingerprint"] != asked:
+            raise KeyReused("this Idempotency-Key was used before for another request: use a new key for a new "
+                            "request")
+        return row
+
     def queue_checked(self, checked: Checked, *, kind: str = MARKETING, start_at: float | None = None,
-                      name: str | None = None) -> Queued:
-        """Queue every accepted row of ``checked`` as one send list, in one transaction."""
+                      name: str | None = None, key: str | None = None) -> Queued:
+        """Queue every accepted row of ``checked`` as one send list, in one transaction; with a ``key``,
+        at most once (:class:`AlreadyQueued` names the list queued the first time)."""
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
         code = self.service_code()
@@ -148,26 +199,46 @@ class Intake:
         if not preview.accepted:
             raise NothingToSend(f"no row of {preview.list_name} can be sent (see the reasons for each row)")
         start_at = self.check_start(start_at)
-        with self.db.atomic():
+        with self.db.atomic() as conn:
+            if key is not None:
+                prior = self._key_taken(conn, key, key)
+                if prior is not None:
+                    raise AlreadyQueued("this list was already sent", prior["send_list_id"])
             list_id = self.queue.create_list(name or preview.list_name, code, checked.recorded_template, kind=kind,
                                              start_at=start_at)
             ids = self.queue.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), code)
+            if key is not None:
+                conn.execute("INSERT INTO intake_key (key, fingerprint, send_list_id, created_at) VALUES (?, ?, ?, ?)",
+                             (key, key, list_id, self.clock.time()))
         return Queued(list_id, ids)
 
-    def queue_messages(self, messages: Sequence[tuple[str, str]], *, name: str,
-                       kind: str = MARKETING) -> tuple[list[dict], Queued | None]:
+    def queue_messages(self, messages: Sequence[tuple[str, str]], *, name: str, kind: str = MARKETING,
+                       key: str | None = None, asked: str | None = None) -> Answer:
         """Check and queue messages that each carry their own text (the API, the panel's test SMS).
 
-        Returns one result per message, in order - ``{"index", "id", "parts"}`` or ``{"index",
-        "error"}`` - and what was queued (None if nothing could be)."""
-        checked = self.check_messages(messages, name=name)
-        preview = checked.preview
-        queued = self.queue_checked(checked, kind=kind, name=name) if preview.accepted else None
-        results: dict[int, dict] = {r.row: {"index": r.row, "error": refusal_text(r.reason, r.detail)}
-                                    for r in preview.refused}
-        if queued is not None:
-            for a, mid in zip(preview.accepted, queued.message_ids):
-                results[a.row] = {"index": a.row, "id": mid, "parts": a.plan.segments}
-        for i in range(len(messages)):
-            results.setdefault(i, {"index": i, "error": "the message has no number and no text"})
-        return [results[i] for i in range(len(messages))], queued
+        The results are one per message, in order - ``{"index", "id", "parts"}`` or ``{"index",
+        "error"}``. With a ``key`` (an API client's Idempotency-Key) a second call gives the first
+        answer again and queues nothing; ``asked`` fingerprints the request (default: the messages and
+        kind), and a key that comes back with another request is refused (:class:`KeyReused`)."""
+        asked = asked or fingerprint([list(map(list, messages)), kind])
+        with self.db.atomic() as conn:  # the write lock first: a second call with the key waits, then replays
+            if key is not None:
+                prior = self._key_taken(conn, key, asked)
+                if prior is not None:
+                    return Answer(json.loads(prior["answer"]), prior["send_list_id"], replayed=True)
+            checked = self.check_messages(messages, name=name)
+            preview = checked.preview
+            queued = self.queue_checked(checked, kind=kind, name=name) if preview.accepted else None
+            results: dict[int, dict] = {r.row: {"index": r.row, "error": refusal_text(r.reason, r.detail)}
+                                        for r in preview.refused}
+            if queued is not None:
+                for a, mid in zip(preview.accepted, queued.message_ids):
+                    results[a.row] = {"index": a.row, "id": mid, "parts": a.plan.segments}
+            for i in range(len(messages)):
+                results.setdefault(i, {"index": i, "error": "the message has no number and no text"})
+            answer = Answer([results[i] for i in range(len(messages))], queued.list_id if queued else None)
+            if key is not None:
+                conn.execute("INSERT INTO intake_key (key, fingerprint, send_list_id, answer, created_at)"
+                             " VALUES (?, ?, ?, ?, ?)", (key, asked, answer.list_id,
+                                                         json.dumps(answer.results), self.clock.time()))
+        return answer

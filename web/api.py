@@ -14,14 +14,16 @@ import functools
 
 from flask import Blueprint, g, jsonify, request
 
-from appliance.errors import MessageNotFound, ServiceCodeMissing
-from appliance.intake import Intake
+from appliance.errors import KeyReused, MessageNotFound, ServiceCodeMissing
+from appliance.intake import Intake, fingerprint
 from appliance.messages import MARKETING, TRANSACTIONAL
 from appliance.status import status
 from web.state import accounts, clock, config, db, queue
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_BATCH = 1000
+#: The longest Idempotency-Key kept (a UUID is 36).
+MAX_KEY = 200
 
 
 def token_required(view):
@@ -29,10 +31,10 @@ def token_required(view):
     def wrapped(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.startswith("Bearer ") else ""
-        name = accounts().check_token(token) if token else None
-        if name is None:
+        client = accounts().api_client(token) if token else None
+        if client is None:
             return jsonify(error="a valid API token is needed: 'Authorization: Bearer <token>'"), 401
-        g.api_client = name
+        g.api_client = client
         return view(*args, **kwargs)
     return wrapped
 
@@ -58,17 +60,24 @@ def create_messages():
             results[i] = {"index": i, "error": "each message needs 'to' and 'text' strings"}
         else:
             shaped.append((i, item["to"], item["text"]))
-    q = queue()
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > MAX_KEY:
+        return jsonify(error=f"an Idempotency-Key is at most {MAX_KEY} characters"), 400
     try:
-        answers, queued = Intake(db(), clock(), config()).queue_messages(
-            [(to, text) for _, to, text in shaped], name=f"API: {g.api_client}", kind=kind)
+        answer = Intake(db(), clock(), config()).queue_messages(
+            [(to, text) for _, to, text in shaped], name=f"API: {g.api_client.name}", kind=kind,
+            key=f"api:{g.api_client.id}:{key}" if key else None, asked=fingerprint(body))
+    except KeyReused as exc:
+        return jsonify(error=f"Idempotency-Key: {exc}"), 422
     except ServiceCodeMissing as exc:
         return jsonify(error=str(exc)), 503
-    for (i, _, _), result in zip(shaped, answers):
+    for (i, _, _), result in zip(shaped, answer.results):
         results[i] = {**result, "index": i}
-    code = 202 if queued is not None else 422
-    return jsonify(messages=[results[i] for i in range(len(items))],
-                   queued=len(queued.message_ids) if queued else 0, balance=q.ledger.balance()), code
+    response = jsonify(messages=[results[i] for i in range(len(items))], queued=answer.queued,
+                       balance=queue().ledger.balance())
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 202 if answer.queued else 422
 
 
 @bp.route("/messages/<int:message_id>")

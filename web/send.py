@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from appliance.errors import IntakeError, SendListError, ServiceCodeMissing, TemplateError
+from appliance.errors import AlreadyQueued, IntakeError, SendListError, ServiceCodeMissing, TemplateError
 from appliance.intake import Intake
 from appliance.messages import KINDS, MARKETING
 from web.i18n import gettext
@@ -81,22 +81,36 @@ def upload():
                            kind=request.form.get("kind", MARKETING), start_at=request.form.get("start_at", ""))
 
 
+def _already_sent(list_id: int | None):
+    """The second of two confirms (a double click, two tabs, the browser's resubmit): nothing queued again."""
+    return render_template("error.html", title=gettext("Already sent"),
+                           message=gettext("This list was already sent; it is not queued a second time."),
+                           link=url_for("history.list_detail", list_id=list_id) if list_id else None,
+                           link_text=gettext("See the list")), 409
+
+
 @bp.route("/send/confirm", methods=["POST"])
 @login_required
 def confirm():
     try:
-        path = _upload_path(request.form.get("token", ""))
+        token = request.form.get("token", "")
+        path = _upload_path(token)
+        key = f"upload:{token}"
+        intake = _intake()
+        if (listed := intake.queued_for(key)) is not None:
+            return _already_sent(listed)
         if not path.exists():
             raise SendListError(gettext("The upload has expired; upload the list again."))
         kind = request.form.get("kind", MARKETING)
         if kind not in KINDS:
             raise SendListError(gettext("Choose marketing or transactional."))
-        intake = _intake()
         start_at = _start_at(intake, request.form.get("start_at", ""))
         checked = intake.check_file(path, request.form.get("text", ""), name=request.form.get("name", "list"))
         if not checked.preview.accepted:
             raise SendListError(gettext("No row of this list can be sent."))
-        queued = intake.queue_checked(checked, kind=kind, start_at=start_at)
+        queued = intake.queue_checked(checked, kind=kind, start_at=start_at, key=key)
+    except AlreadyQueued as exc:
+        return _already_sent(exc.list_id)
     except (SendListError, TemplateError, IntakeError, ServiceCodeMissing) as exc:
         return _form_error(str(exc))
     path.unlink(missing_ok=True)

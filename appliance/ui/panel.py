@@ -252,14 +252,15 @@ class Panel:
         """One transactional message to the shop's own test number: proves the whole path, costs one part."""
         q = self.queue
         stamp = datetime.fromtimestamp(self.clock.time()).strftime("%m-%d %H:%M")
-        results, queued = Intake(q.db, q.clock, self.config).queue_messages(
+        answer = Intake(q.db, q.clock, self.config).queue_messages(
             [(shop["test_number"], tr(lang, "SMS Genie test message {stamp}", stamp=stamp))],
             name="Test SMS (counter panel)", kind=TRANSACTIONAL)
-        if queued is None:
-            raise IntakeError(results[0]["error"])
+        result = answer.results[0]
+        if "id" not in result:
+            raise IntakeError(result["error"])
         self._wake_workers()
-        log.info("test SMS %d queued at the counter", queued.message_ids[0])
-        return queued.message_ids[0]
+        log.info("test SMS %d queued at the counter", result["id"])
+        return result["id"]
 
     # --- the screen's light -----------------------------------------------------------------
 
