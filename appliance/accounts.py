@@ -144,9 +144,43 @@ class Accounts:
         if row is None:
             raise AccountError("no such user")
         check_password(new, row["username"])
+        with self.db.atomic() as conn:  # a new password ends every session the old one opened
+            conn.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0,"
+                         " session_epoch = session_epoch + 1 WHERE id = ?", (hash_secret(new), user_id))
+
+    def set_role(self, user_id: int, role: str) -> None:
+        """Make a user admin or staff; their sessions end (they sign in again with the new rights)."""
+        if role not in ROLES:
+            raise AccountError(f"the role is {' or '.join(ROLES)}")
         with self.db.atomic() as conn:
-            conn.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0 WHERE id = ?",
-                         (hash_secret(new), user_id))
+            row = conn.execute("SELECT role FROM users WHERE id = ?", (user_id,)).fetchone()
+            if row is None:
+                raise AccountError("no such user")
+            admins = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetchone()[0]
+            if row["role"] == "admin" and role != "admin" and admins <= 1:
+                raise AccountError("this is the last admin; make another admin first")
+            conn.execute("UPDATE users SET role = ?, session_epoch = session_epoch + 1 WHERE id = ?", (role, user_id))
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def session_epoch(self, user_id: int) -> int | None:
+        """What a new session of this user records (None: no such user)."""
+        row = self.db.execute("SELECT session_epoch FROM users WHERE id = ?", (user_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def session_user(self, user_id: int, epoch: int | None) -> User | None:
+        """The user a session belongs to, if it is still valid: the user exists and has not ended their
+        sessions (logout, a new password or role) since it began."""
+        row = self.db.execute("SELECT id, username, role, session_epoch FROM users WHERE id = ?",
+                              (user_id,)).fetchone()
+        if row is None or row["session_epoch"] != epoch:
+            return None
+        return User(row["id"], row["username"], row["role"])
+
+    def end_sessions(self, user_id: int) -> None:
+        """End every session of this user, on every device."""
+        with self.db.atomic() as conn:
+            conn.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?", (user_id,))
 
     def delete(self, user_id: int) -> None:
         with self.db.atomic() as conn:

@@ -34,6 +34,7 @@ DEFAULTS = {
     "test_number": "",
     "low_credit_alert": 50,
     "panel_language": "zh_CN",
+    "session_idle_hours": 8,
 }
 PANEL_LANGUAGES = ("zh_CN", "en")
 
@@ -115,6 +116,13 @@ def _validate(key: str, value):
         value = str(value).strip()
         if value not in PANEL_LANGUAGES:
             raise SettingsError(f"the panel's language must be one of {', '.join(PANEL_LANGUAGES)}")
+    elif key == "session_idle_hours":
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise SettingsError("session_idle_hours must be a number of hours, e.g. 8") from None
+        if not 0.25 <= value <= 24 * 30:
+            raise SettingsError("session_idle_hours must be between 0.25 (15 minutes) and 720 (30 days)")
     elif key == "audit_retention_days":
         try:
             value = int(value)

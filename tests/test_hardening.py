@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 import threading
 
-import pytest
-
 from appliance.accounts import Accounts
 from appliance.intake import Intake
 from appliance.sendlists import SendLists
@@ -123,3 +121,182 @@ def test_keys_are_remembered_for_a_week(tmp_path):
     again = intake.queue_messages([("13800138000", "hi")], name="API", key="api:1:a")
     assert not again.replayed and again.list_id != first.list_id
     db.close()
+
+
+# --- 2. sessions end when they should ---------------------------------------------------------------
+
+
+def test_a_deleted_users_cookie_never_opens_the_next_users_account(app, admin, box):
+    accounts = Accounts(box.db, box.clock)
+    clerk = accounts.create("clerk", PASSWORD, "staff")
+    old_cookie = login(app, "clerk")
+    assert old_cookie.get("/").status_code == 200
+    accounts.delete(clerk.id)
+    newcomer = accounts.create("newcomer", PASSWORD, "admin")
+    assert newcomer.id != clerk.id  # ids are never given out twice
+    r = old_cookie.get("/admin/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_logout_ends_the_users_sessions_on_every_device(app, admin, box):
+    counter, back_office = login(app), login(app)
+    assert post(counter, "/logout", {}, form_page="/").status_code == 302
+    for device in (counter, back_office):
+        r = device.get("/")
+        assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert admin.get("/").status_code == 302  # the admin fixture was the same user: out too
+
+
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(app, admin, box):
+    elsewhere = login(app)
+    r = post(admin, "/password", {"old": PASSWORD, "new": "counter-2027!", "new2": "counter-2027!"})
+    assert r.status_code == 200 and "Password changed" in r.get_data(as_text=True)
+    assert admin.get("/").status_code == 200
+    assert elsewhere.get("/").status_code == 302
+
+
+def test_a_role_change_or_a_reset_by_the_admin_ends_that_users_sessions(app, admin, box):
+    accounts = Accounts(box.db, box.clock)
+    clerk = accounts.create("clerk", PASSWORD, "staff")
+    session = login(app, "clerk")
+    assert post(admin, "/admin/users", {"action": "role", "id": clerk.id, "role": "admin"},
+                form_page="/admin/").status_code == 302
+    assert accounts.get(clerk.id).role == "admin"
+    assert session.get("/").status_code == 302
+    session = login(app, "clerk")
+    assert post(admin, "/admin/users", {"action": "reset", "id": clerk.id, "password": "another-pass-42"},
+                form_page="/admin/").status_code == 302
+    assert session.get("/").status_code == 302
+
+
+def test_idle_sessions_expire_after_the_admin_setting(tmp_path, vendor_keys):
+    from appliance.clock import FakeClock
+    from appliance.config import Config, VendorConfig, WebConfig
+    from appliance.db import Database
+    from appliance.settings import save_setting
+    from web import create_app
+
+    clock = FakeClock()
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                    vendor=VendorConfig(public_key=vendor_keys[1]), web=WebConfig(listen=""))
+    app = create_app(config, clock=clock, testing=True)
+    db = Database.in_data_dir(config.data_dir)
+    Accounts(db, clock).create("boss", PASSWORD, "admin")
+    c = login(app)
+    clock.advance(7.5 * 3600)
+    assert c.get("/").status_code == 200  # in use: the idle time starts again
+    clock.advance(7.5 * 3600)
+    assert c.get("/").status_code == 200
+    clock.advance(8 * 3600 + 1)  # 8 hours without a request: the default
+    assert c.get("/").status_code == 302
+    save_setting(config.data_dir, "session_idle_hours", 1)
+    c = login(app)
+    clock.advance(3601)
+    assert c.get("/").status_code == 302
+    db.close()
+
+
+def test_a_box_from_before_keeps_its_users_and_tokens_and_never_reuses_their_ids(tmp_path, monkeypatch):
+    from appliance import schema
+    from appliance.clock import SystemClock
+    from appliance.db import Database
+
+    names = [n for n, _ in schema.MIGRATIONS]
+    before = schema.MIGRATIONS[:names.index("0008_sessions")]
+    monkeypatch.setattr("appliance.db.MIGRATIONS", before)
+    db = Database.in_data_dir(tmp_path)
+    accounts = Accounts(db, SystemClock())
+    boss = accounts.create("boss", PASSWORD, "admin")
+    clerk = accounts.create("clerk", PASSWORD, "staff")
+    token = accounts.new_token("POS")
+    db.close()
+    monkeypatch.setattr("appliance.db.MIGRATIONS", schema.MIGRATIONS)
+    db = Database.in_data_dir(tmp_path)  # the upgrade
+    accounts = Accounts(db, SystemClock())
+    assert [(u.id, u.username) for u in accounts.all()] == [(boss.id, "boss"), (clerk.id, "clerk")]
+    assert accounts.check_token(token) == "POS"
+    assert accounts.login("clerk", PASSWORD).id == clerk.id
+    accounts.delete(clerk.id)
+    assert accounts.create("next", PASSWORD, "staff").id > clerk.id
+    db.close()
+
+
+# --- 6. the page never runs out of threads ------------------------------------------------------------
+
+
+class Dashboard(threading.Thread):
+    """One open dashboard, doing what its page tells the browser: follow an event stream, or poll."""
+
+    def __init__(self, base: str, cookie: str, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.base, self.cookie, self.stop = base, cookie, stop
+        self.updates = 0
+
+    def get(self, path: str, timeout: float = 10):
+        import urllib.request
+
+        return urllib.request.urlopen(urllib.request.Request(self.base + path, headers={"Cookie": self.cookie}),
+                                      timeout=timeout)
+
+    def run(self) -> None:
+        try:
+            html = self.get("/").read().decode()
+            stream = re.search(r'data-events="([^"]+)"', html)
+            poll = re.search(r'data-poll="([^"]+)"', html)
+            if stream:  # an EventSource holds its connection open for as long as the page is
+                with self.get(stream.group(1), timeout=60) as r:
+                    while not self.stop.is_set() and r.readline():
+                        self.updates += 1
+            while poll and not self.stop.is_set():
+                self.get(poll.group(1)).read()
+                self.updates += 1
+                self.stop.wait(float(re.search(r'data-every="([\d.]+)"', html).group(1)))
+        except OSError:
+            pass
+
+
+def test_fifty_open_dashboards_leave_login_and_the_api_answering(tmp_path):
+    import http.cookiejar
+    import time
+    import urllib.request
+
+    from appliance.config import Config, ModemConfig, WebConfig
+    from appliance.db import Database
+    from smsgenie.box import RunningBox
+
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                    modems=(ModemConfig(port=str(tmp_path / "no-modem")),), web=WebConfig(listen="127.0.0.1:0"))
+    box = RunningBox(config)
+    running = threading.Thread(target=box.run, daemon=True)
+    running.start()
+    db = Database.in_data_dir(config.data_dir)
+    accounts = Accounts(db, box.daemon.clock)
+    accounts.create("boss", PASSWORD, "admin")
+    token = accounts.new_token("POS")
+    stop = threading.Event()
+    try:
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        csrf = token_of(browser.open(box.url + "/login", timeout=5).read().decode())
+        browser.open(box.url + "/login", data=f"csrf_token={csrf}&username=boss&password={PASSWORD}".encode(),
+                     timeout=5).read()
+        cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+        dashboards = [Dashboard(box.url, cookie, stop) for _ in range(50)]
+        for d in dashboards:
+            d.start()
+        time.sleep(3)
+        slowest = 0.0
+        for _ in range(5):
+            for request in (urllib.request.Request(box.url + "/login"),
+                            urllib.request.Request(box.url + "/api/v1/status",
+                                                   headers={"Authorization": f"Bearer {token}"})):
+                t = time.monotonic()
+                urllib.request.urlopen(request, timeout=5).read()  # a hung page fails here
+                slowest = max(slowest, time.monotonic() - t)
+        assert slowest < 1.0, f"the page took {slowest:.2f} s with 50 dashboards open"
+        assert sum(d.updates for d in dashboards) >= 50  # and the dashboards were live meanwhile
+    finally:
+        stop.set()
+        box.stop()
+        running.join(timeout=20)
+        db.close()

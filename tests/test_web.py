@@ -302,19 +302,18 @@ def test_scripts_in_texts_and_cells_are_escaped_everywhere(admin, box):
 def test_dashboard_and_status_json(admin, box):
     box.enqueue(box.create_list("promo", "YL08"), ["+8613800138000"], plan_message("hi"), "YL08")
     page = admin.get("/").get_data(as_text=True)
-    assert "promo" in page and 'data-events="/events"' in page
+    assert "promo" in page and 'data-poll="/status.json"' in page
     data = admin.get("/status.json").get_json()
     assert data["queue"]["queued"] == 1 and data["modems"][0]["bars"] in range(5)
     assert data["progress"]["waiting_messages"] == 1 and data["lists"][0]["name"] == "promo"
 
 
-def test_events_stream_sends_the_status(admin, app, monkeypatch):
-    r = admin.get("/events", buffered=False)
-    assert r.mimetype == "text/event-stream"
-    first = next(r.response)
-    payload = first.decode() if isinstance(first, bytes) else first
-    assert payload.startswith("data: ") and '"queue"' in payload
-    r.close()
+def test_the_dashboard_polls_short_requests_and_stops_when_the_session_ends(admin, app):
+    assert admin.get("/events").status_code == 404  # no stream holds a server thread per browser
+    assert admin.get("/status.json").get_json()["queue"]["queued"] == 0
+    post(admin, "/logout", {}, form_page="/")
+    gone = admin.get("/status.json")
+    assert gone.status_code == 302 and "/login" in gone.headers["Location"]
 
 
 def test_pause_resume_cancel_a_list(admin, box):

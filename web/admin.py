@@ -51,7 +51,7 @@ def page():
 def settings():
     try:
         for key in ("signature", "quiet_hours", "default_region", "audit_retention_days", "low_credit_alert",
-                    "test_number", "panel_language"):
+                    "test_number", "panel_language", "session_idle_hours"):
             if key in request.form:
                 save_setting(config().data_dir, key, request.form[key])
     except SettingsError as exc:
@@ -103,6 +103,11 @@ def users():
             acc.delete(uid)
         elif action == "reset":
             acc.set_password(int(request.form.get("id", "0")), request.form.get("password", ""))
+        elif action == "role":
+            uid = int(request.form.get("id", "0"))
+            if uid == current_user().id:
+                raise AccountError(gettext("Ask another admin to change your own role."))
+            acc.set_role(uid, request.form.get("role", ""))
     except (AccountError, ValueError) as exc:
         return _render(error=str(exc), status=400)
     return redirect(url_for("admin.page"))

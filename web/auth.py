@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from appliance.accounts import AccountError, LoginRefused
 from web.i18n import LANGUAGES, gettext
-from web.state import accounts, current_user, login_required
+from web.state import accounts, current_user, end_session, login_required, start_session
 
 bp = Blueprint("auth", __name__)
 
@@ -16,15 +16,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
     return url_for("dash.index")
-
-
-def _new_session(user_id: int) -> None:
-    """A fresh session on sign-in (nothing carried over but the chosen language)."""
-    lang = session.get("lang")
-    session.clear()
-    session["uid"] = user_id
-    if lang:
-        session["lang"] = lang
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -43,7 +34,7 @@ def setup():
             except AccountError as exc:
                 error = str(exc)
             else:
-                _new_session(user.id)
+                start_session(user)
                 return redirect(url_for("dash.index"))
     return render_template("setup.html", error=error), (400 if error else 200)
 
@@ -60,14 +51,18 @@ def login():
         except LoginRefused as exc:
             error = str(exc)
         else:
-            _new_session(user.id)
+            start_session(user)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    session.pop("uid", None)
+    """Sign out, on every device: a shared counter PC must not stay signed in elsewhere either."""
+    user = current_user()
+    if user is not None:
+        accounts().end_sessions(user.id)
+    end_session()
     return redirect(url_for("auth.login"))
 
 
@@ -80,8 +75,9 @@ def password():
             error = gettext("The two new passwords differ.")
         else:
             try:
-                accounts().change_password(current_user().id, request.form.get("old", ""),
-                                           request.form.get("new", ""))
+                user = current_user()
+                accounts().change_password(user.id, request.form.get("old", ""), request.form.get("new", ""))
+                start_session(user)  # the other devices are signed out; this one goes on
                 done = gettext("Password changed.")
             except AccountError as exc:
                 error = str(exc)

@@ -1,16 +1,15 @@
 """The dashboard: balance, the queue, pace and time left (appliance/progress.py), every modem, problems; live.
 
-The page shows a snapshot and then follows ``/events`` (server-sent
-events: a JSON status every two seconds; plain JavaScript, no build).
-``/status.json`` gives the same snapshot once.
+The page shows a snapshot, then asks ``/status.json`` for a fresh one every
+:data:`POLL_SECONDS` (plain JavaScript, no build). Each ask is a short
+request, so fifty open dashboards do not hold fifty of the server's threads
+(an event stream per browser would, and the page would stop answering);
+and a session that ended stops the updates at the next ask.
 """
 
 from __future__ import annotations
 
-import json
-import time
-
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.pause import SendingPause
@@ -21,7 +20,8 @@ from web.auth import _safe_next
 from web.state import clock, config, current_user, db, login_required, queue, state_label
 
 bp = Blueprint("dash", __name__)
-EVENT_INTERVAL = 2.0
+#: Seconds between a dashboard's asks for a fresh snapshot.
+POLL_SECONDS = 2.0
 
 
 def snapshot() -> dict:
@@ -42,28 +42,13 @@ def snapshot() -> dict:
 @bp.route("/")
 @login_required
 def index():
-    return render_template("dashboard.html", s=snapshot())
+    return render_template("dashboard.html", s=snapshot(), poll_seconds=POLL_SECONDS)
 
 
 @bp.route("/status.json")
 @login_required
 def status_json():
     return jsonify(snapshot())
-
-
-@bp.route("/events")
-@login_required
-def events():
-    """Server-sent events: the snapshot every two seconds while the page is open."""
-    app_ctx_user = current_user()  # checked above; the stream below runs outside the guard
-
-    @stream_with_context
-    def stream():
-        while app_ctx_user is not None:
-            yield f"data: {json.dumps(snapshot(), ensure_ascii=False)}\n\n"
-            time.sleep(EVENT_INTERVAL)
-
-    return Response(stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @bp.route("/sending/<action>", methods=["POST"])

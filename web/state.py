@@ -10,6 +10,7 @@ from appliance.accounts import Accounts, User
 from appliance.db import Database
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
+from appliance.settings import read_settings
 
 
 def config():
@@ -37,11 +38,50 @@ def accounts() -> Accounts:
     return Accounts(db(), clock())
 
 
+#: Seconds between two writes of a session's "last seen" (each is a new cookie).
+SEEN_EVERY = 60.0
+
+
 def current_user() -> User | None:
+    """The signed-in user, while the session is valid: the user still exists, has not ended their
+    sessions since (logout, a new password or role) and has not been idle past the admin's setting."""
     if "user" not in g:
-        uid = session.get("uid")
-        g.user = accounts().get(uid) if uid else None
+        g.user = _session_user()
     return g.user
+
+
+def _session_user() -> User | None:
+    uid = session.get("uid")
+    if uid is None:
+        return None
+    now = clock().time()
+    idle = float(read_settings(config().data_dir)["session_idle_hours"]) * 3600
+    user = accounts().session_user(uid, session.get("epoch"))
+    if user is None or now - session.get("seen", 0) > idle:
+        end_session()
+        return None
+    if now - session.get("seen", 0) > SEEN_EVERY:
+        session["seen"] = now
+    return user
+
+
+def start_session(user: User) -> None:
+    """A fresh session on sign-in (nothing carried over but the chosen language)."""
+    lang = session.get("lang")
+    session.clear()
+    session.update(uid=user.id, epoch=accounts().session_epoch(user.id), seen=clock().time())
+    if lang:
+        session["lang"] = lang
+    g.pop("user", None)
+
+
+def end_session() -> None:
+    """Forget this browser's sign-in (the language stays)."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    g.pop("user", None)
 
 
 def login_required(view):

@@ -6,17 +6,34 @@
     return path.split(".").reduce(function (o, k) { return o == null ? o : o[k]; }, obj);
   }
 
+  function show(data) {
+    document.querySelectorAll("[data-field]").forEach(function (el) {
+      var value = lookup(data, el.dataset.field);
+      if (value === undefined) { return; }  // e.g. a list no longer among the newest: leave its row as it is
+      el.textContent = value == null ? (el.dataset.field === "progress.minutes_left" ? "-" : "") : value;
+    });
+  }
+
+  // The dashboard asks for a fresh snapshot every few seconds: a short request each time, so open
+  // dashboards never hold the box's server threads. A session that ended answers with the login page
+  // (not JSON): then the page reloads, and the browser lands on the login.
   var dash = document.getElementById("dashboard");
-  if (dash && window.EventSource) {
-    var source = new EventSource(dash.dataset.events);
-    source.onmessage = function (event) {
-      var data = JSON.parse(event.data);
-      document.querySelectorAll("[data-field]").forEach(function (el) {
-        var value = lookup(data, el.dataset.field);
-        if (value === undefined) { return; }  // e.g. a list no longer among the newest: leave its row as it is
-        el.textContent = value == null ? (el.dataset.field === "progress.minutes_left" ? "-" : "") : value;
-      });
+  if (dash && window.fetch) {
+    var every = 1000 * parseFloat(dash.dataset.every || "2");
+    var ask = function () {
+      fetch(dash.dataset.poll, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) {
+          if (!r.ok || (r.headers.get("Content-Type") || "").indexOf("application/json") !== 0) {
+            throw new Error("signed out");
+          }
+          return r.json();
+        })
+        .then(function (data) { show(data); setTimeout(ask, every); })
+        .catch(function (e) {
+          if (e.message === "signed out") { window.location.reload(); } else { setTimeout(ask, 3 * every); }
+        });
     };
+    setTimeout(ask, every);
   }
 
   var form = document.getElementById("upload-form");

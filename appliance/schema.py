@@ -1,0 +1,301 @@
+"""The database's schema, as named migrations applied in order (see appliance/db.py).
+
+A migration is the change as it shipped and is never edited afterwards: a
+box upgraded from any earlier version runs the ones it has not had, each in
+the same transaction as its entry in the ``migrations`` table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
+
+
+def migration(name: str):
+    """Register a migration; they run in the order they are defined."""
+    def register(fn: Callable[[sqlite3.Connection], None]):
+        MIGRATIONS.append((name, fn))
+        return fn
+    return register
+
+
+def run_script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run ';'-separated statements inside the caller's transaction.
+
+    (``executescript`` would commit first, which breaks a migration's atomicity.)
+    """
+    statement = ""
+    for piece in sql.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):  # a ';' inside a comment or string does not end it
+            conn.execute(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {statement[:60]!r}")
+
+
+@migration("0001_queue")
+def _queue(conn: sqlite3.Connection) -> None:
+    # long-by-design: a migration is the schema as it first shipped, one statement list, never edited after.
+    run_script(conn, """
+        CREATE TABLE send_list (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            service_code TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE message (
+            id INTEGER PRIMARY KEY,
+            send_list_id INTEGER REFERENCES send_list(id),
+            recipient TEXT NOT NULL,
+            text TEXT NOT NULL,
+            encoding TEXT NOT NULL,
+            segments INTEGER NOT NULL CHECK (segments >= 1),
+            service_code TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
+                ('queued', 'sending', 'sent', 'delivered', 'failed', 'expired', 'uncertain')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            concat_ref INTEGER NOT NULL,
+            error TEXT,
+            created_at REAL NOT NULL,
+            sending_at REAL,
+            sent_at REAL,
+            finished_at REAL
+        );
+        CREATE INDEX message_due ON message (state, next_attempt_at, id);
+        CREATE INDEX message_list ON message (send_list_id, state);
+        -- One row per SMS part the network accepted (+CMGS: <mr> received).
+        CREATE TABLE segment (
+            message_id INTEGER NOT NULL REFERENCES message(id),
+            seq INTEGER NOT NULL,
+            reference INTEGER,
+            submitted_at REAL NOT NULL,
+            status TEXT,
+            status_code INTEGER,
+            reported_at REAL,
+            PRIMARY KEY (message_id, seq)
+        );
+        CREATE INDEX segment_reference ON segment (reference, submitted_at);
+        CREATE TABLE inbound (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            sender TEXT NOT NULL,
+            sent_at TEXT,
+            text TEXT,
+            concat_ref INTEGER,
+            part INTEGER,
+            parts INTEGER,
+            problem TEXT,
+            pdu TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE modem_status (
+            port TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE unmatched_report (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            reference INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            status_code INTEGER NOT NULL
+        );
+    """)
+
+
+@migration("0002_ledger")
+def _ledger(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Every credit movement, in order. balance is the running balance after the
+        -- entry; CHECK keeps it from ever going below zero.
+        CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('topup', 'debit', 'refund', 'adjustment')),
+            credits INTEGER NOT NULL,
+            balance INTEGER NOT NULL CHECK (balance >= 0),
+            message_id INTEGER REFERENCES message(id),
+            code_serial TEXT,
+            note TEXT
+        );
+        CREATE INDEX ledger_message ON ledger (message_id);
+        -- Top-up codes already redeemed, by vendor key and serial: never twice.
+        CREATE TABLE spent_code (
+            key_id TEXT NOT NULL,
+            serial TEXT NOT NULL,
+            redeemed_at REAL NOT NULL,
+            credits INTEGER NOT NULL,
+            ledger_id INTEGER NOT NULL REFERENCES ledger(id),
+            PRIMARY KEY (key_id, serial)
+        );
+        -- Credits debited by the message's current claim, refunded if it ends unsent.
+        ALTER TABLE message ADD COLUMN claim_charge INTEGER NOT NULL DEFAULT 0
+    """)
+
+
+@migration("0003_compliance")
+def _compliance(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Forbidden words: the vendor's signed list (replaced whole on import) and the shop's own.
+        CREATE TABLE keyword (
+            source TEXT NOT NULL CHECK (source IN ('vendor', 'local')),
+            word TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            note TEXT,
+            PRIMARY KEY (source, word)
+        );
+        -- Customers who asked not to get texts, and every change to that list.
+        CREATE TABLE opt_out (
+            number TEXT PRIMARY KEY,
+            added_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE TABLE opt_out_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            number TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('add', 'remove')),
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        -- The record kept for lawful queries: append-only, hash-chained.
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            event TEXT NOT NULL,
+            message_id INTEGER,
+            send_list_id INTEGER,
+            recipient TEXT NOT NULL,
+            content TEXT NOT NULL,
+            service_code TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_at ON audit (at);
+        CREATE INDEX audit_recipient ON audit (recipient);
+        -- Where the chain starts after old rows were pruned past retention.
+        CREATE TABLE audit_anchor (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pruned_to INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        ALTER TABLE send_list ADD COLUMN template TEXT
+    """)
+
+
+@migration("0004_policy")
+def _policy(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Routing by carrier, quiet hours by kind, schedules by start time.
+        ALTER TABLE message ADD COLUMN carrier TEXT NOT NULL DEFAULT '';
+        ALTER TABLE message ADD COLUMN kind TEXT NOT NULL DEFAULT 'marketing';
+        ALTER TABLE send_list ADD COLUMN kind TEXT NOT NULL DEFAULT 'marketing';
+        ALTER TABLE send_list ADD COLUMN start_at REAL;
+        CREATE INDEX message_carrier_due ON message (state, carrier, next_attempt_at, id);
+        -- One row per SMS part a modem's network accepted: what the caps count.
+        CREATE TABLE send_log (
+            id INTEGER PRIMARY KEY,
+            modem TEXT NOT NULL,
+            at REAL NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id INTEGER
+        );
+        CREATE INDEX send_log_modem_at ON send_log (modem, at)
+    """)
+
+
+@migration("0005_web")
+def _web(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- People who use the web page. No default account: the first admin is made at set-up.
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'staff')),
+            created_at REAL NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL NOT NULL DEFAULT 0
+        );
+        -- Tokens for a shop's POS or booking system (the REST API); only their hashes are kept.
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        );
+        -- A list staff paused holds its queued messages; a cancelled one fails them (never charged).
+        ALTER TABLE send_list ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+        ALTER TABLE message ADD COLUMN held INTEGER NOT NULL DEFAULT 0
+    """)
+
+
+@migration("0006_progress_indexes")
+def _progress_indexes(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- The sending pace and today's figures (appliance/progress.py) read these several times a
+        -- second for the panel and the page: by index, not by scanning six months of messages.
+        CREATE INDEX send_log_at ON send_log (at);
+        CREATE INDEX message_sent_at ON message (sent_at);
+        CREATE INDEX message_state_finished ON message (state, finished_at)
+    """)
+
+
+@migration("0007_intake_keys")
+def _intake_keys(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- What was already queued under a key, so a double click, a resubmitted form or an API retry
+        -- queues nothing twice (appliance/intake.py). key: "upload:<token>" or "api:<token id>:<key>".
+        CREATE TABLE intake_key (
+            key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            send_list_id INTEGER REFERENCES send_list(id),
+            answer TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX intake_key_created ON intake_key (created_at)
+    """)
+
+
+@migration("0008_sessions")
+def _sessions(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Ids are never given out twice (AUTOINCREMENT): a deleted user's cookie, or a revoked token's
+        -- idempotency keys, must never belong to someone else. session_epoch ends a user's sessions on
+        -- every device when it moves on (logout, a new password, a new role).
+        CREATE TABLE users_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'staff')),
+            created_at REAL NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL NOT NULL DEFAULT 0,
+            session_epoch INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO users_new (id, username, password_hash, role, created_at, failed_logins, locked_until)
+            SELECT id, username, password_hash, role, created_at, failed_logins, locked_until FROM users;
+        DROP TABLE users;
+        ALTER TABLE users_new RENAME TO users;
+        CREATE TABLE api_tokens_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        );
+        INSERT INTO api_tokens_new SELECT id, name, token_hash, created_at, last_used_at FROM api_tokens;
+        DROP TABLE api_tokens;
+        ALTER TABLE api_tokens_new RENAME TO api_tokens
+    """)
