@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import threading
 
+import pytest
+
 from appliance.accounts import Accounts
 from appliance.intake import Intake
 from appliance.sendlists import SendLists
@@ -300,3 +302,44 @@ def test_fifty_open_dashboards_leave_login_and_the_api_answering(tmp_path):
         box.stop()
         running.join(timeout=20)
         db.close()
+
+
+# --- 11. no open redirects; headers ------------------------------------------------------------------
+
+EVIL = ["//evil.example/", "/\\evil.example/", "\\\\evil.example", "/\t/evil.example", "https://evil.example/",
+        "javascript:alert(1)", "/%0d%0aSet-Cookie:x=1", "/ok\r\nLocation: https://evil.example/", " /x",
+        "///evil.example", "/\\/evil.example"]
+
+
+@pytest.mark.parametrize("target", EVIL)
+def test_next_accepts_only_a_path_on_this_site(app, admin, box, target):
+    r = admin.get("/lang/en", query_string={"next": target})
+    assert r.status_code == 302
+    location = r.headers["Location"]
+    assert location in ("/", "http://localhost/"), location
+    client = app.test_client()
+    page = client.get("/login", query_string={"next": target})
+    csrf = token_of(page.get_data(as_text=True))
+    signed_in = client.post("/login", query_string={"next": target},
+                            data={"csrf_token": csrf, "username": "boss", "password": PASSWORD})
+    assert signed_in.headers["Location"] in ("/", "http://localhost/")
+
+
+def test_next_keeps_a_real_path_with_its_query(admin):
+    r = admin.get("/lang/en", query_string={"next": "/history/3?page=2"})
+    assert r.headers["Location"].endswith("/history/3?page=2")
+
+
+@pytest.mark.parametrize("page", ["/login", "/", "/history", "/status.json"])
+def test_every_page_sends_the_security_headers(admin, page):
+    r = admin.get(page)
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("page", ["/", "/history", "/status.json", "/inbox", "/optouts", "/topup"])
+def test_pages_with_customer_data_are_not_cached(admin, page):
+    assert "no-store" in admin.get(page).headers["Cache-Control"]

@@ -30,6 +30,9 @@ from web import i18n
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
+#: The page's own files only: no inline script or style, no framing, forms post only here.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _secret_key(data_dir: Path) -> bytes:
@@ -78,6 +81,24 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
 
+    _answers(app, config)
+    return app
+
+
+def _answers(app: Flask, config: Config) -> None:
+    """What every answer carries (security headers), and the pages for errors a person can act on."""
+
+    @app.after_request
+    def _security_headers(response):
+        """No inline script runs, no other site frames the page, nothing with customers' numbers is cached."""
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
         return render_template("error.html", title=i18n.gettext("The form expired"),
@@ -95,5 +116,3 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
     def not_found(exc):
         return render_template("error.html", title=i18n.gettext("Not found"),
                                message=i18n.gettext("There is no such page.")), 404
-
-    return app

@@ -6,16 +6,9 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 
 from appliance.accounts import AccountError, LoginRefused
 from web.i18n import LANGUAGES, gettext
-from web.state import accounts, current_user, end_session, login_required, start_session
+from web.state import accounts, current_user, end_session, login_required, safe_next, start_session
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str:
-    """Only redirect within this site (never to another host)."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("dash.index")
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -52,7 +45,7 @@ def login():
             error = str(exc)
         else:
             start_session(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
@@ -88,4 +81,4 @@ def password():
 def language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(safe_next(request.args.get("next")))

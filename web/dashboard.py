@@ -16,8 +16,7 @@ from appliance.pause import SendingPause
 from appliance.progress import failures_by_reason
 from appliance.sendlists import SendLists
 from appliance.status import signal_bars, status
-from web.auth import _safe_next
-from web.state import clock, config, current_user, db, login_required, queue, state_label
+from web.state import clock, config, current_user, db, login_required, queue, safe_next, state_label
 
 bp = Blueprint("dash", __name__)
 #: Seconds between a dashboard's asks for a fresh snapshot.
@@ -77,4 +76,4 @@ def list_action(list_id: int, action: str):
             return redirect(url_for("history.lists"))
     except (ListStateError, MessageNotFound) as exc:
         return render_template("error.html", title="", message=str(exc)), 409
-    return redirect(_safe_next(request.form.get("next")) if request.form.get("next") else url_for("history.lists"))
+    return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for("history.lists"))

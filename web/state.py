@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 
@@ -82,6 +83,24 @@ def end_session() -> None:
     if lang:
         session["lang"] = lang
     g.pop("user", None)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after a form: only a path on this site, else the dashboard (never an open redirect).
+
+    A browser reads '//host', '/\\host' and '\\\\host' as another site, and a tab, CR or LF inside can
+    split the redirect's header: all of those are refused, as is anything with a scheme or a host - and
+    the same once percent-decoded, for whatever decodes it further along."""
+    home = url_for("dash.index")
+    for form in (target or "", unquote(target or "")):
+        if not form.startswith("/") or form[1:2] in ("/", "\\") or "\\" in form:
+            return home
+        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in form):
+            return home
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return home
+    return target
 
 
 def login_required(view):
