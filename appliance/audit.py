@@ -22,13 +22,17 @@ import hashlib
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Iterable, Iterator
 
 from appliance.clock import Clock
 from appliance.db import Database
+from appliance.errors import ExportRangeError
 
 GENESIS = "0" * 64
 MIN_RETENTION_DAYS = 180
+#: The last second a local date can be written as (the end of 9999-12-31 UTC): an export's farthest end.
+EPOCH_END = 253402300799.0
 FIELDS = ("at", "event", "message_id", "send_list_id", "recipient", "content", "service_code", "outcome")
 
 
@@ -109,6 +113,24 @@ class AuditLog:
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def day_span(first: date, last: date) -> tuple[float, float]:
+    """From the start of ``first`` to the end of ``last`` (local days) as epoch seconds, for an export.
+
+    Days outside what the clock can count (before 1970, say, or the year 9999) are taken to the nearest
+    day it can: the record holds nothing there anyway."""
+    if last < first:
+        raise ExportRangeError(f"the last day ({last}) is before the first ({first})")
+
+    def at(day: date) -> float:
+        try:
+            return datetime.combine(day, time()).timestamp()
+        except (OverflowError, ValueError, OSError):
+            return 0.0 if day.year < 1970 else EPOCH_END
+
+    end = EPOCH_END if last >= date(9999, 12, 31) else at(last + timedelta(days=1))
+    return at(first), end
 
 
 def safe_cell(value) -> str:

@@ -89,6 +89,10 @@ class TemplateError(SmsGenieError, ValueError):
     """A template cannot be filled: a bad brace, or a field the send list does not have."""
 
 
+class ExportRangeError(SmsGenieError, ValueError):
+    """The days asked for an export of the record are not a range (the last before the first)."""
+
+
 class KeywordListError(SmsGenieError, ValueError):
     """A keyword list file is malformed or its vendor signature does not verify."""
 

@@ -11,6 +11,7 @@ UCS-2 and makes it dearer.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ OPTED_OUT = "opted out"
 FORBIDDEN = "blocked by a forbidden word"
 UNREADABLE = "unreadable characters"
 TOO_LONG = "message too long"
+EMPTY = "empty message"
+CONTROL = "control characters"
+#: Characters no phone shows (C0 and C1 controls), but line breaks, which SMS carries.
+_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -163,9 +168,9 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
             continue
         values = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(columns)}
         text = template.render(values)
-        hit = screen.find(text)
-        if hit is not None:
-            refuse(FORBIDDEN, f"contains {hit.word!r} ({'vendor list' if hit.source == 'vendor' else 'shop list'})")
+        problem = _text_problem(text, template.signature, screen)
+        if problem is not None:
+            refuse(*problem)
             continue
         plan = plans.get(text)
         if plan is None:
@@ -178,6 +183,21 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
                 plans[text] = plan
         _accept(preview, row_no, number, text, plan)
     return preview
+
+
+def _text_problem(text: str, signature: str, screen: KeywordScreen) -> tuple[str, str] | None:
+    """Why this text, as the customer would read it, cannot go: nothing but the signature, a character no
+    phone shows, or a forbidden word (reason, detail); None when it can."""
+    if not (text.replace(signature, "") if signature else text).strip():
+        return EMPTY, "the message has no text" + (" but the signature" if signature else "")
+    control = _CONTROL.search(text)
+    if control is not None:
+        return CONTROL, (f"the text has the control character U+{ord(control.group()):04X}, which no phone shows: "
+                         f"remove it")
+    hit = screen.find(text)
+    if hit is not None:
+        return FORBIDDEN, f"contains {hit.word!r} ({'vendor list' if hit.source == 'vendor' else 'shop list'})"
+    return None
 
 
 def _accept(preview: Preview, row_no: int, number: phones.Number, text: str, plan: MessagePlan) -> None:

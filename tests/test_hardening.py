@@ -6,6 +6,8 @@ import re
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from appliance.accounts import Accounts
 from appliance.intake import Intake
@@ -343,3 +345,101 @@ def test_every_page_sends_the_security_headers(admin, page):
 @pytest.mark.parametrize("page", ["/", "/history", "/status.json", "/inbox", "/optouts", "/topup"])
 def test_pages_with_customer_data_are_not_cached(admin, page):
     assert "no-store" in admin.get(page).headers["Cache-Control"]
+
+
+# --- 14. bad input is a clear error, never a 500 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["/message/99999999999999999999", "/history/9223372036854775808",
+                                  "/history/99999999999999999999.csv"])
+def test_ids_past_what_the_database_holds_are_not_found(admin, page):
+    assert admin.get(page).status_code == 404
+
+
+def test_api_ids_past_the_database_are_not_found(client, box):
+    token = Accounts(box.db, box.clock).new_token("POS")
+    r = client.get("/api/v1/messages/99999999999999999999", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404 and "error" in r.get_json()
+
+
+@pytest.mark.parametrize("query", ["from=0001-01-01&to=9999-12-31", "from=9999-12-31&to=9999-12-31",
+                                   "from=2026-13-01&to=2026-12-01", "from=2026-12-05&to=2026-12-01"])
+def test_dates_out_of_range_are_refused_not_a_crash(admin, query):
+    r = admin.get(f"/admin/audit.csv?{query}")
+    assert r.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("body,why", [
+    ({"to": "13800138000", "text": "hi", "transactional": "false"}, "transactional"),
+    ({"to": "13800138000", "text": "hi", "transactional": 1}, "transactional"),
+    ({"messages": "13800138000"}, "messages"),
+    ({"messages": [{"to": "13800138000", "text": ""}]}, "empty"),
+    ({"messages": [{"to": "13800138000", "text": "hi\x00there"}]}, "control character"),
+    ({"messages": [{"to": "13800138000", "text": "\x1b[2J"}]}, "control character"),
+])
+def test_the_api_refuses_wrong_types_and_unsendable_text_by_name(client, box, body, why):
+    token = Accounts(box.db, box.clock).new_token("POS")
+    r = client.post("/api/v1/messages", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code in (400, 422)
+    text = str(r.get_json())
+    assert why in text, text
+    assert box.messages() == []
+
+
+def test_deeply_nested_json_is_a_400(client, box):
+    token = Accounts(box.db, box.clock).new_token("POS")
+    deep = "[" * 100_000 + "]" * 100_000
+    r = client.post("/api/v1/messages", data=deep, content_type="application/json",
+                    headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400
+
+
+def test_minting_a_code_that_expired_already_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from smsgenie.cli import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["vendor", "keygen", "--out", str(tmp_path)]).exit_code == 0
+    r = runner.invoke(cli, ["vendor", "mint", "--key", str(tmp_path / "vendor.key"), "--device", "7K3M-9QAZ",
+                            "--credits", "10", "--expires", "2020-01-01"])
+    assert r.exit_code != 0 and "already passed" in r.output and "Traceback" not in r.output
+
+
+def test_cli_audit_export_with_a_date_at_the_end_of_time_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from smsgenie.cli import cli
+    from tests.conftest import make_box
+
+    make_box(tmp_path)
+    r = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "audit", "export", "--from", "2026-01-01",
+                                 "--to", "9999-12-31", "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code in (0, 1) and "Traceback" not in r.output
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+                    | st.floats(allow_nan=False) | st.text(max_size=30),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                        st.sampled_from(["to", "text", "messages", "transactional", "x"]) | st.text(max_size=5),
+                        inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=JSON)
+def test_fuzz_the_api_never_fails_with_a_500(client, box, body):
+    token = Accounts(box.db, box.clock).new_token("fuzz")
+    r = client.post("/api/v1/messages", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code in (202, 400, 422), (r.status_code, body)
+    answer = r.get_json()
+    assert ("messages" in answer) if r.status_code != 400 else ("error" in answer)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=300) | st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+       name=st.sampled_from(["l.csv", "l.txt", "l.xlsx"]), text=st.text(max_size=40))
+def test_fuzz_the_upload_parser_refuses_clearly_or_previews(admin, content, name, text):
+    r = upload(admin, name, content, text)
+    assert r.status_code in (200, 400), r.status_code
+    if r.status_code == 400:
+        assert 'class="error"' in r.get_data(as_text=True)

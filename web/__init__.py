@@ -18,8 +18,9 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
@@ -48,11 +49,19 @@ def _secret_key(data_dir: Path) -> bytes:
         return key
 
 
+class IdConverter(IntegerConverter):
+    """An id in a URL: a whole number the database can hold (past 2^63-1, the page says "not found")."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, max=2**63 - 1)
+
+
 def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False,
                panel: PanelLink | None = None) -> Flask:
     """``panel``: the counter panel run in this process, if any, mirrored on /device."""
     data_dir = ensure_data_dir(config.data_dir)
     app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter
     app.config.update(
         SECRET_KEY=_secret_key(data_dir),
         SESSION_COOKIE_HTTPONLY=True,
@@ -114,5 +123,7 @@ def _answers(app: Flask, config: Config) -> None:
 
     @app.errorhandler(404)
     def not_found(exc):
+        if request.path.startswith("/api/"):
+            return jsonify(error="no such resource"), 404
         return render_template("error.html", title=i18n.gettext("Not found"),
                                message=i18n.gettext("There is no such page.")), 404

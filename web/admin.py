@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.metadata import version as package_version
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
 from appliance import update as updates
 from appliance.accounts import AccountError
-from appliance.audit import safe_cell
-from appliance.errors import KeywordListError, SettingsError, SmsGenieError
+from appliance.audit import day_span, safe_cell
+from appliance.errors import ExportRangeError, KeywordListError, SettingsError, SmsGenieError
 from appliance.keywords import KeywordStore
 from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
@@ -134,10 +134,13 @@ def audit_export():
     """The record between two days, for a lawful query (cells that could run as formulas escaped)."""
     try:
         start = datetime.strptime(request.args.get("from", ""), "%Y-%m-%d")
-        end = datetime.strptime(request.args.get("to", ""), "%Y-%m-%d") + timedelta(days=1)
+        last = datetime.strptime(request.args.get("to", ""), "%Y-%m-%d")
     except ValueError:
         return _render(error=gettext("Give the first and last day of the export."), status=400)
-    rows = queue().audit.rows(start.timestamp(), end.timestamp())
+    try:
+        rows = queue().audit.rows(*day_span(start.date(), last.date()))
+    except ExportRangeError:
+        return _render(error=gettext("The last day of the export is before the first."), status=400)
     lines = [["time", "event", "recipient", "content", "service_code", "send_list_id", "message_id", "outcome"]]
     for r in rows:
         lines.append([safe_cell(v) for v in (datetime.fromtimestamp(r["at"]).strftime("%Y-%m-%d %H:%M:%S"),
@@ -147,7 +150,7 @@ def audit_export():
     import io  # noqa: PLC0415
     out = io.StringIO()
     csv.writer(out).writerows(lines)
-    session["last_audit_export"] = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
+    session["last_audit_export"] = f"{start:%Y-%m-%d}..{last:%Y-%m-%d}"
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=record-{start:%Y%m%d}.csv"})
 

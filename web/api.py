@@ -47,13 +47,19 @@ def _message_json(m) -> dict:
 @bp.route("/messages", methods=["POST"])
 @token_required
 def create_messages():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than any message needs
+        body = None
     if not isinstance(body, dict):
         return jsonify(error="send a JSON object: {\"to\": ..., \"text\": ...} or {\"messages\": [...]}"), 400
     items = body.get("messages", [body]) if "messages" in body else [body]
     if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
         return jsonify(error=f"'messages' must be a list of 1 to {MAX_BATCH} messages"), 400
-    kind = TRANSACTIONAL if body.get("transactional") else MARKETING
+    transactional = body.get("transactional", False)
+    if not isinstance(transactional, bool):
+        return jsonify(error="'transactional' must be true or false (JSON booleans, not a string or a number)"), 400
+    kind = TRANSACTIONAL if transactional else MARKETING
     shaped, results = [], {}
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("to"), str) or not isinstance(item.get("text"), str):
@@ -80,7 +86,7 @@ def create_messages():
     return response, 202 if answer.queued else 422
 
 
-@bp.route("/messages/<int:message_id>")
+@bp.route("/messages/<id:message_id>")
 @token_required
 def get_message(message_id: int):
     try:

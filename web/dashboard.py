@@ -61,7 +61,7 @@ def sending(action: str):
     return redirect(url_for("dash.index"))
 
 
-@bp.route("/lists/<int:list_id>/<action>", methods=["POST"])
+@bp.route("/lists/<id:list_id>/<action>", methods=["POST"])
 @login_required
 def list_action(list_id: int, action: str):
     lists = SendLists(db(), clock())

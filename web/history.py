@@ -29,7 +29,7 @@ def lists():
     return render_template("history.html", lists=_lists().recent(limit=200))
 
 
-@bp.route("/history/<int:list_id>")
+@bp.route("/history/<id:list_id>")
 @login_required
 def list_detail(list_id: int):
     try:
@@ -42,7 +42,7 @@ def list_detail(list_id: int):
                            queued=request.args.get("queued", type=int))
 
 
-@bp.route("/history/<int:list_id>.csv")
+@bp.route("/history/<id:list_id>.csv")
 @login_required
 def list_csv(list_id: int):
     """The list's messages, numbers masked unless an admin asks for them whole (?full=1)."""
@@ -63,7 +63,7 @@ def list_csv(list_id: int):
                     headers={"Content-Disposition": f"attachment; filename=list-{list_id}.csv"})
 
 
-@bp.route("/message/<int:message_id>")
+@bp.route("/message/<id:message_id>")
 @login_required
 def message(message_id: int):
     q = queue()

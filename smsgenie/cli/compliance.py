@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from appliance import phones
-from appliance.audit import write_csv
+from appliance.audit import day_span, write_csv
 from appliance.errors import SettingsError
 from appliance.inbox import Inbox
 from appliance.keywords import KeywordStore, verify_list
@@ -198,8 +198,7 @@ def audit_verify(g: Globals) -> None:
 @friendly_errors
 def audit_export(g: Globals, start: datetime, end: datetime, number: str | None, out_path: str) -> None:
     """Export the record between two days (inclusive) to CSV, for a lawful query."""
-    rows = g.open_queue().audit.rows(start.timestamp(), (end + timedelta(days=1)).timestamp(),
-                                     _e164(number, g) if number else None)
+    rows = g.open_queue().audit.rows(*day_span(start.date(), end.date()), _e164(number, g) if number else None)
     try:
         n = write_csv(rows, out_path, lambda at: datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S"))
     except FileExistsError:

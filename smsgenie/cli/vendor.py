@@ -63,6 +63,9 @@ def mint(key_path: str, device: str, credits: int, count: int, expires: datetime
     """Make top-up codes for one box, one per line."""
     dev = parse_device_id(device)
     last_day = expires.date() if expires else None
+    if last_day is not None and last_day < date.today():
+        raise click.ClickException(f"--expires {last_day} has already passed: give the last day the codes may "
+                                   f"be redeemed, today or later")
     codes = make_codes(load_private_key(key_path), dev, credits, count=count, expires=last_day)
     if csv_path:
         try:
