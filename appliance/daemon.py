@@ -142,6 +142,12 @@ class Daemon:
         """The first worker's modem (the only one on most boxes)."""
         return self.workers[0].modem
 
+    def fail(self, error: BaseException) -> None:
+        """A part of the box this daemon depends on died (the page, say): stop, and let :meth:`run` raise
+        ``error``, so the service exits non-zero and systemd restarts it. Safe from any thread."""
+        self._errors.append(error)
+        self.stop()
+
     def close(self) -> None:
         """Let go of the panel's buttons when the daemon will not run (``run`` does this when it ends)."""
         if self.buttons is not None:

@@ -48,7 +48,8 @@ class RunningBox:
         self.web: WebServer | None = None
         if config.web.listen:
             try:
-                self.web = WebServer(config, clock=clock, panel=self.daemon.panel_link())
+                self.web = WebServer(config, clock=clock, panel=self.daemon.panel_link(),
+                                     on_failure=self.daemon.fail)
             except BaseException:
                 self.daemon.close()
                 raise

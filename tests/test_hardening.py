@@ -443,3 +443,86 @@ def test_fuzz_the_upload_parser_refuses_clearly_or_previews(admin, content, name
     assert r.status_code in (200, 400), r.status_code
     if r.status_code == 400:
         assert 'class="error"' in r.get_data(as_text=True)
+
+
+# --- 7. a failing part never stops the box silently -----------------------------------------------------
+
+
+def test_a_panel_that_crashes_is_logged_and_restarts_alone(sim, tmp_path, caplog):
+    import logging
+
+    from appliance.clock import FakeClock
+    from appliance.config import Config, ModemConfig, PanelConfig, WebConfig
+    from appliance.ui.panel import Panel
+    from tests.conftest import running_daemon, wait_for
+
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08", web=WebConfig(listen=""),
+                    modems=(ModemConfig(port=sim.port),), panel=PanelConfig(display="emulator", buttons="mock"))
+    real_step, faults = Panel.step, [0]
+
+    def faulty_step(self):
+        if faults[0] < 2:
+            faults[0] += 1
+            raise RuntimeError("a bug in the panel")
+        return real_step(self)
+
+    caplog.set_level(logging.INFO)
+    with running_daemon(config, clock=FakeClock()) as daemon:
+        daemon.panel.step = faulty_step.__get__(daemon.panel)
+        wait_for(lambda: faults[0] == 2, 20, message="the two crashes")
+        daemon.panel.screen = None
+        wait_for(lambda: daemon.panel.screen is not None, 20, message="the panel drawing again after its crashes")
+    crashes = [r for r in caplog.records if "counter panel crashed" in r.getMessage()]
+    assert len(crashes) == 2 and all(r.exc_info for r in crashes)  # with the traceback
+
+
+def test_a_worker_that_crashes_stops_the_daemon_with_its_error(sim, config, caplog):
+    from appliance.daemon import Daemon
+    from appliance.worker import ModemWorker
+
+    def broken(self):
+        raise RuntimeError("a bug in the send loop")
+
+    daemon = Daemon(config)
+    daemon.workers[0].step = broken.__get__(daemon.workers[0], ModemWorker)
+    with pytest.raises(RuntimeError, match="a bug in the send loop"):
+        daemon.run()
+    assert any(r.exc_info and "worker modem1 crashed" in r.getMessage() for r in caplog.records)
+
+
+def test_run_exits_non_zero_in_one_line_when_the_box_fails(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from smsgenie.box import RunningBox
+    from smsgenie.cli import cli
+
+    def failing(self):
+        raise RuntimeError("a bug in the send loop")
+
+    monkeypatch.setattr(RunningBox, "run", failing)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "d"}"\nservice_code = "Y"\n[web]\nlisten = ""\n')
+    r = CliRunner().invoke(cli, ["--config", str(cfg), "run"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1
+    assert "unexpected fault (RuntimeError: a bug in the send loop)" in r.output
+
+
+def test_the_page_dying_stops_the_box_rather_than_sending_on_without_it(tmp_path, caplog):
+    from appliance.config import Config, ModemConfig, WebConfig
+    from smsgenie.box import RunningBox
+
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                    modems=(ModemConfig(port=str(tmp_path / "no-modem")),), web=WebConfig(listen="127.0.0.1:0"))
+    box = RunningBox(config)
+
+    def dies():
+        raise OSError("the listening socket broke")
+
+    box.web.server.run = dies
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(pytest.raises(OSError, box.run)), daemon=True)
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive(), "the box went on without its page"
+    assert "the listening socket broke" in str(outcome[0].value)
+    assert any(r.exc_info and "the page stopped" in r.getMessage() for r in caplog.records)

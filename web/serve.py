@@ -10,6 +10,7 @@ import errno
 import logging
 import socket
 import threading
+from typing import Callable
 
 from waitress.server import create_server
 
@@ -53,7 +54,9 @@ def check_listen(listen: str, source: str) -> None:
 class WebServer:
     """The LAN page on ``config.web.listen``, in a background thread; :meth:`close` stops it."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, panel: PanelLink | None = None):
+    def __init__(self, config: Config, *, clock: Clock | None = None, panel: PanelLink | None = None,
+                 on_failure: Callable[[BaseException], None] = lambda exc: None):
+        """``on_failure(error)`` is called if the server stops by itself (not by :meth:`close`)."""
         host, _, port = config.web.listen.rpartition(":")
         self.app = create_app(config, clock=clock, panel=panel)
         try:
@@ -62,7 +65,21 @@ class WebServer:
         except OSError as exc:
             raise _cannot_listen(config.web.listen, config.source, exc) from None
         self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.server.effective_port}"
-        self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        self._on_failure = on_failure
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # noqa: BLE001 - whatever it was, the box must not go on without its page
+            if not self._closing:
+                log.exception("the page stopped: %s", exc)
+                self._on_failure(exc)
+            return
+        if not self._closing:
+            log.error("the page stopped by itself")
+            self._on_failure(RuntimeError("the web page's server stopped by itself"))
 
     def start(self) -> "WebServer":
         self._thread.start()
@@ -70,6 +87,7 @@ class WebServer:
         return self
 
     def close(self) -> None:
+        self._closing = True
         self.server.close()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

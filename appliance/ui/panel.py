@@ -45,6 +45,8 @@ from appliance.ui.text import tr
 
 log = logging.getLogger(__name__)
 
+#: Seconds before a crashed panel starts again; doubled while it keeps crashing, up to RESTART_MAX.
+RESTART_MIN, RESTART_MAX = 5.0, 300.0
 #: Seconds between looks at the box (the screen changes at most this often).
 REFRESH_INTERVAL = 0.25
 #: Seconds a modem must stay in a bad state before its alert shows.
@@ -127,20 +129,28 @@ class Panel:
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        self.open()
-        try:
-            while not stop.is_set():
-                try:
-                    self.step()
-                except SmsGenieError as exc:  # e.g. damaged settings: say so, keep the panel alive
-                    log.error("panel: %s", exc)
-                self.clock.wait(stop, REFRESH_INTERVAL)
-        except Exception:
-            # A bug here must not stop sending, but a frozen screen would mislead the clerk.
-            log.exception("the counter panel crashed; sending goes on")
-            self._show_broken()
-        finally:
-            self.close()
+        """Draw and act until ``stop``. A bug here must not stop sending, and a frozen screen would mislead
+        the clerk: a crash is logged with its traceback, the screen says so, and the panel starts again
+        by itself (after 5 s, doubling while it keeps crashing, up to 5 minutes)."""
+        delay = RESTART_MIN
+        while not stop.is_set():
+            try:
+                self.open()
+                while not stop.is_set():
+                    try:
+                        self.step()
+                    except SmsGenieError as exc:  # e.g. damaged settings: say so, keep the panel alive
+                        log.error("panel: %s", exc)
+                    delay = RESTART_MIN
+                    self.clock.wait(stop, REFRESH_INTERVAL)
+            except Exception:
+                log.exception("the counter panel crashed; sending goes on, the panel starts again in %.0f s",
+                              delay)
+                self._show_broken()
+                self.close()
+                self.clock.wait(stop, delay)
+                delay = min(2 * delay, RESTART_MAX)
+        self.close()
 
     def _show_broken(self) -> None:
         if self.display is None:
