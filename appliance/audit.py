@@ -63,13 +63,21 @@ class AuditLog:
 
     def record(self, conn: sqlite3.Connection, event: str, message: sqlite3.Row | dict, outcome: str) -> None:
         """Append an event for ``message`` inside the caller's transaction."""
-        row = {"at": self.clock.time(), "event": event, "message_id": message["id"],
-               "send_list_id": message["send_list_id"], "recipient": message["recipient"],
-               "content": message["text"], "service_code": message["service_code"], "outcome": outcome}
-        prev = self._head(conn)
-        conn.execute("INSERT INTO audit (at, event, message_id, send_list_id, recipient, content, service_code,"
-                     " outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (*[row[k] for k in FIELDS], prev, digest(prev, row)))
+        self.record_many(conn, event, [message], outcome)
+
+    def record_many(self, conn: sqlite3.Connection, event: str, messages: Iterable[sqlite3.Row | dict],
+                    outcome: str) -> None:
+        """Append the same event for each of ``messages``, in order, chained, inside the caller's transaction."""
+        now, prev, values = self.clock.time(), self._head(conn), []
+        for message in messages:
+            row = {"at": now, "event": event, "message_id": message["id"], "send_list_id": message["send_list_id"],
+                   "recipient": message["recipient"], "content": message["text"],
+                   "service_code": message["service_code"], "outcome": outcome}
+            link = digest(prev, row)
+            values.append((*[row[k] for k in FIELDS], prev, link))
+            prev = link
+        conn.executemany("INSERT INTO audit (at, event, message_id, send_list_id, recipient, content, service_code,"
+                         " outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def verify(self) -> Verdict:
         """Walk the chain from its anchor; the first broken link is the problem."""

@@ -30,6 +30,7 @@ from appliance.db import Database
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.sdnotify import Notifier
+from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL = 24 * 3600.0
 #: How often the supervisor looks at its workers and the clock.
 SUPERVISE_INTERVAL = 1.0
+#: While a big list's messages are being held, freed or failed: seconds of batches per turn, and the pause
+#: between turns that leaves the database to the senders.
+SETTLE_SECONDS, SETTLE_PAUSE = 0.25, 0.05
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
@@ -90,6 +94,8 @@ class Daemon:
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
         self.panel = None
+        self.lists: SendLists | None = None
+        """The lists' steward while running (it holds, frees and fails a big list's messages in batches)."""
         self.buttons = None
         self._open_panel(setup_pin, panel_display, pin_factory)
 
@@ -176,13 +182,16 @@ class Daemon:
                 supervise = SUPERVISE_INTERVAL
                 if self.notifier.watchdog_interval:
                     supervise = min(supervise, self.notifier.watchdog_interval / 4)
+                lists = self.lists = SendLists(db, self.clock)
                 while not self._stop.is_set():
                     self._housekeeping(SendQueue(db, self.clock))
                     if not all(t.is_alive() for t in threads):
                         self.stop()
                         break
                     self._watchdog()
-                    self.clock.wait(self._stop, supervise)
+                    # a big list paused or cancelled: its messages, a batch at a time, between the sends
+                    busy = lists.settle(budget=SETTLE_SECONDS) > 0
+                    self.clock.wait(self._stop, SETTLE_PAUSE if busy else supervise)
                 self.notifier.stopping()
                 for t in threads:
                     t.join()

@@ -26,6 +26,8 @@ from appliance.errors import DataDirError
 from appliance.schema import MIGRATIONS
 
 DB_NAME = "smsgenie.db"
+#: Seconds a connection waits for another's write to end before "database is locked".
+BUSY_TIMEOUT = 30.0
 
 class Database:
     """A connection to the box's database, with transactions that nest."""
@@ -36,7 +38,8 @@ class Database:
             if not self.path.exists():
                 # Created 0600: numbers and message texts are for the service user only.
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT,
+                                        check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise DataDirError(f"cannot open the database {self.path}: {exc}") from exc
         self.conn.row_factory = sqlite3.Row
@@ -58,6 +61,16 @@ class Database:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def impatient(self, seconds: float) -> Iterator[None]:
+        """Within the block, give up on the write lock after ``seconds`` (a "database is locked" error)
+        instead of waiting up to :data:`BUSY_TIMEOUT`: for work that may as well be left to later."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[sqlite3.Connection]:
@@ -99,6 +112,12 @@ class Database:
                 conn.execute("INSERT INTO migrations VALUES (?, strftime('%s','now'))", (name,))
             applied.append(name)
         return applied
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Is this SQLite's "database is locked/busy" - another connection held the write lock past the
+    timeout - which means wait and try again, not that anything is wrong?"""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 class NoBoxHere(DataDirError):

@@ -299,3 +299,19 @@ def _sessions(conn: sqlite3.Connection) -> None:
         DROP TABLE api_tokens;
         ALTER TABLE api_tokens_new RENAME TO api_tokens
     """)
+
+
+@migration("0009_long_writes")
+def _long_writes(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- The messages a modem may take, and only those, so a paused list of a million held messages
+        -- costs a claim nothing. Pausing, resuming and cancelling change the list at once and its
+        -- messages in small batches (appliance/sendlists.py), never in one long write.
+        CREATE INDEX message_ready ON message (next_attempt_at, id) WHERE state = 'queued' AND held = 0;
+        CREATE INDEX message_ready_carrier ON message (carrier, next_attempt_at, id)
+            WHERE state = 'queued' AND held = 0;
+        -- ... and, by list, those still to hold (a list paused or cancelled) and those to free (resumed)
+        CREATE INDEX message_list_free ON message (send_list_id) WHERE state = 'queued' AND held = 0;
+        CREATE INDEX message_list_held ON message (send_list_id) WHERE state = 'queued' AND held = 1;
+        ALTER TABLE send_list ADD COLUMN cancelled_by TEXT
+    """)

@@ -12,14 +12,31 @@ every message has its outcome, so nobody reads "sending" on a finished list.
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from appliance.clock import Clock
-from appliance.db import Database
+from appliance.db import Database, is_busy
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.messages import STATES, Message
-from appliance.sendqueue import SendQueue
+from appliance.sendqueue import BATCH, SendQueue
 
+#: Seconds a page's (or the command line's) pause, resume or cancel may spend on the list's messages before
+#: it answers; the daemon does the rest in the background (a small list is done at once).
+INLINE_SECONDS = 0.2
+#: Seconds such a request waits for the database's lock before leaving the rest to the daemon.
+INLINE_WAIT = 0.05
+#: Messages held or freed per batch (a flag each: cheap), against BATCH failed (each written to the record).
+HOLD_BATCH = 2000
+#: Seconds the lock is left free at least between two batches.
+GAP_MIN = 0.01
 #: Message states that still have work ahead.
 OPEN_STATES = ("queued", "sending")
+
+
+def cancelled_reason(who: str | None) -> str:
+    """What the record says of a message whose list was cancelled before it went."""
+    return f"the list was cancelled by {who or 'staff'}; not sent, not charged"
 
 
 def progress_state(state: str, counts: dict[str, int]) -> str:
@@ -34,25 +51,82 @@ class SendLists:
         self.db = db
         self.clock = clock
         self._queue = SendQueue(db, clock)
+        self.longest_batch = 0.0
+        """The longest write lock one batch of :meth:`settle` held, in seconds (for tests and benchmarks)."""
 
-    def pause(self, list_id: int) -> int:
-        """Hold a list's queued messages (the one with the modem finishes); returns how many."""
+    def pause(self, list_id: int) -> None:
+        """Hold a list's queued messages (the one with the modem finishes)."""
         with self.db.atomic() as conn:
             self._change_state(conn, list_id, "paused", ("active",))
-            return conn.execute("UPDATE message SET held = 1 WHERE send_list_id = ? AND state = 'queued'",
-                                (list_id,)).rowcount
+        self._settle_now()
 
-    def resume(self, list_id: int) -> int:
+    def resume(self, list_id: int) -> None:
         with self.db.atomic() as conn:
             self._change_state(conn, list_id, "active", ("paused",))
-            return conn.execute("UPDATE message SET held = 0 WHERE send_list_id = ? AND state = 'queued'",
-                                (list_id,)).rowcount
+        self._settle_now()
 
-    def cancel(self, list_id: int, who: str) -> int:
-        """Fail every message of the list not yet sent (nothing was charged for them); returns how many."""
+    def cancel(self, list_id: int, who: str) -> None:
+        """Fail every message of the list not yet sent (nothing was charged for them), each in the record."""
         with self.db.atomic() as conn:
             self._change_state(conn, list_id, "cancelled", ("active", "paused"))
-            return self._queue.fail_queued(list_id, f"the list was cancelled by {who}; not sent, not charged")
+            conn.execute("UPDATE send_list SET cancelled_by = ? WHERE id = ?", (who, list_id))
+        self._settle_now()
+
+    def _settle_now(self) -> None:
+        """What a page's request may do of the batches before it answers: a little, and never wait for the
+        lock - the daemon goes on in the background (and a claim checks the list's state meanwhile)."""
+        try:
+            with self.db.impatient(INLINE_WAIT):
+                self.settle(budget=INLINE_SECONDS)
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+
+    def settle(self, *, budget: float = 0.0) -> int:
+        """Bring messages in line with their lists, in batches: hold a paused list's, free a resumed
+        list's, fail a cancelled list's. Each batch is one short transaction (the sender takes the lock
+        between two); stops when nothing is left or ``budget`` seconds are spent. Returns the rows changed.
+
+        The list's own state changed at once when staff asked; until its messages are reached here, a
+        claim finds the list's state and holds or fails the message itself (SendQueue.claim)."""
+        started, total = time.monotonic(), 0
+        while True:
+            with self.db.atomic() as conn:
+                t = time.monotonic()  # the lock is ours from here to the commit
+                n = self._settle_batch(conn)
+            took = time.monotonic() - t
+            self.longest_batch = max(self.longest_batch, took)
+            total += n
+            if n == 0 or time.monotonic() - started >= budget:
+                return total
+            # Leave the lock free as long as it was held: a sender waiting for it gets in (SQLite's waiters
+            # poll; back-to-back batches would keep missing them).
+            time.sleep(max(GAP_MIN, took))
+
+    def _settle_batch(self, conn) -> int:
+        """One short transaction of work: first hold what a paused or cancelled list has waiting (cheap, and
+        it takes them out of what a claim reads), then free a resumed list's, then fail a cancelled list's."""
+        hold = conn.execute(
+            "UPDATE message SET held = 1 WHERE id IN (SELECT id FROM message INDEXED BY message_list_free"
+            " WHERE state = 'queued' AND held = 0"
+            " AND send_list_id IN (SELECT id FROM send_list WHERE state != 'active') LIMIT ?)", (HOLD_BATCH,)).rowcount
+        if hold:
+            return hold
+        free = conn.execute(
+            "UPDATE message SET held = 0 WHERE id IN (SELECT id FROM message INDEXED BY message_list_held"
+            " WHERE state = 'queued' AND held = 1"
+            " AND send_list_id IN (SELECT id FROM send_list WHERE state = 'active') LIMIT ?)", (HOLD_BATCH,)).rowcount
+        if free:
+            return free
+        doomed = conn.execute(
+            "SELECT m.id, l.cancelled_by FROM message m JOIN send_list l ON l.id = m.send_list_id"
+            " WHERE m.state = 'queued' AND m.send_list_id IN (SELECT id FROM send_list WHERE state = 'cancelled')"
+            " LIMIT ?", (BATCH,)).fetchall()
+        failed = 0
+        for who in {r["cancelled_by"] for r in doomed}:
+            failed += self._fail_unsent(conn, [r["id"] for r in doomed if r["cancelled_by"] == who],
+                                        cancelled_reason(who))
+        return failed
 
     def _change_state(self, conn, list_id: int, state: str, allowed_from: tuple[str, ...]) -> None:
         row = conn.execute("SELECT state FROM send_list WHERE id = ?", (list_id,)).fetchone()
@@ -61,6 +135,20 @@ class SendLists:
         if row["state"] not in allowed_from:
             raise ListStateError(f"the list is {row['state']}; it cannot be {state} now")
         conn.execute("UPDATE send_list SET state = ? WHERE id = ?", (state, list_id))
+
+    def _fail_unsent(self, conn, ids: list[int], reason: str) -> int:
+        """Fail these messages if still queued (none was charged), each into the record; in the caller's
+        transaction, set-based. Returns how many."""
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        failed = conn.execute(f"UPDATE message SET state = 'failed', error = ?, finished_at = ?, held = 0"
+                              f" WHERE id IN ({marks}) AND state = 'queued' RETURNING id",
+                              (reason, self.clock.time(), *ids)).fetchall()
+        done = sorted(r[0] for r in failed)
+        self._queue.audit.record_many(conn, "failed", conn.execute(
+            f"SELECT * FROM message WHERE id IN ({', '.join('?' * len(done))}) ORDER BY id", done), reason)
+        return len(done)
 
     def recent(self, limit: int = 50) -> list[dict]:
         """Send lists, newest first, with their messages counted by state."""

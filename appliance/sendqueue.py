@@ -36,6 +36,16 @@ from appliance.messages import FINISHED, KINDS, MARKETING, STATES, TRANSACTIONAL
 from appliance.phones import carrier_of
 from appliance.plan import MessagePlan
 
+#: Opted-out messages one claim fails on its way to one it may send (the next claim goes on from there).
+SKIP_OPTED_OUT = 100
+#: Rows a long change (requeue, a list's cancel) writes per transaction: each holds the write lock briefly.
+BATCH = 500
+#: A message a modem may take: queued, not held, and not of a list staff paused or cancelled a moment ago
+#: (its messages are held or failed in batches afterwards, SendLists.settle, which takes them out of the
+#: message_ready indexes: the queries below read those, so held messages, however many, cost nothing).
+READY = ("state = 'queued' AND held = 0 AND (send_list_id IS NULL OR send_list_id NOT IN"
+         " (SELECT id FROM send_list WHERE state != 'active'))")
+
 # The queue's vocabulary lives in appliance.messages; named here too for those who read the queue.
 __all__ = ["AUDITED", "FINISHED", "KINDS", "MARKETING", "STATES", "TRANSACTIONAL", "Message", "RetryPolicy",
            "SendQueue", "Shortfall"]
@@ -120,52 +130,67 @@ class SendQueue:
         the network has not confirmed yet). If the balance does not cover
         them, nothing is claimed: the queue waits, in order, and
         :attr:`shortfall` says why until a top-up.
+
+        The search is a plain read, before the write lock is taken: however long it takes (a big list
+        paused a moment ago, not yet held), it keeps nobody else from the database. Under the lock the
+        one message found is checked again and claimed.
         """
         now = self.clock.time()
-        with self.db.atomic() as conn:
-            while True:
-                row = self._candidate(conn, now, carrier, tuple(avoid), quiet)
+        for _ in range(SKIP_OPTED_OUT):
+            found = self._candidate(self.db.conn, now, carrier, tuple(avoid), quiet)
+            if found is None:
+                self.shortfall = None
+                return None
+            with self.db.atomic() as conn:
+                row = conn.execute(f"SELECT id, segments, recipient FROM message WHERE id = ? AND {READY}",
+                                   (found["id"],)).fetchone()
                 if row is None:
-                    self.shortfall = None
-                    return None
-                if not conn.execute("SELECT 1 FROM opt_out WHERE number = ?", (row["recipient"],)).fetchone():
-                    break
-                # The customer replied TD after the list was queued: never send, never charge.
-                self._set(row["id"], "failed", "the customer opted out (replied TD/退订) after the list was "
-                                               "queued; not sent, not charged", finished_at=now)
-            mid = row["id"]
-            need = row["segments"] - self._accepted_count(conn, mid)
-            if max_parts is not None and need > max_parts:
-                return None
-            balance = self.ledger.balance(conn)
-            if need > balance:
-                self.shortfall = Shortfall(mid, need, balance)
-                return None
-            self.shortfall = None
-            if need:
-                self.ledger.record(conn, "debit", -need, message_id=mid)
-            conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?,"
-                         " claim_charge = ? WHERE id = ?", (now, need, mid))
-            return self.get(mid)
+                    continue  # another modem of the pool took it, or its list stopped, a moment ago
+                if conn.execute("SELECT 1 FROM opt_out WHERE number = ?", (row["recipient"],)).fetchone():
+                    # The customer replied TD after the list was queued: never send, never charge.
+                    self._set(row["id"], "failed", "the customer opted out (replied TD/退订) after the list was "
+                                                   "queued; not sent, not charged", finished_at=now)
+                    continue
+                return self._pay_and_take(conn, row, now, max_parts)
+        return None
+
+    def _pay_and_take(self, conn, row, now: float, max_parts: int | None) -> Message | None:
+        """Charge for a found message and mark it ``sending`` (in the claim's transaction)."""
+        mid = row["id"]
+        need = row["segments"] - self._accepted_count(conn, mid)
+        if max_parts is not None and need > max_parts:
+            return None
+        balance = self.ledger.balance(conn)
+        if need > balance:
+            self.shortfall = Shortfall(mid, need, balance)
+            return None
+        self.shortfall = None
+        if need:
+            self.ledger.record(conn, "debit", -need, message_id=mid)
+        conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?,"
+                     " claim_charge = ? WHERE id = ?", (now, need, mid))
+        return self.get(mid)
 
     @staticmethod
     def _candidate(conn, now: float, carrier: str | None, avoid: tuple[str, ...], quiet: bool):
         kind = " AND kind = 'transactional'" if quiet else ""
-        cols = ("SELECT id, segments, recipient FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
-                " AND held = 0")
         if carrier:
-            row = conn.execute(f"{cols} AND carrier = ?{kind} ORDER BY next_attempt_at, id LIMIT 1",
-                               (now, carrier)).fetchone()
+            row = conn.execute(f"SELECT id, segments, recipient FROM message INDEXED BY message_ready_carrier"
+                               f" WHERE {READY} AND next_attempt_at <= ? AND carrier = ?{kind}"
+                               f" ORDER BY next_attempt_at, id LIMIT 1", (now, carrier)).fetchone()
             if row is not None:
                 return row
         skip = f" AND carrier NOT IN ({', '.join('?' * len(avoid))})" if avoid else ""
-        return conn.execute(f"{cols}{skip}{kind} ORDER BY next_attempt_at, id LIMIT 1", (now, *avoid)).fetchone()
+        return conn.execute(f"SELECT id, segments, recipient FROM message INDEXED BY message_ready WHERE {READY}"
+                            f" AND next_attempt_at <= ?{skip}{kind} ORDER BY next_attempt_at, id LIMIT 1",
+                            (now, *avoid)).fetchone()
 
     def waiting_for_credit(self) -> Shortfall | None:
         """Is the next due message held back because the balance does not cover it? (Read only.)"""
         conn = self.db.conn
-        row = conn.execute("SELECT id, segments FROM message WHERE state = 'queued' AND next_attempt_at <= ?"
-                           " AND held = 0 ORDER BY next_attempt_at, id LIMIT 1", (self.clock.time(),)).fetchone()
+        row = conn.execute(f"SELECT id, segments FROM message INDEXED BY message_ready WHERE {READY}"
+                           f" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+                           (self.clock.time(),)).fetchone()
         if row is None:
             return None
         need = row["segments"] - self._accepted_count(conn, row["id"])
@@ -193,7 +218,7 @@ class SendQueue:
 
     def has_due(self, *, marketing_only: bool = False, more_parts_than: int | None = None) -> bool:
         """Is a queued message due now (of a marketing list / needing more parts than given)?"""
-        sql = "SELECT 1 FROM message WHERE state = 'queued' AND held = 0 AND next_attempt_at <= ?"
+        sql = f"SELECT 1 FROM message INDEXED BY message_ready WHERE {READY} AND next_attempt_at <= ?"
         params: list = [self.clock.time()]
         if marketing_only:
             sql += " AND kind = 'marketing'"
@@ -203,7 +228,8 @@ class SendQueue:
         return self.db.execute(sql + " LIMIT 1", params).fetchone() is not None
 
     def next_due_at(self) -> float | None:
-        row = self.db.execute("SELECT MIN(next_attempt_at) FROM message WHERE state = 'queued' AND held = 0").fetchone()
+        row = self.db.execute(f"SELECT MIN(next_attempt_at) FROM message INDEXED BY message_ready WHERE {READY}"
+                              ).fetchone()
         return row[0]
 
     def record_segment(self, message_id: int, seq: int, reference: int | None, *, at: float | None = None,
@@ -283,19 +309,28 @@ class SendQueue:
         return requeued, uncertain
 
     def requeue_uncertain(self, ids: Iterable[int] | None = None) -> int:
-        """A person decided: send the uncertain messages (only their unconfirmed parts) again."""
+        """A person decided: send the uncertain messages (only their unconfirmed parts) again.
+
+        In batches of :data:`BATCH`, each its own short transaction: requeueing many never keeps the
+        sender from the database for long."""
         now = self.clock.time()
-        with self.db.atomic() as conn:
-            if ids is None:
-                cur = conn.execute("UPDATE message SET state = 'queued', attempts = 0, error = NULL,"
-                                   " next_attempt_at = ? WHERE state = 'uncertain'", (now,))
-                return cur.rowcount
-            count = 0
-            for mid in ids:
-                cur = conn.execute("UPDATE message SET state = 'queued', attempts = 0, error = NULL,"
-                                   " next_attempt_at = ? WHERE id = ? AND state = 'uncertain'", (now, mid))
-                count += cur.rowcount
+        sql = ("UPDATE message SET state = 'queued', attempts = 0, error = NULL, next_attempt_at = ?"
+               " WHERE id IN ({}) AND state = 'uncertain'")
+        count = 0
+        if ids is not None:
+            wanted = list(ids)
+            for i in range(0, len(wanted), BATCH):
+                chunk = wanted[i:i + BATCH]
+                with self.db.atomic() as conn:
+                    count += conn.execute(sql.format(", ".join("?" * len(chunk))), (now, *chunk)).rowcount
             return count
+        while True:
+            with self.db.atomic() as conn:
+                n = conn.execute(sql.format("SELECT id FROM message WHERE state = 'uncertain' LIMIT ?"),
+                                 (now, BATCH)).rowcount
+            count += n
+            if n < BATCH:
+                return count
 
     def _set(self, message_id: int, state: str, error: str | None, *, only_from: tuple[str, ...] | None = None,
              **columns: float | int) -> None:
@@ -313,17 +348,6 @@ class SendQueue:
             if changed and state in AUDITED:
                 row = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
                 self.audit.record(conn, state, row, error or state)
-
-    def fail_queued(self, list_id: int, reason: str) -> int:
-        """Fail every queued message of a list (none was charged); each goes into the record. Returns how many."""
-        now = self.clock.time()
-        with self.db.atomic() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM message WHERE send_list_id = ? AND state = 'queued'",
-                                              (list_id,))]
-            for mid in ids:
-                conn.execute("UPDATE message SET held = 0 WHERE id = ?", (mid,))
-                self._set(mid, "failed", reason, finished_at=now)
-            return len(ids)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -526,3 +526,66 @@ def test_the_page_dying_stops_the_box_rather_than_sending_on_without_it(tmp_path
     assert not runner.is_alive(), "the box went on without its page"
     assert "the listening socket broke" in str(outcome[0].value)
     assert any(r.exc_info and "the page stopped" in r.getMessage() for r in caplog.records)
+
+
+# --- 5. long writes never starve the sender -------------------------------------------------------------
+
+
+class LockProbe(threading.Thread):
+    """Takes the database's write lock again and again, as the sender does, and keeps the longest wait."""
+
+    def __init__(self, data_dir):
+        super().__init__(daemon=True)
+        self.data_dir, self.stop, self.longest = data_dir, threading.Event(), 0.0
+
+    def run(self) -> None:
+        import sqlite3
+        import time
+
+        conn = sqlite3.connect(f"{self.data_dir}/smsgenie.db", timeout=60, isolation_level=None)
+        while not self.stop.is_set():
+            t = time.monotonic()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            self.longest = max(self.longest, time.monotonic() - t)
+            self.stop.wait(0.02)
+        conn.close()
+
+
+@pytest.mark.system  # a big list: SMSGENIE_BIG_LIST messages (CI: a million)
+@pytest.mark.timeout(1800)
+def test_cancelling_a_big_list_never_starves_the_sender(sim, config, queue):
+    import os
+    import time
+
+    from appliance.plan import plan_message
+    from tests.conftest import running_daemon, wait_for
+
+    size = int(os.environ.get("SMSGENIE_BIG_LIST", "100000"))
+    sim.send_latency = 0.05  # 20 a second: faster than any SIM, and it leaves the lock free as a modem does
+    big = queue.create_list("big.csv", "YL08")
+    queue.enqueue_many(big, ((f"+86138{i:08d}", plan_message("会员日九折")) for i in range(size)), "YL08")
+    after = queue.create_list("after.csv", "YL08")
+    small = queue.enqueue(after, [f"+86139{i:08d}" for i in range(20)], plan_message("订单已到"), "YL08")
+    lists = SendLists(queue.db, queue.clock)
+    probe = LockProbe(config.data_dir)
+    with running_daemon(config) as daemon:
+        wait_for(lambda: len(sim.accepted) >= 5, 20, message="sending under way")
+        probe.start()
+        t = time.monotonic()
+        lists.cancel(big, "boss")
+        assert time.monotonic() - t < 1.0, "the cancel held the page's request"
+        sent_at_cancel = len(sim.accepted)
+        wait_for(lambda: all(queue.get(m).state in ("sent", "delivered") for m in small), 60 + size / 2000,
+                 message="the next list sent while the big one is cancelled")
+        assert len(sim.accepted) > sent_at_cancel  # sending went on
+        wait_for(lambda: lists.get(big)["counts"]["queued"] == 0, 60 + size / 1000, interval=0.5,
+                 message="the cancel completed")
+        probe.stop.set()
+        probe.join()
+        assert daemon.workers[0].stuck_for() < 0
+    counts = lists.get(big)["counts"]
+    assert sum(counts.values()) == size  # nothing lost
+    assert counts["failed"] >= size - 100 and counts["sending"] == 0
+    assert daemon.lists.longest_batch < 0.5, f"one batch held the lock {daemon.lists.longest_batch:.2f} s"
+    assert probe.longest < 1.0, f"a writer waited {probe.longest:.2f} s for the lock"

@@ -20,9 +20,11 @@ class Bookkeeping:
         self._pending.append(write)
 
     def flush(self) -> None:
-        """Do every pending write, in order (one that raises stays done for those before it)."""
+        """Do every pending write, in order. One that raises (the database busy, say) stays pending, with
+        those after it, for the next flush; those before it are done and gone."""
         while self._pending:
-            self._pending.pop(0)()
+            self._pending[0]()
+            self._pending.pop(0)
 
     def __bool__(self) -> bool:
         return bool(self._pending)

@@ -11,12 +11,13 @@ the loop.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from dataclasses import replace
 
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
-from appliance.db import Database
+from appliance.db import Database, is_busy
 from appliance.journal import HandoverJournal
 from appliance.modemstatus import ModemStatusBoard
 from appliance.sendqueue import SendQueue
@@ -39,6 +40,8 @@ REFRESH_INTERVAL = 30.0
 POLL_INTERVAL = 1.0
 REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
 PAUSED_WAIT_MAX = 60.0
+#: Seconds to wait when the database stayed locked past its own timeout (a long write elsewhere).
+BUSY_WAIT = 1.0
 #: A worker that shows no sign of life this long past the wait it announced is stuck (a bug, a
 #: driver call that never returns): the daemon then stops its systemd watchdog pings, so systemd
 #: restarts the service. Every modem call has a timeout; the longest is one AT+CMGS (send_timeout).
@@ -119,7 +122,13 @@ class ModemWorker:
         try:
             while not self._stop.is_set():
                 self._beat()
-                self.step()
+                try:
+                    self.step()
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise
+                    log.warning("%s: the database stayed busy (%s); trying again in a moment", self.label, exc)
+                    self._idle(BUSY_WAIT)
         finally:
             self.bookkeeping.flush()
             self.sender.release_next()

@@ -2,9 +2,9 @@
 
 The claim ("sending", paid for) is already on the card when a part goes.
 The part references and "sent" are bookkeeping, written while the modem
-works on the *next* part or message, and the next message is claimed (an
-fsync) and encoded meanwhile too, so the modem never waits for the
-database (docs/sending.md). Every fault becomes a queue outcome: a refused
+works on the *next* part or message, and the next message is claimed and
+encoded meanwhile too, so the modem never waits for the database
+(docs/sending.md). Every fault becomes a queue outcome: a refused
 message is retried or failed by its error code, a modem that went quiet
 after taking a message leaves it ``uncertain``, and a box that cannot send
 (no SIM, no network) gives the message back uncharged and holds a moment.
@@ -15,12 +15,14 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import sqlite3
 import threading
 from datetime import timedelta
 from typing import Callable
 
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
+from appliance.db import is_busy
 from appliance.journal import HandoverJournal
 from appliance.messages import Message, RetryPolicy
 from appliance.privacy import mask_number
@@ -97,12 +99,18 @@ class Sender:
                 handed = True
             except ModemError as exc:
                 return self._not_sent(msg, part, exc)
-            # The network is working: write down what came before and claim what comes
-            # next, in one transaction (one fsync: on an SD card that is what costs).
-            with self.queue.db.atomic():
-                self.bookkeeping.flush()
+            # The network is working: write down what came before (one transaction, one fsync), and
+            # claim what comes next (its search reads before it takes the lock: a long search never keeps
+            # the others from the database).
+            try:
+                with self.queue.db.atomic():
+                    self.bookkeeping.flush()
                 if seq == len(pdus):
                     self._claim_ahead()
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                log.warning("the database was busy during a send (%s): its bookkeeping waits a step", exc)
             try:
                 reference = pending.reference()
             except ModemError as exc:
