@@ -589,3 +589,117 @@ def test_cancelling_a_big_list_never_starves_the_sender(sim, config, queue):
     assert counts["failed"] >= size - 100 and counts["sending"] == 0
     assert daemon.lists.longest_batch < 0.5, f"one batch held the lock {daemon.lists.longest_batch:.2f} s"
     assert probe.longest < 1.0, f"a writer waited {probe.longest:.2f} s for the lock"
+
+
+# --- 3. bodies are refused before they are read ----------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The page served by waitress, as on the box, with an admin signed in (cookie) and the box itself."""
+    import http.cookiejar
+    import urllib.request
+
+    from appliance.config import Config, ModemConfig, WebConfig
+    from appliance.db import Database
+    from smsgenie.box import RunningBox
+
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                    modems=(ModemConfig(port=str(tmp_path / "no-modem")),),
+                    web=WebConfig(listen="127.0.0.1:0", max_upload_mb=1))
+    box = RunningBox(config)
+    running = threading.Thread(target=box.run, daemon=True)
+    running.start()
+    db = Database.in_data_dir(config.data_dir)
+    Accounts(db, box.daemon.clock).create("boss", PASSWORD, "admin")
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    csrf = token_of(browser.open(box.url + "/login", timeout=5).read().decode())
+    browser.open(box.url + "/login", data=f"csrf_token={csrf}&username=boss&password={PASSWORD}".encode(),
+                 timeout=5).read()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    yield box, cookie
+    box.stop()
+    running.join(timeout=20)
+    db.close()
+
+
+def raw(url: str, request: bytes, body_chunks=(), timeout: float = 5.0) -> tuple[bytes, int]:
+    """Send ``request`` (headers) then chunks until the server answers or hangs up: (answer, body bytes sent)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    sent = 0
+    with socket.create_connection((where.hostname, where.port), timeout=timeout) as s:
+        s.sendall(request)
+        try:
+            for chunk in body_chunks:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # the server stopped reading and closed: what we want
+            pass
+        answer = b""
+        try:
+            while data := s.recv(65536):
+                answer += data
+        except OSError:
+            pass
+    return answer, sent
+
+
+def test_a_gigabyte_declared_without_a_login_is_refused_unread(served):
+    box, _ = served
+    answer, _ = raw(box.url, b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n"
+                             b"Content-Type: multipart/form-data; boundary=x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+def test_a_chunked_body_without_a_login_is_cut_off_early(served):
+    box, _ = served
+    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+    answer, sent = raw(box.url, b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                       (chunk for _ in range(16 * 1024)))  # a gigabyte, if the box kept reading
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert sent < 16 * 1024 * 1024, f"the box read {sent} bytes of a body it should have refused"
+
+
+def test_signed_in_the_list_limit_holds_and_the_update_form_alone_gets_more(served):
+    box, cookie = served
+    over = 2 * 1024 * 1024
+    refused, _ = raw(box.url, b"POST /send HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n"
+                     % (cookie.encode(), over))
+    assert refused.startswith(b"HTTP/1.1 413")
+    bundle, _ = raw(box.url, b"POST /admin/update HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: %d\r\n"
+                    b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" % (cookie.encode(), over),
+                    [b"a=" + b"x" * (over - 2)])
+    assert not bundle.startswith(b"HTTP/1.1 413")  # through to the page (which wants its CSRF token)
+    forged = cookie.split("=", 1)[0] + "=" + "x" * 40
+    anonymous, _ = raw(box.url, b"POST /send HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: 100000\r\n\r\n"
+                       % forged.encode())
+    assert anonymous.startswith(b"HTTP/1.1 413")  # a cookie the box did not sign counts for nothing
+
+
+def test_one_address_cannot_take_all_the_connections(served):
+    import socket
+    from urllib.parse import urlsplit
+
+    from web.gate import PER_CLIENT
+
+    box, _ = served
+    where = urlsplit(box.url)
+    held = [socket.create_connection((where.hostname, where.port), timeout=5) for _ in range(PER_CLIENT + 5)]
+    try:
+        import select
+        import time
+
+        closed, deadline = set(), time.monotonic() + 10
+        while len(closed) < 5 and time.monotonic() < deadline:  # refused ones end at once; the others wait
+            readable, _, _ = select.select([s for s in held if s not in closed], [], [], 0.5)
+            closed |= {s for s in readable if s.recv(1) == b""}
+        time.sleep(0.5)
+        readable, _, _ = select.select([s for s in held if s not in closed], [], [], 0)
+        assert len(closed) == 5 and not readable, f"{len(closed)} of the connections past {PER_CLIENT} refused"
+    finally:
+        for s in held:
+            s.close()

@@ -19,6 +19,7 @@ from appliance.config import Config
 from appliance.errors import SmsGenieError
 from appliance.ui.link import PanelLink
 from web import create_app
+from web.gate import body_limits, guard
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class WebServer:
                                         channel_timeout=30, ident="smsgenie")
         except OSError as exc:
             raise _cannot_listen(config.web.listen, config.source, exc) from None
+        guard(self.server, body_limits(self.app, config.web.max_upload_mb))
         self.url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.server.effective_port}"
         self._on_failure = on_failure
         self._closing = False
