@@ -2,9 +2,12 @@
 
 There is no default password. Until the first admin exists, the web page
 asks for one, and only someone who can read the one-time set-up PIN (on
-the box's screen and in its log) may create it. Passwords and tokens are
-kept only as salted scrypt hashes (the standard library's, no web
-framework needed). Repeated wrong passwords lock an account for a while.
+the box's counter panel, or from ``smsgenie setup-pin`` on the box; never
+in its log) may create it. Passwords and tokens are kept only as salted
+scrypt hashes (the standard library's, no web framework needed). Wrong
+passwords and PINs are slowed down (appliance/attempts.py); a refusal never
+says whether the user exists. A password has at least 10 characters and is
+not one of the common ones every guesser tries first.
 """
 
 from __future__ import annotations
@@ -16,14 +19,24 @@ import secrets
 from dataclasses import dataclass
 
 from appliance import kv
+from appliance.attempts import Attempts
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import SmsGenieError
 
 ROLES = ("admin", "staff")
+#: Wrong set-up PINs before the PIN stops working (a new one comes with the next start, or setup-pin --new).
 MAX_FAILURES = 5
-LOCK_SECONDS = 15 * 60
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+#: Passwords every guesser tries first (lower case; with and without digits and punctuation), refused.
+COMMON_PASSWORDS = frozenset("""
+password password1 password12 password123 password1234 passw0rd123 p@ssw0rd123 qwertyuiop qwertyuiop1
+1234567890 0123456789 12345678910 1234567890a a1234567890 abcdefghij abcdefg123 abc1234567 1q2w3e4r5t
+1qaz2wsx3edc qazwsxedcr asdfghjkl1 zxcvbnm123 iloveyou12 administrator admin12345 admin123456 welcome123
+letmein123 changeme12 smsgenie123 woaini1314 woaini520520 5201314520 1314520520 aaaaaaaaaa 1111111111
+0000000000 8888888888 6666666666 1234512345 1122334455 9876543210 147258369 1472583690 qwer123456
+""".split())
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -32,7 +45,7 @@ class AccountError(SmsGenieError, ValueError):
 
 
 class LoginRefused(SmsGenieError):
-    """Wrong username or password, or the account is locked for now."""
+    """Wrong username or password, or too many wrong tries just now: wait."""
 
 
 def hash_secret(secret: str) -> str:
@@ -51,6 +64,20 @@ def check_secret(secret: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to check a password against when there is no such user: the same work either way."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(hash_secret(secrets.token_hex(8)))
+    return _DUMMY_HASH[0]
+
+
+def waiting(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 90 else f"{seconds / 60:.0f} minutes"
 
 
 def token_digest(token: str) -> str:
@@ -101,30 +128,30 @@ class Accounts:
                                (username, hash_secret(password), role, self.clock.time()))
             return User(cur.lastrowid, username, role)
 
-    def login(self, username: str, password: str) -> User:
-        """The user, or LoginRefused; a locked account is refused even with the right password."""
-        now = self.clock.time()
-        row = self.db.execute("SELECT * FROM users WHERE username = ?", (username.strip(),)).fetchone()
-        if row is None:
-            check_secret(password, hash_secret("x"))  # the same work either way: no user-name probing by timing
+    def login(self, username: str, password: str, address: str = "local") -> User:
+        """The user, or LoginRefused. Each try counts before the password is checked (per ``address`` and
+        per account name, whether or not it exists); after a few wrong ones each must wait longer."""
+        username = username.strip()
+        keys = {f"address:{address}": "address", f"account:{username.lower()}": "account"}
+        refused = Attempts(self.db, self.clock).begin(keys)
+        if refused is not None:
+            raise LoginRefused(f"too many wrong tries: wait {waiting(refused.wait)}, then try again")
+        row = self.db.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+        if not check_secret(password, row["password_hash"] if row else _dummy_hash()) or row is None:
             raise LoginRefused("wrong username or password")
-        if row["locked_until"] > now:
-            minutes = max(1, round((row["locked_until"] - now) / 60))
-            raise LoginRefused(f"too many wrong passwords: this account is locked for {minutes} more minute"
-                               f"{'s' if minutes != 1 else ''}")
-        if not check_secret(password, row["password_hash"]):
-            failures = row["failed_logins"] + 1
-            locked = now + LOCK_SECONDS if failures >= MAX_FAILURES else 0
-            with self.db.atomic() as conn:
-                conn.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                             (0 if locked else failures, locked, row["id"]))
-            if locked:
-                raise LoginRefused(f"too many wrong passwords: this account is locked for {LOCK_SECONDS // 60} "
-                                   f"minutes")
-            raise LoginRefused("wrong username or password")
-        with self.db.atomic() as conn:
-            conn.execute("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", (row["id"],))
+        Attempts(self.db, self.clock).succeeded(keys)
         return User(row["id"], row["username"], row["role"])
+
+    def unlock(self, username: str) -> bool:
+        """Let an account's user try again at once (the technician's 'users unlock'); False: no such user."""
+        if self.db.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone() is None:
+            return False
+        Attempts(self.db, self.clock).clear(f"account:{username.lower()}")
+        return True
+
+    def by_name(self, username: str) -> User | None:
+        row = self.db.execute("SELECT id, username, role FROM users WHERE username = ?", (username,)).fetchone()
+        return User(*row) if row else None
 
     def get(self, user_id: int) -> User | None:
         row = self.db.execute("SELECT id, username, role FROM users WHERE id = ?", (user_id,)).fetchone()
@@ -195,32 +222,46 @@ class Accounts:
     # --- the first-run set-up PIN ----------------------------------------------------------
 
     def new_setup_pin(self) -> str:
-        """A fresh six-digit PIN (shown on the box and in its log); only its hash is kept."""
+        """A fresh six-digit PIN for the first admin. Kept in the box's private database so the counter
+        panel and ``smsgenie setup-pin`` can show it; never written to a log."""
         pin = f"{secrets.randbelow(10**6):06d}"
         with self.db.atomic() as conn:
             kv.put(conn, "setup_pin", hash_secret(pin))
+            kv.put(conn, "setup_pin_shown", pin)
             kv.put(conn, "setup_pin_failures", "0")
         return pin
 
+    def setup_pin(self) -> str | None:
+        """The set-up PIN while the box waits for its first admin, else None."""
+        if self.any_users():
+            return None
+        return kv.get(self.db.conn, "setup_pin_shown")
+
     def setup_admin(self, pin: str, username: str, password: str) -> User:
-        """Create the first admin, if ``pin`` is the set-up PIN. Five wrong PINs void it."""
+        """Create the first admin, if ``pin`` is the set-up PIN. Five wrong PINs void it; each try is counted
+        before the PIN is checked, so tries at the same moment get no more chances."""
         if self.any_users():
             raise AccountError("the box is already set up; log in instead")
-        pin_hash = kv.get(self.db.conn, "setup_pin")
-        if pin_hash is None:
-            raise AccountError("there is no set-up PIN yet: restart the box to show one")
-        if not check_secret(pin.strip(), pin_hash):
-            with self.db.atomic() as conn:
-                failures = int(kv.get(conn, "setup_pin_failures") or 0) + 1
+        with self.db.atomic() as conn:
+            pin_hash = kv.get(conn, "setup_pin")
+            failures = int(kv.get(conn, "setup_pin_failures") or 0) + 1
+            if pin_hash is not None and failures > MAX_FAILURES:  # tries at the same moment as the last
+                kv.delete(conn, "setup_pin", "setup_pin_shown")
+                pin_hash = None
+            elif pin_hash is not None:
                 kv.put(conn, "setup_pin_failures", str(failures))
-                if failures >= MAX_FAILURES:
-                    kv.delete(conn, "setup_pin")
+        if pin_hash is None:
+            raise AccountError("there is no set-up PIN now: restart the box, or on the box run "
+                               "'smsgenie setup-pin --new'")
+        if not check_secret(pin.strip(), pin_hash):
             if failures >= MAX_FAILURES:
+                with self.db.atomic() as conn:
+                    kv.delete(conn, "setup_pin", "setup_pin_shown")
                 raise AccountError("too many wrong PINs: that PIN no longer works; restart the box for a new one")
             raise AccountError("that is not the set-up PIN shown on the box")
         user = self.create(username, password, "admin")
         with self.db.atomic() as conn:
-            kv.delete(conn, "setup_pin", "setup_pin_failures")
+            kv.delete(conn, "setup_pin", "setup_pin_shown", "setup_pin_failures")
         return user
 
     # --- API tokens ----------------------------------------------------------------------
@@ -262,5 +303,7 @@ class Accounts:
 def check_password(password: str, username: str = "") -> None:
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
-    if username and password.lower() == username.lower():
-        raise AccountError("the password must not be the username")
+    if username and username.lower() in password.lower():
+        raise AccountError("the password must not contain the username")
+    if password.lower() in COMMON_PASSWORDS or len(set(password)) < 4:
+        raise AccountError("that password is one guessers try first: choose another (a short sentence works)")

@@ -64,9 +64,9 @@ class Daemon:
     def __init__(self, config: Config, *, clock: Clock | None = None, poll_interval: float = POLL_INTERVAL,
                  boot_id: Callable[[], str | None] = read_boot_id,
                  power_switches: dict[str, PowerSwitch] | None = None,
-                 setup_pin: Callable[[], str | None] = lambda: None, panel_display=None, pin_factory=None,
+                 panel_display=None, pin_factory=None,
                  notifier: Notifier | None = None, stuck_after: float = STUCK_AFTER):
-        """``setup_pin``: the web page's first-run PIN, for the panel to show. ``panel_display`` (a luma
+        """``panel_display`` (a luma
         device) and ``pin_factory`` (gpiozero's) replace what ``[panel]`` would open: for tests.
         ``notifier``: systemd's notify socket (``Notifier.from_environ()`` under systemd)."""
         self.config = config
@@ -97,9 +97,9 @@ class Daemon:
         self.lists: SendLists | None = None
         """The lists' steward while running (it holds, frees and fails a big list's messages in batches)."""
         self.buttons = None
-        self._open_panel(setup_pin, panel_display, pin_factory)
+        self._open_panel(panel_display, pin_factory)
 
-    def _open_panel(self, setup_pin, display, pin_factory) -> None:
+    def _open_panel(self, display, pin_factory) -> None:
         """The OLED and buttons, if configured. A panel that will not open is logged, not fatal:
         the box's job is sending, and the web page shows everything the panel would."""
         p = self.config.panel
@@ -115,7 +115,7 @@ class Daemon:
                                        i2c_address=p.i2c_address, rotate=p.rotate)
             except HardwareError as exc:
                 log.error("the panel's display: %s", exc)
-        self.panel = Panel(self.config, display, clock=self.clock, setup_pin=setup_pin,
+        self.panel = Panel(self.config, display, clock=self.clock,
                            restart_modem=self.restart_modems, wake_workers=self.wake_workers)
         pins = {"up": p.pin_up, "down": p.pin_down, "ok": p.pin_ok, "back": p.pin_back}
         try:

@@ -315,3 +315,18 @@ def _long_writes(conn: sqlite3.Connection) -> None:
         CREATE INDEX message_list_held ON message (send_list_id) WHERE state = 'queued' AND held = 1;
         ALTER TABLE send_list ADD COLUMN cancelled_by TEXT
     """)
+
+
+@migration("0010_attempts")
+def _attempts(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Failed logins and set-up PINs, per address and per account (appliance/attempts.py). The users
+        -- table's failed_logins and locked_until are no longer used (an account locked for good was a
+        -- lock anyone could set).
+        CREATE TABLE attempt (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            next_at REAL NOT NULL,
+            last_at REAL NOT NULL
+        )
+    """)

@@ -2,8 +2,7 @@
 
 ``smsgenie run`` and the demo build one :class:`RunningBox` and run it; it
 is the one place that knows all the rooms. The page gets only what it needs
-from the daemon - the counter panel's :class:`~appliance.ui.link.PanelLink`
-- and the panel gets the page's first-run set-up PIN.
+from the daemon - the counter panel's :class:`~appliance.ui.link.PanelLink`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def first_run_pin(config: Config, clock: Clock) -> str | None:
-    """A fresh set-up PIN while the box has no admin (only its hash is kept), else None."""
+    """A fresh set-up PIN while the box has no admin (shown on the panel and by 'smsgenie setup-pin'), else None."""
     db = Database.in_data_dir(config.data_dir)
     try:
         accounts = Accounts(db, clock)
@@ -44,7 +43,7 @@ class RunningBox:
         if config.web.listen:
             check_listen(config.web.listen, config.source)
         self.setup_pin = first_run_pin(config, clock) if config.web.listen else None
-        self.daemon = Daemon(config, clock=clock, setup_pin=lambda: self.setup_pin, **daemon_options)
+        self.daemon = Daemon(config, clock=clock, **daemon_options)
         self.web: WebServer | None = None
         if config.web.listen:
             try:

@@ -703,3 +703,139 @@ def test_one_address_cannot_take_all_the_connections(served):
     finally:
         for s in held:
             s.close()
+
+
+# --- 10. login and set-up resist guessing -------------------------------------------------------------
+
+
+def test_simultaneous_wrong_passwords_get_no_more_tries_than_one_at_a_time(box, monkeypatch):
+    from appliance import accounts as accmod
+
+    Accounts(box.db, box.clock).create("clerk", PASSWORD, "staff")
+    checked = []
+    real = accmod.check_secret
+    monkeypatch.setattr(accmod, "check_secret", lambda secret, stored: checked.append(1) or real(secret, stored))
+    from appliance.db import Database
+
+    def guess():
+        db = Database(box.db.path)
+        try:
+            Accounts(db, box.clock).login("clerk", "wrong-password-x", address="10.0.0.9")
+        except Exception:  # noqa: BLE001 - refused, as it should be
+            pass
+        finally:
+            db.close()
+
+    guessers = [threading.Thread(target=guess) for _ in range(20)]
+    for t in guessers:
+        t.start()
+    for t in guessers:
+        t.join(timeout=60)
+    from appliance.attempts import FREE_TRIES
+
+    assert len(checked) <= FREE_TRIES + 1, f"{len(checked)} passwords checked of 20 at once"
+
+
+def test_an_address_that_keeps_guessing_waits_longer_while_the_admin_elsewhere_gets_in(tmp_path):
+    from appliance.accounts import LoginRefused
+    from appliance.clock import FakeClock
+    from appliance.db import Database
+
+    clock = FakeClock()
+    db = Database.in_data_dir(tmp_path)
+    accounts = Accounts(db, clock)
+    accounts.create("boss", PASSWORD, "admin")
+    waits = []
+    for _ in range(12):
+        try:
+            accounts.login("boss", "not-the-password", address="10.0.0.66")
+        except LoginRefused as exc:
+            waits.append(str(exc))
+        clock.advance(1)
+    assert sum("wait" in w for w in waits) >= 6  # most of the tries were not even checked
+    assert all(("wrong username or password" in w) or ("wait" in w) for w in waits)
+    clock.advance(61)  # the account waits at most a minute: the shop's admin is never locked out for long
+    assert accounts.login("boss", PASSWORD, address="192.168.1.10").username == "boss"
+    with pytest.raises(LoginRefused, match="wrong username"):  # the guesser's address remembers its count ...
+        accounts.login("boss", "guess-number-13", address="10.0.0.66")
+    with pytest.raises(LoginRefused, match="wait 16 seconds"):  # ... and waits longer each time
+        accounts.login("boss", "guess-number-14", address="10.0.0.66")
+    db.close()
+
+
+def test_a_refusal_never_says_whether_the_user_exists(app, box):
+    Accounts(box.db, box.clock).create("boss", PASSWORD, "admin")
+    known = post(app.test_client(), "/login", {"username": "boss", "password": "wrong-password-1"},
+                 environ_base={"REMOTE_ADDR": "10.1.1.1"})
+    unknown = post(app.test_client(), "/login", {"username": "nobody", "password": "wrong-password-1"},
+                   environ_base={"REMOTE_ADDR": "10.1.1.2"})
+    assert known.status_code == unknown.status_code == 401
+    strip = lambda r: re.sub(r'value="[^"]+"', "", r.get_data(as_text=True))  # noqa: E731 - the CSRF token differs
+    assert strip(known) == strip(unknown)
+
+
+@pytest.mark.parametrize("password,why", [
+    ("short-1", "at least 10"), ("password123", "guessers try first"), ("1234567890", "guessers try first"),
+    ("qwertyuiop", "guessers try first"), ("aaaaaaaaaaaa", "guessers try first"), ("boss-is-here-1", "username"),
+])
+def test_passwords_guessers_try_first_are_refused(box, password, why):
+    from appliance.accounts import AccountError
+
+    with pytest.raises(AccountError, match=why):
+        Accounts(box.db, box.clock).create("boss", password, "admin")
+
+
+def test_the_technician_resets_a_password_and_unlocks_an_account(tmp_path):
+    from click.testing import CliRunner
+
+    from appliance.accounts import LoginRefused
+    from appliance.db import Database
+    from smsgenie.cli import cli
+    from tests.conftest import make_box
+
+    make_box(tmp_path)
+    db = Database.in_data_dir(tmp_path)
+    accounts = Accounts(db, __import__("appliance.clock", fromlist=["SystemClock"]).SystemClock())
+    accounts.create("clerk", PASSWORD, "staff")
+    for _ in range(6):
+        with pytest.raises(LoginRefused):
+            accounts.login("clerk", "wrong-password-x", address="10.0.0.1")
+    runner = CliRunner()
+    assert "may sign in again" in runner.invoke(cli, ["--data-dir", str(tmp_path), "users", "unlock", "clerk"]).output
+    assert accounts.login("clerk", PASSWORD, address="10.0.0.2").username == "clerk"
+    pw = tmp_path / "pw"
+    pw.write_text("a-brand-new-secret\n")
+    r = runner.invoke(cli, ["--data-dir", str(tmp_path), "users", "reset-password", "clerk", "--password-file",
+                            str(pw)])
+    assert r.exit_code == 0 and "new password" in r.output
+    assert accounts.login("clerk", "a-brand-new-secret", address="10.0.0.3").username == "clerk"
+    bad = runner.invoke(cli, ["--data-dir", str(tmp_path), "users", "unlock", "nobody"])
+    assert bad.exit_code == 1 and "no user called 'nobody'" in bad.output
+    db.close()
+
+
+def test_simultaneous_wrong_set_up_pins_get_five_tries_in_all(box, monkeypatch):
+    from appliance import accounts as accmod
+    from appliance.db import Database
+
+    pin = Accounts(box.db, box.clock).new_setup_pin()
+    wrong = "000000" if pin != "000000" else "111111"
+    checked = []
+    real = accmod.check_secret
+    monkeypatch.setattr(accmod, "check_secret", lambda secret, stored: checked.append(1) or real(secret, stored))
+
+    def guess():
+        db = Database(box.db.path)
+        try:
+            Accounts(db, box.clock).setup_admin(wrong, "mallory", PASSWORD)
+        except Exception:  # noqa: BLE001 - refused
+            pass
+        finally:
+            db.close()
+
+    guessers = [threading.Thread(target=guess) for _ in range(20)]
+    for t in guessers:
+        t.start()
+    for t in guessers:
+        t.join(timeout=60)
+    assert len(checked) <= 5 and Accounts(box.db, box.clock).setup_pin() is None  # and then the PIN is void

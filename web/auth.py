@@ -40,7 +40,8 @@ def login():
     error = None
     if request.method == "POST":
         try:
-            user = acc.login(request.form.get("username", ""), request.form.get("password", ""))
+            user = acc.login(request.form.get("username", ""), request.form.get("password", ""),
+                             address=request.remote_addr or "unknown")
         except LoginRefused as exc:
             error = str(exc)
         else:

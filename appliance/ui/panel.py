@@ -86,7 +86,6 @@ class Panel:
 
     def __init__(self, config: Config, display, *, clock: Clock, font: PanelFont | None = None,
                  address: Callable[[], str | None] | None = None,
-                 setup_pin: Callable[[], str | None] = lambda: None,
                  restart_modem: Callable[[], None] = lambda: None,
                  wake_workers: Callable[[], None] = lambda: None):
         self.config = config
@@ -94,7 +93,6 @@ class Panel:
         self.clock = clock
         self.font = font or load_font(config.panel.font)
         self._address = address or (lambda: lan_address(config.web.listen))
-        self._setup_pin = setup_pin
         self._restart_modem = restart_modem
         self._wake_workers = wake_workers
         self.events: queues.SimpleQueue[tuple[str, str]] = queues.SimpleQueue()
@@ -315,9 +313,7 @@ class Panel:
             free_mb, free_fraction = disk.free / 2**20, disk.free / disk.total
         except OSError:
             free_mb, free_fraction = 1e9, 1.0
-        pin = self._setup_pin()
-        if pin and Accounts(self.queue.db, self.clock).any_users():
-            pin = None
+        pin = Accounts(self.queue.db, self.clock).setup_pin()  # while the box waits for its first admin
         self._slow = {"shop": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
                       "disk_free_mb": free_mb, "disk_free_fraction": free_fraction}
         self._slow_at = now

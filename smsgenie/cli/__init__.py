@@ -3,6 +3,7 @@
 - sending (:mod:`.sending`): send, status, pause, resume, requeue;
 - credits (:mod:`.credits`): device-id, topup, balance, ledger;
 - compliance (:mod:`.compliance`): optout, keywords, inbox, audit, settings;
+- people (:mod:`.people`): setup-pin, users;
 - the box's upkeep (:mod:`.upkeep`): run, init, clock, update, backup, restore; and the demo;
 - the vendor's tools (:mod:`.vendor`).
 
@@ -16,12 +17,12 @@ from __future__ import annotations
 import click
 
 from appliance import config as configmod
-from smsgenie.cli import compliance, credits, sending, upkeep, vendor
+from smsgenie.cli import compliance, credits, people, sending, upkeep, vendor
 from smsgenie.cli.common import OWN_CONFIG, Globals
 from smsgenie.cli.demo import demo
 
 SECTIONS = (("Sending", sending.COMMANDS), ("Credits", credits.COMMANDS), ("Compliance", compliance.COMMANDS),
-            ("The box's upkeep", (*upkeep.COMMANDS, demo)), ("Vendor", vendor.COMMANDS))
+            ("People", people.COMMANDS), ("The box's upkeep", (*upkeep.COMMANDS, demo)), ("Vendor", vendor.COMMANDS))
 
 
 class ByConcern(click.Group):

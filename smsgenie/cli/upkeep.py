@@ -34,8 +34,9 @@ def run(g: Globals) -> None:
     box = RunningBox(g.config, notifier=Notifier.from_environ())
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: box.stop())
-    if box.setup_pin:
-        log.warning("first run: open %s and set up the admin with the set-up PIN %s", box.url, box.setup_pin)
+    if box.setup_pin:  # the PIN itself never goes to the log (the journal outlives the set-up)
+        log.warning("first run: open %s and set up the admin with the set-up PIN on the counter panel "
+                     "(or run 'smsgenie setup-pin' on the box)", box.url)
     try:
         box.run()
     except (SmsGenieError, HardwareError):
