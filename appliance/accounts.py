@@ -96,12 +96,23 @@ class User:
         return self.role == "admin"
 
 
+#: What an API token may do: send messages, read the messages it sent, read every message.
+SCOPES = ("send", "read-own", "read-all")
+DEFAULT_SCOPES = ("send", "read-own")
+
+
 @dataclass(frozen=True)
 class ApiClient:
     """A shop system calling the API with one token."""
 
     id: int
     name: str
+    scopes: frozenset[str] = frozenset(DEFAULT_SCOPES)
+
+    @property
+    def owner(self) -> str:
+        """How the lists it queues name it."""
+        return f"api:{self.id}"
 
 
 class Accounts:
@@ -266,14 +277,18 @@ class Accounts:
 
     # --- API tokens ----------------------------------------------------------------------
 
-    def new_token(self, name: str) -> str:
-        """Make a token for ``name`` (e.g. "POS"); the plain token is returned once and not kept."""
+    def new_token(self, name: str, scopes=DEFAULT_SCOPES) -> str:
+        """Make a token for ``name`` (e.g. "POS") that may do ``scopes`` (see :data:`SCOPES`); the plain
+        token is returned once and not kept."""
         if not name.strip():
             raise AccountError("give the token a name, such as the system that will use it")
+        scopes = sorted(set(scopes))
+        if not scopes or not set(scopes) <= set(SCOPES):
+            raise AccountError(f"a token may do some of: {', '.join(SCOPES)}")
         token = "sg_" + secrets.token_urlsafe(32)
         with self.db.atomic() as conn:
-            conn.execute("INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?, ?, ?)",
-                         (name.strip(), token_digest(token), self.clock.time()))
+            conn.execute("INSERT INTO api_tokens (name, token_hash, created_at, scopes) VALUES (?, ?, ?, ?)",
+                         (name.strip(), token_digest(token), self.clock.time(), ",".join(scopes)))
         return token
 
     def check_token(self, token: str) -> str | None:
@@ -283,17 +298,17 @@ class Accounts:
 
     def api_client(self, token: str) -> "ApiClient | None":
         """Who calls with this token (its id and name), or None for a token that is not valid."""
-        row = self.db.execute("SELECT id, name FROM api_tokens WHERE token_hash = ?",
+        row = self.db.execute("SELECT id, name, scopes FROM api_tokens WHERE token_hash = ?",
                               (token_digest(token),)).fetchone()
         if row is None:
             return None
         with self.db.atomic() as conn:
             conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (self.clock.time(), row["id"]))
-        return ApiClient(row["id"], row["name"])
+        return ApiClient(row["id"], row["name"], frozenset(row["scopes"].split(",")))
 
     def tokens(self) -> list[dict]:
-        return [dict(r) for r in self.db.execute("SELECT id, name, created_at, last_used_at FROM api_tokens"
-                                                 " ORDER BY id")]
+        return [{**dict(r), "scopes": r["scopes"].split(",")} for r in self.db.execute(
+            "SELECT id, name, created_at, last_used_at, scopes FROM api_tokens ORDER BY id")]
 
     def revoke_token(self, token_id: int) -> None:
         with self.db.atomic() as conn:

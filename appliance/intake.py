@@ -189,9 +189,10 @@ class Intake:
         return row
 
     def queue_checked(self, checked: Checked, *, kind: str = MARKETING, start_at: float | None = None,
-                      name: str | None = None, key: str | None = None) -> Queued:
+                      name: str | None = None, key: str | None = None, by: str | None = None) -> Queued:
         """Queue every accepted row of ``checked`` as one send list, in one transaction; with a ``key``,
-        at most once (:class:`AlreadyQueued` names the list queued the first time)."""
+        at most once (:class:`AlreadyQueued` names the list queued the first time). ``by``: who queues it
+        ("user:<id>", "api:<token id>", "cli", "panel", "demo"), kept with the list."""
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
         code = self.service_code()
@@ -205,7 +206,7 @@ class Intake:
                 if prior is not None:
                     raise AlreadyQueued("this list was already sent", prior["send_list_id"])
             list_id = self.queue.create_list(name or preview.list_name, code, checked.recorded_template, kind=kind,
-                                             start_at=start_at)
+                                             start_at=start_at, created_by=by)
             ids = self.queue.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), code)
             if key is not None:
                 conn.execute("INSERT INTO intake_key (key, fingerprint, send_list_id, created_at) VALUES (?, ?, ?, ?)",
@@ -213,7 +214,7 @@ class Intake:
         return Queued(list_id, ids)
 
     def queue_messages(self, messages: Sequence[tuple[str, str]], *, name: str, kind: str = MARKETING,
-                       key: str | None = None, asked: str | None = None) -> Answer:
+                       key: str | None = None, asked: str | None = None, by: str | None = None) -> Answer:
         """Check and queue messages that each carry their own text (the API, the panel's test SMS).
 
         The results are one per message, in order - ``{"index", "id", "parts"}`` or ``{"index",
@@ -228,7 +229,7 @@ class Intake:
                     return Answer(json.loads(prior["answer"]), prior["send_list_id"], replayed=True)
             checked = self.check_messages(messages, name=name)
             preview = checked.preview
-            queued = self.queue_checked(checked, kind=kind, name=name) if preview.accepted else None
+            queued = self.queue_checked(checked, kind=kind, name=name, by=by) if preview.accepted else None
             results: dict[int, dict] = {r.row: {"index": r.row, "error": refusal_text(r.reason, r.detail)}
                                         for r in preview.refused}
             if queued is not None:

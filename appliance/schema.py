@@ -330,3 +330,15 @@ def _attempts(conn: sqlite3.Connection) -> None:
             last_at REAL NOT NULL
         )
     """)
+
+
+@migration("0011_least_privilege")
+def _least_privilege(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Who queued a list ("user:<id>", "api:<token id>", "cli", "panel", "demo"): staff steer only
+        -- their own lists, a token reads only the messages it sent (unless an admin allowed more).
+        ALTER TABLE send_list ADD COLUMN created_by TEXT;
+        -- What a token may do: "send", "read-own" (the messages it sent), "read-all".
+        ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'send,read-own'
+    """)
+

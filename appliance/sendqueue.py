@@ -74,14 +74,14 @@ class SendQueue:
     # --- putting messages in ---------------------------------------------------------
 
     def create_list(self, name: str, service_code: str, template: str | None = None, *, kind: str = MARKETING,
-                    start_at: float | None = None) -> int:
+                    start_at: float | None = None, created_by: str | None = None) -> int:
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
         _require(service_code)
         with self.db.atomic() as conn:
-            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template, kind, start_at)"
-                               " VALUES (?, ?, ?, ?, ?, ?)",
-                               (name, service_code, self.clock.time(), template, kind, start_at))
+            cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template, kind, start_at,"
+                               " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (name, service_code, self.clock.time(), template, kind, start_at, created_by))
             return cur.lastrowid
 
     def enqueue(self, send_list_id: int | None, recipients: Iterable[str], plan: MessagePlan,

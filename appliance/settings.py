@@ -35,6 +35,7 @@ DEFAULTS = {
     "low_credit_alert": 50,
     "panel_language": "zh_CN",
     "session_idle_hours": 8,
+    "staff_may_steer": False,
 }
 PANEL_LANGUAGES = ("zh_CN", "en")
 
@@ -116,13 +117,8 @@ def _validate(key: str, value):
         value = str(value).strip()
         if value not in PANEL_LANGUAGES:
             raise SettingsError(f"the panel's language must be one of {', '.join(PANEL_LANGUAGES)}")
-    elif key == "session_idle_hours":
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise SettingsError("session_idle_hours must be a number of hours, e.g. 8") from None
-        if not 0.25 <= value <= 24 * 30:
-            raise SettingsError("session_idle_hours must be between 0.25 (15 minutes) and 720 (30 days)")
+    elif key in ("staff_may_steer", "session_idle_hours"):
+        value = _validate_access(key, value)
     elif key == "audit_retention_days":
         try:
             value = int(value)
@@ -131,6 +127,21 @@ def _validate(key: str, value):
         if value < MIN_RETENTION_DAYS:
             raise SettingsError(f"the message record must be kept at least {MIN_RETENTION_DAYS} days "
                                 f"(the service agreement); {value} is too short")
+    return value
+
+
+def _validate_access(key: str, value):
+    """The settings of who may do what on the page, and for how long."""
+    if key == "staff_may_steer":
+        if isinstance(value, str):
+            value = value.strip().lower() in ("1", "on", "true", "yes")
+        return bool(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError("session_idle_hours must be a number of hours, e.g. 8") from None
+    if not 0.25 <= value <= 24 * 30:
+        raise SettingsError("session_idle_hours must be between 0.25 (15 minutes) and 720 (30 days)")
     return value
 
 

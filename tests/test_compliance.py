@@ -324,7 +324,8 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
     again = Settings(tmp_path)
     assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365,
                            "quiet_hours": "21:00-08:00", "sim_caps": {}, "test_number": "", "low_credit_alert": 50,
-                           "panel_language": "zh_CN", "session_idle_hours": 8}
+                           "panel_language": "zh_CN", "session_idle_hours": 8,
+                           "staff_may_steer": False}
     again.close()
     (tmp_path / "settings.json").write_text("{broken")
     with pytest.raises(SettingsError, match="damaged"):

@@ -208,11 +208,15 @@ def test_a_box_from_before_keeps_its_users_and_tokens_and_never_reuses_their_ids
     names = [n for n, _ in schema.MIGRATIONS]
     before = schema.MIGRATIONS[:names.index("0008_sessions")]
     monkeypatch.setattr("appliance.db.MIGRATIONS", before)
-    db = Database.in_data_dir(tmp_path)
-    accounts = Accounts(db, SystemClock())
-    boss = accounts.create("boss", PASSWORD, "admin")
-    clerk = accounts.create("clerk", PASSWORD, "staff")
-    token = accounts.new_token("POS")
+    from appliance.accounts import hash_secret, token_digest
+
+    db = Database.in_data_dir(tmp_path)  # a box as it was: its rows written as that schema had them
+    for name, role in (("boss", "admin"), ("clerk", "staff")):
+        db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, 0)",
+                   (name, hash_secret(PASSWORD), role))
+    token = "sg_old-token"
+    db.execute("INSERT INTO api_tokens (name, token_hash, created_at) VALUES ('POS', ?, 0)", (token_digest(token),))
+    boss, clerk = (type("U", (), {"id": i}) for i in (1, 2))
     db.close()
     monkeypatch.setattr("appliance.db.MIGRATIONS", schema.MIGRATIONS)
     db = Database.in_data_dir(tmp_path)  # the upgrade
@@ -839,3 +843,55 @@ def test_simultaneous_wrong_set_up_pins_get_five_tries_in_all(box, monkeypatch):
     for t in guessers:
         t.join(timeout=60)
     assert len(checked) <= 5 and Accounts(box.db, box.clock).setup_pin() is None  # and then the PIN is void
+
+
+# --- 13. least privilege -------------------------------------------------------------------------------
+
+
+def confirm_upload(client, name="l.csv"):
+    r = upload(client, name, "phone\n13800138000\n13900139000\n".encode(), "周六开业")
+    html = r.get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    done = client.post("/send/confirm", data={"csrf_token": token_of(html), "token": token, "name": name,
+                                              "text": "周六开业", "kind": "marketing", "start_at": ""})
+    assert done.status_code == 302
+    return int(done.headers["Location"].split("/history/")[1].split("?")[0])
+
+
+def test_staff_steer_only_their_own_lists_and_not_the_whole_box(app, admin, box):
+    box.ledger.adjust(100, "credit")
+    Accounts(box.db, box.clock).create("clerk", PASSWORD, "staff")
+    Accounts(box.db, box.clock).create("cashier", PASSWORD, "staff")
+    clerk, cashier = login(app, "clerk"), login(app, "cashier")
+    mine, bosses = confirm_upload(clerk, "mine.csv"), confirm_upload(admin, "boss.csv")
+    assert post(cashier, f"/lists/{mine}/cancel", {}, form_page="/history").status_code == 403
+    assert post(clerk, f"/lists/{bosses}/pause", {}, form_page="/history").status_code == 403
+    assert post(clerk, f"/lists/{mine}/pause", {}, form_page="/history").status_code == 302
+    assert SendLists(box.db, box.clock).get(mine)["state"] == "paused"
+    assert post(clerk, "/sending/pause", {}, form_page="/").status_code == 403
+    from appliance.pause import SendingPause
+
+    assert SendingPause(box.db, box.clock).current() is None
+    assert post(admin, f"/lists/{mine}/cancel", {}, form_page="/history").status_code == 302  # an admin may
+    assert post(admin, "/admin/settings", {"staff_may_steer": "on"}, form_page="/admin/").status_code == 200
+    assert post(cashier, f"/lists/{bosses}/pause", {}, form_page="/history").status_code == 302
+    assert post(clerk, "/sending/pause", {}, form_page="/").status_code == 302
+
+
+def test_api_tokens_read_only_what_their_scope_allows(client, box):
+    accounts = Accounts(box.db, box.clock)
+    pos = accounts.new_token("POS")  # the default: send, and read its own messages
+    booking = accounts.new_token("Booking")
+    reader = accounts.new_token("Reports", scopes=("read-all",))
+
+    def call(token, method, path, **kw):
+        return getattr(client, method)(path, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+    own = call(pos, "post", "/api/v1/messages", json={"to": "13800138000", "text": "取件码 8842"}).get_json()
+    mid = own["messages"][0]["id"]
+    assert call(pos, "get", f"/api/v1/messages/{mid}").status_code == 200
+    assert call(booking, "get", f"/api/v1/messages/{mid}").status_code == 404  # not its message: not there
+    assert call(reader, "get", f"/api/v1/messages/{mid}").status_code == 200
+    refused = call(reader, "post", "/api/v1/messages", json={"to": "13800138000", "text": "hi"})
+    assert refused.status_code == 403 and "send" in refused.get_json()["error"]
+    assert {t["name"]: t["scopes"] for t in accounts.tokens()}["Reports"] == ["read-all"]

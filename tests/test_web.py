@@ -432,6 +432,9 @@ def test_sim_caps_are_set_per_modem(admin, app):
 
 
 def test_pause_and_resume_the_whole_box(staff, box):
+    from appliance.settings import save_setting
+
+    save_setting(box.db.path.parent, "staff_may_steer", True)  # staff may, when the admin allows it
     r = post(staff, "/sending/pause", {}, form_page="/")
     assert r.status_code == 302 and SendingPause(box.db, box.clock).current()["by"] == "clerk"
     assert "Paused by clerk since" in staff.get("/").get_data(as_text=True)

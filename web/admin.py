@@ -10,7 +10,7 @@ from importlib.metadata import version as package_version
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 
 from appliance import update as updates
-from appliance.accounts import AccountError
+from appliance.accounts import DEFAULT_SCOPES, SCOPES, AccountError
 from appliance.audit import day_span, safe_cell
 from appliance.errors import ExportRangeError, KeywordListError, SettingsError, SmsGenieError
 from appliance.keywords import KeywordStore
@@ -35,7 +35,8 @@ def _render(error=None, done=None, new_token=None, status=200):
                            update_waiting_minutes=None if waiting is None else
                            int((datetime.now().timestamp() - waiting.stat().st_mtime) // 60),
                            keywords=KeywordStore(db(), clock()).all(), users=accounts().all(),
-                           tokens=accounts().tokens(), device=format_device_id(this_device()), fingerprint=fingerprint,
+                           tokens=accounts().tokens(), scopes=SCOPES, default_scopes=DEFAULT_SCOPES,
+                           device=format_device_id(this_device()), fingerprint=fingerprint,
                            modems=[(m, caps_for(m), values["sim_caps"].get(m.label, {}), CAP_FIELDS)
                                    for m in cfg.modems]), status
 
@@ -51,9 +52,9 @@ def page():
 def settings():
     try:
         for key in ("signature", "quiet_hours", "default_region", "audit_retention_days", "low_credit_alert",
-                    "test_number", "panel_language", "session_idle_hours"):
+                    "test_number", "panel_language", "session_idle_hours", "staff_may_steer"):
             if key in request.form:
-                save_setting(config().data_dir, key, request.form[key])
+                save_setting(config().data_dir, key, request.form.getlist(key)[-1])  # a checkbox: its last
     except SettingsError as exc:
         return _render(error=str(exc), status=400)
     return _render(done=gettext("Settings saved."))
@@ -121,7 +122,7 @@ def tokens():
         if request.form.get("action") == "revoke":
             acc.revoke_token(int(request.form.get("id", "0")))
         else:
-            token = acc.new_token(request.form.get("name", ""))
+            token = acc.new_token(request.form.get("name", ""), request.form.getlist("scope") or DEFAULT_SCOPES)
             return _render(new_token=token)
     except (AccountError, ValueError) as exc:
         return _render(error=str(exc), status=400)

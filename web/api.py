@@ -17,6 +17,7 @@ from flask import Blueprint, g, jsonify, request
 from appliance.errors import KeyReused, MessageNotFound, ServiceCodeMissing
 from appliance.intake import Intake, fingerprint
 from appliance.messages import MARKETING, TRANSACTIONAL
+from appliance.sendlists import SendLists
 from appliance.status import status
 from web.state import accounts, clock, config, db, queue
 
@@ -44,8 +45,21 @@ def _message_json(m) -> dict:
             "created_at": m.created_at, "sent_at": m.sent_at, "finished_at": m.finished_at}
 
 
+def scope_required(scope: str):
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if scope not in g.api_client.scopes:
+                return jsonify(error=f"this token may not {scope}: an admin makes a token with '{scope}' "
+                                     f"on the page (Admin, API tokens)"), 403
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
 @bp.route("/messages", methods=["POST"])
 @token_required
+@scope_required("send")
 def create_messages():
     try:
         body = request.get_json(silent=True)
@@ -72,7 +86,7 @@ def create_messages():
     try:
         answer = Intake(db(), clock(), config()).queue_messages(
             [(to, text) for _, to, text in shaped], name=f"API: {g.api_client.name}", kind=kind,
-            key=f"api:{g.api_client.id}:{key}" if key else None, asked=fingerprint(body))
+            key=f"api:{g.api_client.id}:{key}" if key else None, asked=fingerprint(body), by=g.api_client.owner)
     except KeyReused as exc:
         return jsonify(error=f"Idempotency-Key: {exc}"), 422
     except ServiceCodeMissing as exc:
@@ -89,8 +103,15 @@ def create_messages():
 @bp.route("/messages/<id:message_id>")
 @token_required
 def get_message(message_id: int):
+    """A message this token may read: one it sent ("read-own"), or any ("read-all"); else it is not there."""
     try:
-        return jsonify(_message_json(queue().get(message_id)))
+        message = queue().get(message_id)
+        scopes = g.api_client.scopes
+        if "read-all" not in scopes and not ("read-own" in scopes and message.send_list_id is not None
+                                             and SendLists(db(), clock()).get(message.send_list_id)["created_by"]
+                                             == g.api_client.owner):
+            raise MessageNotFound(message_id)
+        return jsonify(_message_json(message))
     except MessageNotFound:
         return jsonify(error=f"no message {message_id}"), 404
 

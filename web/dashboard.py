@@ -16,7 +16,8 @@ from appliance.pause import SendingPause
 from appliance.progress import failures_by_reason
 from appliance.sendlists import SendLists
 from appliance.status import signal_bars, status
-from web.state import clock, config, current_user, db, login_required, queue, safe_next, state_label
+from web.i18n import gettext
+from web.state import clock, config, current_user, db, login_required, may_steer, queue, safe_next, state_label
 
 bp = Blueprint("dash", __name__)
 #: Seconds between a dashboard's asks for a fresh snapshot.
@@ -30,7 +31,7 @@ def snapshot() -> dict:
         m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
     data["recent_errors"] = failures_by_reason(db(), clock().time() - 86400)
-    data["lists"] = [{**{k: v for k, v in lst.items() if k != "template"},
+    data["lists"] = [{**{k: v for k, v in lst.items() if k not in ("template", "cancelled_by")},
                       "progress_text": state_label(lst["progress"]),
                       "waiting": lst["counts"]["queued"] + lst["counts"]["sending"]}
                      for lst in SendLists(db(), clock()).recent(limit=5)]
@@ -50,10 +51,18 @@ def status_json():
     return jsonify(snapshot())
 
 
+def _not_yours():
+    return render_template("error.html", title=gettext("Not allowed"),
+                           message=gettext("Only an admin may do this (or staff, if the admin allows it in the "
+                                           "settings); staff may steer the lists they sent.")), 403
+
+
 @bp.route("/sending/<action>", methods=["POST"])
 @login_required
 def sending(action: str):
     """Pause or resume sending for the whole box (the same switch as the counter panel's menu)."""
+    if not may_steer():
+        return _not_yours()
     if action == "pause":
         SendingPause(db(), clock()).pause(current_user().username)
     elif action == "resume":
@@ -66,6 +75,8 @@ def sending(action: str):
 def list_action(list_id: int, action: str):
     lists = SendLists(db(), clock())
     try:
+        if not may_steer(lists.get(list_id)["created_by"]):
+            return _not_yours()
         if action == "pause":
             lists.pause(list_id)
         elif action == "resume":

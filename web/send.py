@@ -18,7 +18,7 @@ from appliance.errors import AlreadyQueued, IntakeError, SendListError, ServiceC
 from appliance.intake import Intake
 from appliance.messages import KINDS, MARKETING
 from web.i18n import gettext
-from web.state import clock, config, db, login_required
+from web.state import clock, config, current_user, db, login_required
 
 bp = Blueprint("send", __name__)
 ALLOWED = (".csv", ".txt", ".xlsx")
@@ -108,7 +108,8 @@ def confirm():
         checked = intake.check_file(path, request.form.get("text", ""), name=request.form.get("name", "list"))
         if not checked.preview.accepted:
             raise SendListError(gettext("No row of this list can be sent."))
-        queued = intake.queue_checked(checked, kind=kind, start_at=start_at, key=key)
+        queued = intake.queue_checked(checked, kind=kind, start_at=start_at, key=key,
+                                      by=f"user:{current_user().id}")
     except AlreadyQueued as exc:
         return _already_sent(exc.list_id)
     except (SendListError, TemplateError, IntakeError, ServiceCodeMissing) as exc:

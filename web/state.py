@@ -129,6 +129,17 @@ def admin_required(view):
     return wrapped
 
 
+def may_steer(created_by: str | None = None) -> bool:
+    """May the signed-in user pause the whole box (``created_by`` None), or pause, resume or cancel the list
+    ``created_by`` queued? An admin may; staff only their own lists, unless the admin allowed them all."""
+    user = current_user()
+    if user is None:
+        return False
+    if user.is_admin or read_settings(config().data_dir)["staff_may_steer"]:
+        return True
+    return created_by is not None and created_by == f"user:{user.id}"
+
+
 def show_number(number: str) -> str:
     """Whole for an admin who asked (?full=1), masked for everyone else."""
     user = current_user()
@@ -186,3 +197,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["state"] = state_label
     app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals["may_steer"] = may_steer

@@ -262,7 +262,7 @@ class Panel:
         stamp = datetime.fromtimestamp(self.clock.time()).strftime("%m-%d %H:%M")
         answer = Intake(q.db, q.clock, self.config).queue_messages(
             [(shop["test_number"], tr(lang, "SMS Genie test message {stamp}", stamp=stamp))],
-            name="Test SMS (counter panel)", kind=TRANSACTIONAL)
+            name="Test SMS (counter panel)", kind=TRANSACTIONAL, by="panel")
         result = answer.results[0]
         if "id" not in result:
             raise IntakeError(result["error"])

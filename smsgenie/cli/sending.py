@@ -49,7 +49,7 @@ def send(g: Globals, file: str, text: str | None, template: str | None, start_at
     kind = TRANSACTIONAL if transactional else "marketing"
     queued = None
     if preview.accepted and not dry_run:
-        queued = intake.queue_checked(checked, kind=kind, start_at=at)
+        queued = intake.queue_checked(checked, kind=kind, start_at=at, by="cli")
     n_queued = len(queued.message_ids) if queued else 0
     if as_json:
         click.echo(json.dumps({**preview.as_dict(), "dry_run": dry_run, "queued": n_queued,

@@ -155,7 +155,7 @@ def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> N
     for file, template, label in LISTS:
         with resources.as_file(resources.files("smsgenie.demo") / file) as path:
             checked = intake.check_file(path, template)
-        queued = intake.queue_checked(checked, name=label)
+        queued = intake.queue_checked(checked, name=label, by="demo")
         parts = sum(a.plan.segments for a in checked.preview.accepted)
         echo(f"Queued {len(queued.message_ids)} x {label}: {parts} SMS parts.")
         for r in checked.preview.refused:
