@@ -34,7 +34,14 @@ from typing import Callable, Iterator, Sequence
 from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
-from appliance.errors import AlreadyQueued, KeyReused, NothingToSend, ServiceCodeMissing, StartTimeError
+from appliance.errors import (
+    AlreadyQueued,
+    KeyReused,
+    NothingToSend,
+    SendListError,
+    ServiceCodeMissing,
+    StartTimeError,
+)
 from appliance.keywords import KeywordStore
 from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
@@ -96,14 +103,20 @@ def refusal_text(reason: str, detail: str) -> str:
     return f"{reason}: {detail}" if detail else reason
 
 
-def _counted(rows: Iterator[tuple[int, list[str]]], progress: Callable[[int], None]):
+def _counted(rows: Iterator[tuple[int, list[str]]], progress: Callable[[int], None] | None, limit: int,
+             name: str):
+    """The rows, telling ``progress`` how many so far, and refusing the list once it passes ``limit`` rows."""
     n = 0
     for row in rows:
-        yield row
         n += 1
-        if n % PROGRESS_EVERY == 0:
+        if n > limit:
+            raise SendListError(f"{name} has more than {limit:,} rows, the most one list may have (the admin's "
+                                f"setting max_list_rows): split it")
+        yield row
+        if progress is not None and n % PROGRESS_EVERY == 0:
             progress(n)
-    progress(n)
+    if progress is not None:
+        progress(n)
 
 
 class Intake:
@@ -129,8 +142,7 @@ class Intake:
         shop = read_settings(self.config.data_dir)
         template = self.template(text, literal=literal, shop=shop)
         with open_table(path, name=name) as table:
-            if progress is not None:
-                table = dataclasses.replace(table, rows=_counted(table.rows, progress))
+            table = dataclasses.replace(table, rows=_counted(table.rows, progress, shop["max_list_rows"], table.name))
             return Checked(self._prepare(table, template, shop), template, template.text)
 
     def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str) -> Checked:

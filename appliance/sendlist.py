@@ -26,6 +26,8 @@ import charset_normalizer
 
 from appliance.errors import SendListError
 
+#: The most an .xlsx may unpack to (its XML): a million rows of a few columns come to about this.
+XLSX_MAX_EXPANDED = 400 * 2**20
 PHONE_HEADERS = ("手机", "手机号", "手机号码", "电话", "电话号码", "联系电话", "号码", "phone", "mobile",
                  "number", "phone number", "mobile number", "tel", "cell")
 SAMPLE_BYTES = 64 * 1024
@@ -166,10 +168,24 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+def _check_expansion(path: Path, name: str) -> None:
+    """Refuse an .xlsx that would unpack to far more than any list (a zip bomb), before unpacking a byte."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            expanded = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # openpyxl says what is wrong with it
+    if expanded > XLSX_MAX_EXPANDED:
+        raise SendListError(f"{name} would expand to {expanded / 2**20:,.0f} MB when opened, more than any send "
+                            f"list ({XLSX_MAX_EXPANDED / 2**20:,.0f} MB at most): it is damaged or not a list; "
+                            f"save the list again, or as CSV")
+
+
 def _open_xlsx(path: Path, name: str) -> Table:
     import openpyxl  # noqa: PLC0415 - only when an Excel file comes
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
+    _check_expansion(path, name)
     f = open(path, "rb")  # a file object: openpyxl would judge a path by its extension, uploads have none
     try:
         book = openpyxl.load_workbook(f, read_only=True, data_only=True)

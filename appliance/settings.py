@@ -36,6 +36,7 @@ DEFAULTS = {
     "panel_language": "zh_CN",
     "session_idle_hours": 8,
     "staff_may_steer": False,
+    "max_list_rows": 2_000_000,
 }
 PANEL_LANGUAGES = ("zh_CN", "en")
 
@@ -117,6 +118,13 @@ def _validate(key: str, value):
         value = str(value).strip()
         if value not in PANEL_LANGUAGES:
             raise SettingsError(f"the panel's language must be one of {', '.join(PANEL_LANGUAGES)}")
+    elif key == "max_list_rows":
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise SettingsError("max_list_rows must be a whole number of rows") from None
+        if not 1 <= value <= 100_000_000:
+            raise SettingsError("max_list_rows must be between 1 and 100,000,000")
     elif key in ("staff_may_steer", "session_idle_hours"):
         value = _validate_access(key, value)
     elif key == "audit_retention_days":

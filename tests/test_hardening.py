@@ -895,3 +895,36 @@ def test_api_tokens_read_only_what_their_scope_allows(client, box):
     refused = call(reader, "post", "/api/v1/messages", json={"to": "13800138000", "text": "hi"})
     assert refused.status_code == 403 and "send" in refused.get_json()["error"]
     assert {t["name"]: t["scopes"] for t in accounts.tokens()}["Reports"] == ["read-all"]
+
+
+# --- 4. a list too large or malformed is refused before it costs memory ---------------------------------
+
+
+def test_an_xlsx_that_would_expand_far_past_its_size_is_refused_unopened(tmp_path, monkeypatch):
+    import zipfile
+
+    from appliance import sendlist
+    from appliance.errors import SendListError
+
+    monkeypatch.setattr(sendlist, "XLSX_MAX_EXPANDED", 5 * 1024 * 1024)
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+        z.writestr("xl/worksheets/sheet1.xml", "<row><c t='s'><v>0</v></c></row>" * 300_000)  # ~10 MB
+    assert bomb.stat().st_size < 200_000
+    opened = []
+    monkeypatch.setattr("openpyxl.load_workbook", lambda *a, **k: opened.append(1))
+    with pytest.raises(SendListError, match="would expand to"):
+        sendlist.open_table(bomb)
+    assert not opened  # refused before a byte was unpacked
+
+
+def test_a_list_past_the_row_limit_is_refused_and_nothing_is_queued(admin, box):
+    from appliance.settings import save_setting
+
+    save_setting(box.db.path.parent, "max_list_rows", 1000)
+    rows = "".join(f"138{i:08d}\n" for i in range(1500))
+    r = upload(admin, "big.csv", ("phone\n" + rows).encode(), "会员日")
+    assert r.status_code == 400 and "more than 1,000 rows" in r.get_data(as_text=True)
+    assert box.messages() == []
