@@ -18,6 +18,8 @@ from appliance.sendqueue import SendQueue
 
 #: How far back a delivery report may reach for its message.
 REPORT_WINDOW_SECONDS = 7 * 24 * 3600
+#: How much earlier than the send began the network's clock may put a message it took (clocks differ).
+CLOCK_SLACK = 300.0
 
 
 def same_number(a: str, b: str) -> bool:
@@ -36,11 +38,13 @@ class DeliveryReports:
         self.clock = clock
         self._queue = SendQueue(db, clock)
 
-    def apply(self, reference: int, recipient: str, outcome: str, status_code: int, reason: str) -> Message | None:
+    def apply(self, reference: int, recipient: str, outcome: str, status_code: int, reason: str, *,
+              submitted_at: float | None = None) -> Message | None:
         """Record a status report on its part; settle the message when its parts allow.
 
-        Returns the message, or None when no sent part matches (kept in
-        ``unmatched_report`` for the technician).
+        ``submitted_at``: when the network says it took the message (the report's TP-SCTS). Returns the
+        message, or None when no part matches (kept in ``unmatched_report`` for the technician) - unless
+        the report can only be an uncertain message's own (:meth:`_resolve_uncertain`).
         """
         now = self.clock.time()
         with self.db.atomic() as conn:
@@ -51,6 +55,10 @@ class DeliveryReports:
                 (reference, now - REPORT_WINDOW_SECONDS)).fetchall()
             match = next((r for r in rows if same_number(r["recipient"], recipient)), None)
             if match is None:
+                resolved = self._resolve_uncertain(conn, reference, recipient, outcome, status_code, reason,
+                                                   submitted_at, now)
+                if resolved is not None:
+                    return resolved
                 conn.execute("INSERT INTO unmatched_report (received_at, reference, recipient, status_code)"
                              " VALUES (?, ?, ?, ?)", (now, reference, recipient, status_code))
                 return None
@@ -74,3 +82,44 @@ class DeliveryReports:
                     row = conn.execute("SELECT * FROM message WHERE id = ?", (mid,)).fetchone()
                     self._queue.audit.record(conn, settled, row, reason if settled != "delivered" else "delivered")
             return self._queue.get(mid)
+
+    def _resolve_uncertain(self, conn, reference: int, recipient: str, outcome: str, status_code: int, reason: str,
+                           submitted_at: float | None, now: float) -> Message | None:
+        """A report no sent part claims, for a number with exactly one message that could be its own.
+
+        A message left uncertain (the box stopped after the modem took it, before its reference was
+        written) is that message when: it is one part, no other message to the number is with the modem
+        or awaiting a report, and the network took the reported message after this one's send began. Then
+        the report is its own: its part is recorded and it is settled, and the record says how."""
+        if submitted_at is None:
+            return None
+        since = now - REPORT_WINDOW_SECONDS
+        mine = [r for r in conn.execute(
+            "SELECT id, recipient, segments, sending_at FROM message WHERE state = 'uncertain' AND sending_at >= ?",
+            (since,)) if same_number(r["recipient"], recipient)]
+        if len(mine) != 1 or mine[0]["segments"] != 1:
+            return None
+        candidate = mine[0]
+        if submitted_at < candidate["sending_at"] - CLOCK_SLACK or conn.execute(
+                "SELECT 1 FROM segment WHERE message_id = ?", (candidate["id"],)).fetchone():
+            return None
+        awaiting = conn.execute(
+            "SELECT m.recipient FROM message m WHERE m.id != ? AND m.sending_at >= ? AND (m.state = 'sending'"
+            " OR (m.state = 'sent' AND EXISTS (SELECT 1 FROM segment s WHERE s.message_id = m.id"
+            " AND (s.status IS NULL OR s.status = 'pending'))))", (candidate["id"], since)).fetchall()
+        if any(same_number(r["recipient"], recipient) for r in awaiting):
+            return None
+        mid = candidate["id"]
+        how = (f"resolved from uncertain: the network's report (reference {reference}) can only be this "
+               f"message's, the only one to this number it could be")
+        conn.execute("INSERT INTO segment (message_id, seq, reference, submitted_at, status, status_code, reported_at)"
+                     " VALUES (?, 1, ?, ?, ?, ?, ?)", (mid, reference, submitted_at, outcome, status_code, now))
+        settled = outcome if outcome in ("delivered", "failed", "expired") else "sent"
+        conn.execute("UPDATE message SET state = ?, error = ?, sent_at = COALESCE(sent_at, ?), finished_at = ?"
+                     " WHERE id = ?", (settled, None if settled in ("delivered", "sent") else reason, submitted_at,
+                                       now if settled != "sent" else None, mid))
+        row = conn.execute("SELECT * FROM message WHERE id = ?", (mid,)).fetchone()
+        self._queue.audit.record(conn, settled, row, f"{outcome}; {how}" if outcome != "delivered" else
+                                 f"delivered; {how}")
+        return self._queue.get(mid)
+

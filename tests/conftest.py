@@ -36,9 +36,11 @@ def modem_statuses(q: SendQueue) -> dict[str, dict]:
     return ModemStatusBoard(q.db, q.clock).all()
 
 
-def report(q: SendQueue, reference: int, recipient: str, outcome: str, status_code: int, reason: str):
+def report(q: SendQueue, reference: int, recipient: str, outcome: str, status_code: int, reason: str,
+           submitted_at: float | None = None):
     """A delivery report arriving for the part with this reference."""
-    return DeliveryReports(q.db, q.clock).apply(reference, recipient, outcome, status_code, reason)
+    return DeliveryReports(q.db, q.clock).apply(reference, recipient, outcome, status_code, reason,
+                                                submitted_at=submitted_at)
 
 
 @pytest.fixture

@@ -928,3 +928,53 @@ def test_a_list_past_the_row_limit_is_refused_and_nothing_is_queued(admin, box):
     r = upload(admin, "big.csv", ("phone\n" + rows).encode(), "会员日")
     assert r.status_code == 400 and "more than 1,000 rows" in r.get_data(as_text=True)
     assert box.messages() == []
+
+
+# --- 15. uncertain messages resolved by evidence ------------------------------------------------------------
+
+
+def uncertain_to(q, number: str, text: str = "订单已到"):
+    from appliance.plan import plan_message
+
+    q.ledger.adjust(10, "credit")
+    (mid,) = q.enqueue(None, [number], plan_message(text), "YL08")
+    assert q.claim().id == mid
+    q.recover_interrupted(None)  # the box stopped right after the modem took it
+    assert q.get(mid).state == "uncertain"
+    return mid
+
+
+def test_a_report_that_can_only_be_its_own_resolves_an_uncertain_message(queue):
+    from tests.conftest import report
+
+    mid = uncertain_to(queue, "+8613800138000")
+    sent_at = queue.get(mid).sending_at
+    m = report(queue, 41, "8613800138000", "delivered", 0, "received by the phone", submitted_at=sent_at + 2)
+    assert m is not None and m.id == mid and queue.get(mid).state == "delivered"
+    last = list(queue.audit.rows(0, 2e10))[-1]
+    assert last["event"] == "delivered" and "resolved from uncertain" in last["outcome"]
+    assert queue.ledger.charged(mid) == 1  # it went: it stays paid for
+
+
+def test_an_uncertain_message_stays_uncertain_when_the_report_could_be_anothers(queue):
+    from appliance.plan import plan_message
+    from tests.conftest import report
+
+    first = uncertain_to(queue, "+8613800138000")
+    sent_at = queue.get(first).sending_at
+    # another message to the same number is awaiting its report: the report could be that one's
+    (other,) = queue.enqueue(None, ["+8613800138000"], plan_message("另一条"), "YL08")
+    queue.claim()
+    queue.record_segment(other, 1, 99)
+    queue.mark_sent(other)
+    assert report(queue, 41, "8613800138000", "delivered", 0, "ok", submitted_at=sent_at + 2) is None
+    assert queue.get(first).state == "uncertain"
+
+
+def test_a_report_from_before_the_send_began_resolves_nothing(queue):
+    from tests.conftest import report
+
+    mid = uncertain_to(queue, "+8613900139000")
+    assert report(queue, 7, "+8613900139000", "delivered", 0, "ok",
+                  submitted_at=queue.get(mid).sending_at - 3600) is None
+    assert queue.get(mid).state == "uncertain"

@@ -170,7 +170,8 @@ class Collector:
             return
         if isinstance(decoded, pducodec.StatusReport):
             msg = self.reports.apply(decoded.reference, decoded.recipient, decoded.outcome, decoded.status,
-                                     decoded.reason)
+                                     decoded.reason,
+                                     submitted_at=decoded.submitted.timestamp() if decoded.submitted else None)
             if msg is None:
                 log.info("delivery report for %s (ref %d) matches no message", mask_number(decoded.recipient),
                          decoded.reference)
