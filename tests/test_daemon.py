@@ -14,7 +14,7 @@ import pytest
 from appliance import kv
 from appliance.inbox import Inbox
 from appliance.plan import plan_message
-from hw.modem.sim import EXPIRED, FAILED
+from hw.modem.sim import EXPIRED, FAILED, NO_REPORT
 from tests.conftest import modem_statuses, running_daemon, wait_for
 
 
@@ -115,6 +115,7 @@ def test_no_answer_before_the_prompt_is_retried(sim, config, queue, fake_clock):
 
 def test_no_answer_after_the_pdu_leaves_the_message_uncertain(sim, config, queue, fake_clock):
     sim.ignore_next("AT+CMGS", after_pdu=True)
+    sim.set_outcome(numbers(1)[0], NO_REPORT)  # no report comes that could settle it (see the next test)
     ids = enqueue(queue, numbers(3))
     with running_daemon(config, clock=fake_clock):
         wait_for(lambda: states(queue, ids)["uncertain"] == 1 and states(queue, ids)["delivered"] == 2, 15,
@@ -144,10 +145,20 @@ def test_modem_reboot_mid_send_is_recovered(sim, config, queue, fake_clock):
 
 def test_modem_reboot_after_the_pdu_leaves_it_uncertain(sim, config, queue, fake_clock):
     sim.reboot_next(after_pdu=True)
+    sim.set_outcome(numbers(1)[0], NO_REPORT)
     ids = enqueue(queue, numbers(3))
     with running_daemon(config, clock=fake_clock):
         wait_for(lambda: states(queue, ids) == Counter({"uncertain": 1, "delivered": 2}), 15,
                  message="one uncertain")
+    assert_sent_once(sim, queue, ids)
+
+
+def test_the_report_of_a_message_left_uncertain_settles_it(sim, config, queue, fake_clock):
+    sim.ignore_next("AT+CMGS", after_pdu=True)  # the modem took it and said nothing; its report comes later
+    ids = enqueue(queue, numbers(3))
+    with running_daemon(config, clock=fake_clock):
+        wait_for(lambda: states(queue, ids) == Counter({"delivered": 3}), 15, message="all three delivered")
+    assert any("resolved from uncertain" in r["outcome"] for r in queue.audit.rows(0, 2e10))
     assert_sent_once(sim, queue, ids)
 
 
