@@ -80,7 +80,36 @@ class AuditLog:
                          " outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def verify(self) -> Verdict:
-        """Walk the chain from its anchor; the first broken link is the problem."""
+        """Walk the chain from its anchor; the first broken link is the problem. Then check the chain has
+        not lost its tail: a chain cut short, emptied, or pruned inside the retention is still a chain, so
+        it is checked against the messages (every one sent or settled has its row) and the ledger (every
+        charge is for a message still there) - see :meth:`_tail_problem`."""
+        verdict = self._walk()
+        if not verdict.ok:
+            return verdict
+        problem = self._tail_problem(self.db.conn)
+        return Verdict(False, verdict.rows, verdict.head, problem) if problem else verdict
+
+    def _tail_problem(self, conn: sqlite3.Connection) -> str | None:
+        anchor = conn.execute("SELECT at FROM audit_anchor WHERE id = 1").fetchone()
+        # a prune removes only rows older than the retention (at least 180 days) when it ran: anything newer
+        # than that must still have its row
+        since = anchor["at"] - MIN_RETENTION_DAYS * 86400 if anchor else float("-inf")
+        missing, first = conn.execute(
+            "SELECT COUNT(*), MIN(m.id) FROM message m WHERE m.state NOT IN ('queued', 'sending')"
+            " AND COALESCE(m.finished_at, m.sent_at, m.sending_at, m.created_at) > ?"
+            " AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.message_id = m.id)", (since,)).fetchone()
+        if missing:
+            return (f"{missing} message(s) the box sent or settled have no row in the record (message {first} "
+                    f"first): rows were deleted, or the record was cut short or replaced")
+        gone = conn.execute("SELECT COUNT(*) FROM ledger l WHERE l.message_id IS NOT NULL AND NOT EXISTS"
+                            " (SELECT 1 FROM message m WHERE m.id = l.message_id)").fetchone()[0]
+        if gone:
+            return (f"the ledger charged for {gone} message(s) that are no longer in the box: messages were "
+                    f"deleted, with their rows in the record")
+        return None
+
+    def _walk(self) -> Verdict:
         conn = self.db.conn
         anchor = conn.execute("SELECT pruned_to, hash FROM audit_anchor WHERE id = 1").fetchone()
         prev, last_id = (anchor["hash"], anchor["pruned_to"]) if anchor else (GENESIS, 0)

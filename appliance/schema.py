@@ -342,3 +342,11 @@ def _least_privilege(conn: sqlite3.Connection) -> None:
         ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'send,read-own'
     """)
 
+
+@migration("0012_record_by_message")
+def _record_by_message(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- audit verify checks every sent or settled message has its row (a record cut short shows)
+        CREATE INDEX audit_message ON audit (message_id)
+    """)
+
