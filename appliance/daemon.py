@@ -27,12 +27,14 @@ from appliance import journal, kv
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
+from appliance.errors import StorageFull
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.sdnotify import Notifier
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
+from appliance.uploads import forget_stale_uploads
 from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
@@ -93,6 +95,7 @@ class Daemon:
                         for m in config.modems]
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
+        self._uploads_at = 0.0
         self.panel = None
         self.lists: SendLists | None = None
         """The lists' steward while running (it holds, frees and fails a big list's messages in batches)."""
@@ -170,6 +173,7 @@ class Daemon:
         with DataDirLock(self.config.data_dir):
             db = Database.in_data_dir(self.config.data_dir)
             try:
+                db.quick_check()  # a damaged card stops here, in one line, not halfway through a send
                 self._recover(SendQueue(db, self.clock))
                 threads = [threading.Thread(target=self._run_worker, args=(w,), name=f"worker {w.label}",
                                             daemon=True) for w in self.workers]
@@ -179,19 +183,7 @@ class Daemon:
                 for t in threads:
                     t.start()
                 self.notifier.ready(f"sending through {len(self.workers)} modem(s)")
-                supervise = SUPERVISE_INTERVAL
-                if self.notifier.watchdog_interval:
-                    supervise = min(supervise, self.notifier.watchdog_interval / 4)
-                lists = self.lists = SendLists(db, self.clock)
-                while not self._stop.is_set():
-                    self._housekeeping(SendQueue(db, self.clock))
-                    if not all(t.is_alive() for t in threads):
-                        self.stop()
-                        break
-                    self._watchdog()
-                    # a big list paused or cancelled: its messages, a batch at a time, between the sends
-                    busy = lists.settle(budget=SETTLE_SECONDS) > 0
-                    self.clock.wait(self._stop, SETTLE_PAUSE if busy else supervise)
+                self._supervise(db, threads)
                 self.notifier.stopping()
                 for t in threads:
                     t.join()
@@ -203,6 +195,26 @@ class Daemon:
         if self._errors:
             raise self._errors[0]
         log.info("stopped")
+
+    def _supervise(self, db: Database, threads: list[threading.Thread]) -> None:
+        """Until stopped: the daily and hourly chores, the watchdog, and a big list's batches between the sends.
+        A full data storage makes the chores wait, as it makes the workers wait."""
+        supervise = SUPERVISE_INTERVAL
+        if self.notifier.watchdog_interval:
+            supervise = min(supervise, self.notifier.watchdog_interval / 4)
+        lists = self.lists = SendLists(db, self.clock)
+        while not self._stop.is_set():
+            if not all(t.is_alive() for t in threads):
+                self.stop()
+                break
+            self._watchdog()
+            busy = False
+            try:
+                self._housekeeping(SendQueue(db, self.clock))
+                busy = lists.settle(budget=SETTLE_SECONDS) > 0  # a big list paused or cancelled
+            except StorageFull as exc:
+                log.debug("housekeeping waits for room: %s", exc)
+            self.clock.wait(self._stop, SETTLE_PAUSE if busy else supervise)
 
     def _watchdog(self) -> None:
         """Ping systemd's watchdog, but only while every worker's loop is alive."""
@@ -250,6 +262,9 @@ class Daemon:
         """Once a day: prune the record past its retention, and log its head hash for auditors; forget
         old exactly-once keys."""
         now = self.clock.time()
+        if now >= self._uploads_at:  # hourly: lists uploaded and never sent do not fill the card
+            self._uploads_at = now + 3600
+            forget_stale_uploads(self.config.data_dir)
         if now < self._housekeeping_at:
             return
         self._housekeeping_at = now + HOUSEKEEPING_INTERVAL

@@ -22,7 +22,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator
 
-from appliance.errors import DataDirError
+from appliance.errors import DatabaseDamaged, DataDirError, StorageFull
 from appliance.schema import MIGRATIONS
 
 DB_NAME = "smsgenie.db"
@@ -43,11 +43,37 @@ class Database:
         except (OSError, sqlite3.Error) as exc:
             raise DataDirError(f"cannot open the database {self.path}: {exc}") from exc
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
-        self.migrate()
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            if is_full(exc):
+                raise self.full() from exc
+            raise self.damaged(str(exc)) from exc
+
+    def damaged(self, what: str) -> DatabaseDamaged:
+        return DatabaseDamaged(
+            f"{self.path} is damaged or not an SMS Genie database ({what}): restore the last backup - "
+            f"sudo systemctl stop smsgenie; sudo smsgenie restore /media/usb/smsgenie-backup-....sgbk --force "
+            f"(the damaged file is kept aside)")
+
+    def full(self) -> StorageFull:
+        return StorageFull(
+            f"the box's data storage is full ({self.path.parent}): nothing new is written until there is room; "
+            f"nothing already stored is lost. Free space on the data partition, or move to a larger card")
+
+    def quick_check(self) -> None:
+        """Raise :class:`DatabaseDamaged` if SQLite finds the file damaged (a quick look, at start)."""
+        try:
+            answer = [r[0] for r in self.conn.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(str(exc)) from exc
+        if answer != ["ok"]:
+            raise self.damaged("; ".join(answer))
 
     @classmethod
     def in_data_dir(cls, data_dir: str | os.PathLike) -> "Database":
@@ -82,17 +108,27 @@ class Database:
         self._depth += 1
         try:
             yield self.conn
-        except BaseException:
+        except BaseException as exc:
             self._depth -= 1
             if self._depth == 0:
-                self.conn.execute("ROLLBACK")
-            else:
+                if self.conn.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                    self.conn.execute("ROLLBACK")
+                if is_full(exc):
+                    raise self.full() from exc
+            elif self.conn.in_transaction:  # else SQLite already rolled the whole transaction back
                 self.conn.execute(f"ROLLBACK TO sp{self._depth}")
                 self.conn.execute(f"RELEASE sp{self._depth}")
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if is_full(exc):
+                    raise self.full() from exc
+                raise
         else:
             self.conn.execute(f"RELEASE sp{self._depth}")
 
@@ -112,6 +148,11 @@ class Database:
                 conn.execute("INSERT INTO migrations VALUES (?, strftime('%s','now'))", (name,))
             applied.append(name)
         return applied
+
+
+def is_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (the data partition, or the database's page limit)."""
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 def is_busy(exc: BaseException) -> bool:

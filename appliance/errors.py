@@ -21,6 +21,14 @@ class DataDirError(SmsGenieError, OSError):
     """The data directory cannot be created, opened or locked."""
 
 
+class StorageFull(DataDirError):
+    """The data partition (or the database's size limit) is full: nothing new can be written for now."""
+
+
+class DatabaseDamaged(DataDirError):
+    """The database file is damaged, or is not an SMS Genie database at all."""
+
+
 class DaemonAlreadyRunning(DataDirError):
     """Another smsgenie daemon holds the data directory."""
 

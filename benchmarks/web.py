@@ -73,20 +73,28 @@ class Dashboard(threading.Thread):
                                       timeout=timeout)
 
     def run(self) -> None:
+        html = None
+        while html is None and not self.stop.is_set():  # all from one address: some wait their turn
+            try:
+                html = self._get("/", 30).read().decode()
+            except OSError:
+                self.stop.wait(0.2)
+        stream = re.search(r'data-events="([^"]+)"', html or "")
+        poll = re.search(r'data-poll="([^"]+)"', html or "")
+        every = float((re.search(r'data-every="([\d.]+)"', html or "") or [0, 2])[1])
         try:
-            html = self._get("/", 30).read().decode()
-            stream = re.search(r'data-events="([^"]+)"', html)
-            poll = re.search(r'data-poll="([^"]+)"', html)
-            every = float((re.search(r'data-every="([\d.]+)"', html) or [0, 2])[1])
             if stream:
                 with self._get(stream.group(1), 600) as r:
                     while not self.stop.is_set() and r.readline():
                         pass
-            while poll and not self.stop.is_set():
-                self._get(poll.group(1), 30).read()
-                self.stop.wait(every)
         except OSError:
             pass
+        while poll and not self.stop.is_set():
+            try:
+                self._get(poll.group(1), 30).read()
+            except OSError:
+                pass
+            self.stop.wait(every)
 
 
 def timed(call, timings: list[float], limit: float) -> None:

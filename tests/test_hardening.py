@@ -247,20 +247,28 @@ class Dashboard(threading.Thread):
                                       timeout=timeout)
 
     def run(self) -> None:
+        html = None
+        while html is None and not self.stop.is_set():  # fifty from one address: some wait their turn
+            try:
+                html = self.get("/").read().decode()
+            except OSError:
+                self.stop.wait(0.2)
+        stream = re.search(r'data-events="([^"]+)"', html or "")
+        poll = re.search(r'data-poll="([^"]+)"', html or "")
         try:
-            html = self.get("/").read().decode()
-            stream = re.search(r'data-events="([^"]+)"', html)
-            poll = re.search(r'data-poll="([^"]+)"', html)
             if stream:  # an EventSource holds its connection open for as long as the page is
                 with self.get(stream.group(1), timeout=60) as r:
                     while not self.stop.is_set() and r.readline():
                         self.updates += 1
-            while poll and not self.stop.is_set():
-                self.get(poll.group(1)).read()
-                self.updates += 1
-                self.stop.wait(float(re.search(r'data-every="([\d.]+)"', html).group(1)))
         except OSError:
             pass
+        while poll and not self.stop.is_set():
+            try:
+                self.get(poll.group(1)).read()
+                self.updates += 1
+            except OSError:  # a browser asks again at its next turn
+                pass
+            self.stop.wait(float(re.search(r'data-every="([\d.]+)"', html).group(1)))
 
 
 def test_fifty_open_dashboards_leave_login_and_the_api_answering(tmp_path):
@@ -1053,3 +1061,175 @@ def test_a_real_prune_past_the_retention_stays_verifiable(tmp_path):
     verdict = q.audit.verify()
     assert verdict.ok, verdict.problem
     db.close()
+
+
+# --- 8. disk full and damage fail clean ---------------------------------------------------------------
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Every database connection opened from here on, to fill the 'disk' under them (max_page_count)."""
+    from appliance.db import Database
+
+    made = []
+    real = Database.__init__
+
+    def tracking(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Database, "__init__", tracking)
+    return made
+
+
+def fill(connections, full: bool) -> None:
+    """Make the database full for every connection (no page left, and no room in the pages there are), or
+    give it room again. max_page_count is each connection's own, so each is told."""
+    import sqlite3
+
+    live = []
+    for db in list(connections):
+        try:
+            db.conn.execute("SELECT 1")
+            live.append(db)
+        except sqlite3.ProgrammingError:  # closed already
+            pass
+    if not full:
+        for db in live:
+            db.conn.execute("PRAGMA max_page_count = 1000000000")
+        return
+    first = live[0].conn
+    first.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+    pages = first.execute("PRAGMA page_count").fetchone()[0]
+    for db in live:
+        db.conn.execute(f"PRAGMA max_page_count = {pages}")
+    for size in (4000, 500, 50, 1):  # fill the room left in the pages there are
+        while True:
+            try:
+                first.execute("INSERT INTO filler VALUES (zeroblob(?))", (size,))
+            except sqlite3.OperationalError:
+                break
+
+
+def test_a_full_disk_makes_the_daemon_wait_and_lose_nothing(sim, config, queue, connections, caplog):
+    from collections import Counter
+
+    from appliance.plan import plan_message
+    from tests.conftest import running_daemon, wait_for
+
+    sim.send_latency = 0.05
+    ids = queue.enqueue(None, [f"+86138{i:08d}" for i in range(20)], plan_message("会员日"), "YL08")
+    balance = queue.ledger.balance()
+    with running_daemon(config) as daemon:
+        wait_for(lambda: len(sim.accepted) >= 3, 20)
+        fill(connections, True)
+        wait_for(lambda: "storage is full" in caplog.text, 20, message="the daemon saying the disk is full")
+        stuck_at = len(sim.accepted)
+        import time
+
+        time.sleep(1.0)
+        assert len(sim.accepted) <= stuck_at + 2  # it waits (the message in hand may finish)
+        assert daemon.workers[0].stuck_for() < 0  # waiting, not dead
+        fill(connections, False)  # space again
+        wait_for(lambda: Counter(queue.get(i).state for i in ids) == Counter({"delivered": 20}), 60,
+                 message="all sent once there is room again")
+    assert len(sim.accepted) == 20  # none twice
+    assert queue.ledger.balance() == balance - 20  # each charged once
+    assert queue.audit.verify().ok
+
+
+class FullDisk:
+    """A connection whose every write fails as SQLite's do on a full disk (reads still work)."""
+
+    WRITES = ("INSERT", "UPDATE", "DELETE", "COMMIT")
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def _check(self, sql: str) -> None:
+        import sqlite3
+
+        if sql.lstrip().upper().startswith(self.WRITES):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def execute(self, sql, *args):
+        self._check(sql)
+        return self._conn.execute(sql, *args)
+
+    def executemany(self, sql, *args):
+        self._check(sql)
+        return self._conn.executemany(sql, *args)
+
+
+def full_disk(monkeypatch):
+    """Every database connection opened from here on finds the disk full."""
+    from appliance.db import Database
+
+    real = Database.__init__
+
+    def full(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        self.conn = FullDisk(self.conn)
+
+    monkeypatch.setattr(Database, "__init__", full)
+
+
+def test_a_full_disk_is_one_clear_line_on_the_command_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from smsgenie.cli import cli
+    from tests.conftest import make_box
+
+    make_box(tmp_path)
+    csv = tmp_path / "l.csv"
+    csv.write_text("phone\n13800138000\n")
+    full_disk(monkeypatch)
+    r = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "send", str(csv), "--text", "hi"])
+    assert r.exit_code == 1 and r.output.startswith("Error: the box's data storage is full"), r.output
+    assert r.output.count("\n") == 1
+
+
+def test_a_full_disk_on_the_page_is_a_clear_page(admin, box, monkeypatch):
+    box.ledger.adjust(10, "credit")
+    r = upload(admin, "l.csv", b"phone\n13800138000\n", "hi")
+    html = r.get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    full_disk(monkeypatch)
+    done = admin.post("/send/confirm", data={"csrf_token": token_of(html), "token": token, "name": "l.csv",
+                                             "text": "hi", "kind": "marketing", "start_at": ""})
+    assert done.status_code == 507 and "storage is full" in done.get_data(as_text=True)
+    assert box.messages() == []
+
+
+@pytest.mark.parametrize("damage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_a_damaged_database_stops_the_box_with_one_line_naming_the_file_and_the_restore(tmp_path, damage):
+    from click.testing import CliRunner
+
+    from smsgenie.cli import cli
+    from tests.conftest import make_box
+
+    make_box(tmp_path)
+    (tmp_path / "smsgenie.db").write_bytes(damage)
+    for command in (["run"], ["status"]):
+        r = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), *command])
+        assert r.exit_code == 1 and r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
+        assert str(tmp_path / "smsgenie.db") in r.output and "smsgenie restore" in r.output
+
+
+def test_uploads_nobody_confirmed_within_an_hour_are_deleted(tmp_path):
+    import os
+    import time
+
+    from appliance.uploads import forget_stale_uploads
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    old, new = uploads / "old-token", uploads / "new-token"
+    old.write_text("phone\n")
+    new.write_text("phone\n")
+    os.utime(old, (time.time() - 3700, time.time() - 3700))
+    assert forget_stale_uploads(tmp_path) == 1
+    assert not old.exists() and new.exists()

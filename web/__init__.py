@@ -25,6 +25,7 @@ from werkzeug.routing import IntegerConverter
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import ensure_data_dir
+from appliance.errors import DatabaseDamaged, StorageFull
 from appliance.ui.link import PanelLink
 from appliance.update import MAX_BUNDLE_BYTES
 from web import i18n
@@ -120,6 +121,19 @@ def _answers(app: Flask, config: Config) -> None:
                                message=i18n.gettext("Send lists can be at most %(mb)d MB. Split the list, or "
                                                     "save it as CSV, which is smaller.",
                                                     mb=config.web.max_upload_mb)), 413
+
+    @app.errorhandler(StorageFull)
+    def storage_full(exc):
+        return render_template("error.html", title=i18n.gettext("The box's storage is full"),
+                               message=i18n.gettext("Nothing new can be saved until there is room; nothing "
+                                                    "already saved is lost. Ask the technician to free space.")
+                               + f" ({exc})"), 507
+
+    @app.errorhandler(DatabaseDamaged)
+    def damaged(exc):
+        return render_template("error.html", title=i18n.gettext("The box's data is damaged"),
+                               message=i18n.gettext("Ask the technician to restore the last backup.")
+                               + f" ({exc})"), 503
 
     @app.errorhandler(404)
     def not_found(exc):

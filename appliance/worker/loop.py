@@ -18,6 +18,7 @@ from dataclasses import replace
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
 from appliance.db import Database, is_busy
+from appliance.errors import StorageFull
 from appliance.journal import HandoverJournal
 from appliance.modemstatus import ModemStatusBoard
 from appliance.sendqueue import SendQueue
@@ -42,6 +43,8 @@ REOPEN_MIN, REOPEN_MAX = 1.0, 30.0
 PAUSED_WAIT_MAX = 60.0
 #: Seconds to wait when the database stayed locked past its own timeout (a long write elsewhere).
 BUSY_WAIT = 1.0
+#: Seconds between looks for room when the data storage is full.
+FULL_WAIT = 10.0
 #: A worker that shows no sign of life this long past the wait it announced is stuck (a bug, a
 #: driver call that never returns): the daemon then stops its systemd watchdog pings, so systemd
 #: restarts the service. Every modem call has a timeout; the longest is one AT+CMGS (send_timeout).
@@ -70,6 +73,7 @@ class ModemWorker:
         self._retry_delay = REOPEN_MIN
         self._refresh_at = 0.0
         self._last_problem = ""
+        self._full = False
         self.db = Database.in_data_dir(config.data_dir)
         self.queue = SendQueue(self.db, clock)
         self.journal = HandoverJournal(config.data_dir, modem_config.label)
@@ -128,9 +132,18 @@ class ModemWorker:
                     if not is_busy(exc):
                         raise
                     log.warning("%s: the database stayed busy (%s); trying again in a moment", self.label, exc)
-                    self._idle(BUSY_WAIT)
+                    self._wait(BUSY_WAIT)
+                except StorageFull as exc:  # wait for room; the bookkeeping stays in memory until it fits
+                    if not self._full:
+                        log.error("%s: %s", self.label, exc)
+                        self._full = True
+                    self._wait(FULL_WAIT)
+                else:
+                    if self._full:
+                        log.warning("%s: the data storage has room again; sending goes on", self.label)
+                        self._full = False
         finally:
-            self.bookkeeping.flush()
+            self._flush_at_stop()
             self.sender.release_next()
             self.journal.close()
             if self.collector.delete_pending and not self.modem.closed:
@@ -216,6 +229,21 @@ class ModemWorker:
         due = self.queue.next_due_at()
         return self._idle(self.poll_interval if due is None else
                           min(self.poll_interval, max(0.0, due - self.clock.time())))
+
+    def _wait(self, seconds: float) -> None:
+        """Wait without touching the database (it is busy or full)."""
+        if not self._stop.is_set():
+            self._beat(seconds)
+            self.clock.wait(self._wake, seconds)
+        if not self._stop.is_set():
+            self._wake.clear()
+
+    def _flush_at_stop(self) -> None:
+        try:
+            self.bookkeeping.flush()
+        except (StorageFull, sqlite3.OperationalError) as exc:  # the next start settles what is left 'sending'
+            log.error("%s: the last bookkeeping could not be written (%s); the next start settles it", self.label,
+                      exc)
 
     def _idle(self, seconds: float) -> None:
         self._settle()

@@ -23,6 +23,7 @@ from typing import Callable
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
 from appliance.db import is_busy
+from appliance.errors import StorageFull
 from appliance.journal import HandoverJournal
 from appliance.messages import Message, RetryPolicy
 from appliance.privacy import mask_number
@@ -111,6 +112,8 @@ class Sender:
                 if not is_busy(exc):
                     raise
                 log.warning("the database was busy during a send (%s): its bookkeeping waits a step", exc)
+            except StorageFull as exc:
+                log.error("%s: the bookkeeping of this send waits for room", exc)
             try:
                 reference = pending.reference()
             except ModemError as exc:
