@@ -25,6 +25,8 @@ Example::
 
     [web]
     listen = "0.0.0.0:8080"      # the LAN page; "" for none
+    tls = "auto"                 # HTTPS with the box's own certificate; "off" for plain HTTP
+    redirect_from = ""           # e.g. "0.0.0.0:80": plain HTTP there sends browsers to the page
 
     [panel]
     display = "ssd1306"          # or sh1106, emulator, none
@@ -41,7 +43,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Callable, get_type_hints
 
 from appliance.errors import ConfigError
 
@@ -94,6 +96,16 @@ class WebConfig:
     listen: str = "0.0.0.0:8080"
     """host:port the LAN page is served on by `smsgenie run`; empty for no web page."""
     max_upload_mb: int = 20
+    tls: str = "auto"
+    """auto: the page is HTTPS, with a certificate from the box's own CA (appliance/certs.py);
+    off: plain HTTP (the demo, or a box behind a proxy that does TLS)."""
+    redirect_from: str = ""
+    """host:port where plain HTTP answers only with a redirect to the HTTPS page (and the CA
+    certificate for download); empty for none."""
+
+    @property
+    def https(self) -> bool:
+        return bool(self.listen) and self.tls == "auto"
 
 
 PANEL_DISPLAYS = ("none", "ssd1306", "sh1106", "emulator")
@@ -261,27 +273,9 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
     if isinstance(obj, Config) and len(obj.service_code) > 32:
         raise bad("service_code", "must be at most 32 characters")
     if isinstance(obj, WebConfig):
-        if obj.listen and (":" not in obj.listen or not obj.listen.rsplit(":", 1)[1].isdigit()):
-            raise bad("listen", "must be host:port, e.g. 0.0.0.0:8080, or empty for no web page")
-        if obj.listen and not 0 <= int(obj.listen.rsplit(":", 1)[1]) <= 65535:
-            raise bad("listen", f"has the port {obj.listen.rsplit(':', 1)[1]}, and ports go from 1 to 65535 "
-                                f"(e.g. 0.0.0.0:8080)")
-        if obj.max_upload_mb < 1:
-            raise bad("max_upload_mb", "must be at least 1")
+        _validate_web(obj, bad)
     if isinstance(obj, PanelConfig):
-        if obj.display not in PANEL_DISPLAYS:
-            raise bad("display", f"must be one of {', '.join(PANEL_DISPLAYS)}")
-        if obj.buttons not in PANEL_BUTTONS:
-            raise bad("buttons", f"must be one of {', '.join(PANEL_BUTTONS)}")
-        if obj.rotate not in (0, 1, 2, 3):
-            raise bad("rotate", "must be 0, 1, 2 or 3 (quarter turns)")
-        if not 0x03 <= obj.i2c_address <= 0x77:
-            raise bad("i2c_address", "must be a 7-bit I2C address such as 0x3C")
-        pins = [obj.pin_up, obj.pin_down, obj.pin_ok, obj.pin_back]
-        if len(set(pins)) != 4 or not all(0 <= p <= 27 for p in pins):
-            raise bad("pin_up", "the four button pins must be different BCM GPIO numbers from 0 to 27")
-        if obj.dim_seconds < 0 or obj.off_seconds < 0:
-            raise bad("dim_seconds", "must be 0 (never) or more")
+        _validate_panel(obj, bad)
     if isinstance(obj, VendorConfig) and obj.public_key:
         from appliance.vendor import parse_public_key  # noqa: PLC0415 - crypto only when a key is set
 
@@ -289,6 +283,38 @@ def _validate(obj: Any, prefix: str, source: str) -> None:
             parse_public_key(obj.public_key)
         except ValueError as exc:
             raise bad("public_key", f"is not usable: {exc}") from None
+
+
+def _validate_web(obj: WebConfig, bad: Callable[[str, str], ConfigError]) -> None:
+    for key, example in (("listen", "0.0.0.0:8080"), ("redirect_from", "0.0.0.0:80")):
+        value = getattr(obj, key)
+        if value and (":" not in value or not value.rsplit(":", 1)[1].isdigit()):
+            raise bad(key, f"must be host:port, e.g. {example}, or empty for none")
+        if value and not 0 <= int(value.rsplit(":", 1)[1]) <= 65535:
+            raise bad(key, f"has the port {value.rsplit(':', 1)[1]}, and ports go from 1 to 65535 "
+                           f"(e.g. {example})")
+    if obj.tls not in ("auto", "off"):
+        raise bad("tls", 'must be "auto" (HTTPS with the box\'s own certificate) or "off" (plain HTTP)')
+    if obj.redirect_from and not obj.https:
+        raise bad("redirect_from", 'sends browsers to an HTTPS page: it needs listen set and tls = "auto"')
+    if obj.max_upload_mb < 1:
+        raise bad("max_upload_mb", "must be at least 1")
+
+
+def _validate_panel(obj: PanelConfig, bad: Callable[[str, str], ConfigError]) -> None:
+    if obj.display not in PANEL_DISPLAYS:
+        raise bad("display", f"must be one of {', '.join(PANEL_DISPLAYS)}")
+    if obj.buttons not in PANEL_BUTTONS:
+        raise bad("buttons", f"must be one of {', '.join(PANEL_BUTTONS)}")
+    if obj.rotate not in (0, 1, 2, 3):
+        raise bad("rotate", "must be 0, 1, 2 or 3 (quarter turns)")
+    if not 0x03 <= obj.i2c_address <= 0x77:
+        raise bad("i2c_address", "must be a 7-bit I2C address such as 0x3C")
+    pins = [obj.pin_up, obj.pin_down, obj.pin_ok, obj.pin_back]
+    if len(set(pins)) != 4 or not all(0 <= p <= 27 for p in pins):
+        raise bad("pin_up", "the four button pins must be different BCM GPIO numbers from 0 to 27")
+    if obj.dim_seconds < 0 or obj.off_seconds < 0:
+        raise bad("dim_seconds", "must be 0 (never) or more")
 
 
 def parse(text: str, source: str = "config") -> Config:

@@ -1,4 +1,4 @@
-"""Small file helpers the data dir's writers share: a file's hash, and making a rename durable."""
+"""Small file helpers the data dir's writers share: a file's hash, durable renames and atomic writes."""
 
 from __future__ import annotations
 
@@ -22,3 +22,19 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` all at once: a power cut leaves the old file or the new, never half.
+
+    Written to ``<path>.tmp`` with ``mode``, fsynced, renamed over ``path``, and the rename fsynced."""
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, mode)  # a .tmp left by a power cut keeps its old mode otherwise
+        f.write(data)
+        f.flush()
+        os.fsync(fd)
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path) or ".")

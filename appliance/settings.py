@@ -22,7 +22,7 @@ from tinydb.storages import Storage
 
 from appliance.audit import MIN_RETENTION_DAYS
 from appliance.errors import SettingsError
-from appliance.files import fsync_dir
+from appliance.files import write_atomic
 
 SETTINGS_NAME = "settings.json"
 DEFAULTS = {
@@ -64,14 +64,7 @@ class AtomicJSONStorage(Storage):
                                 f"to go back to the defaults") from None
 
     def write(self, data) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
+        write_atomic(self.path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
 
     def close(self) -> None:
         pass

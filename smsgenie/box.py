@@ -42,6 +42,8 @@ class RunningBox:
         clock = clock or SystemClock()
         if config.web.listen:
             check_listen(config.web.listen, config.source)
+        if config.web.redirect_from:
+            check_listen(config.web.redirect_from, config.source, "redirect_from")
         self.setup_pin = first_run_pin(config, clock) if config.web.listen else None
         self.daemon = Daemon(config, clock=clock, **daemon_options)
         self.web: WebServer | None = None

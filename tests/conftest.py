@@ -154,3 +154,12 @@ def pool_config(tmp_path, sims, carriers=None, **modem):
                   modems=tuple(ModemConfig(port=s.port, label=f"m{i + 1}", carrier=c, **settings)
                                for i, (s, c) in enumerate(zip(sims, carriers))),
                   queue=QueueConfig(max_attempts=3, retry_base_seconds=0.05, retry_cap_seconds=0.2))
+
+
+def trusting(box):
+    """An SSL context that trusts ``box``'s own CA (a RunningBox whose page is HTTPS), as a shop's
+    computer does once it has installed the CA; None when the page is plain HTTP."""
+    import ssl
+
+    certificates = box.web.certificates
+    return ssl.create_default_context(cafile=str(certificates.ca)) if certificates else None

@@ -319,7 +319,7 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
     with pytest.raises(SettingsError, match="no setting called"):
         s.set("colour", "red")
     s.close()
-    assert not (tmp_path / "settings.tmp").exists()
+    assert not (tmp_path / "settings.json.tmp").exists()
     assert stat.S_IMODE(os.stat(tmp_path / "settings.json").st_mode) == 0o600
     again = Settings(tmp_path)
     assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365,

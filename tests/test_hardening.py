@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from appliance.accounts import Accounts
 from appliance.intake import Intake
 from appliance.sendlists import SendLists
+from tests.conftest import trusting
 from tests.test_web import PASSWORD, post, token_of, upload
 
 pytest_plugins = ["tests.test_web"]
@@ -235,16 +236,16 @@ def test_a_box_from_before_keeps_its_users_and_tokens_and_never_reuses_their_ids
 class Dashboard(threading.Thread):
     """One open dashboard, doing what its page tells the browser: follow an event stream, or poll."""
 
-    def __init__(self, base: str, cookie: str, stop: threading.Event):
+    def __init__(self, base: str, cookie: str, stop: threading.Event, context=None):
         super().__init__(daemon=True)
-        self.base, self.cookie, self.stop = base, cookie, stop
+        self.base, self.cookie, self.stop, self.context = base, cookie, stop, context
         self.updates = 0
 
     def get(self, path: str, timeout: float = 10):
         import urllib.request
 
         return urllib.request.urlopen(urllib.request.Request(self.base + path, headers={"Cookie": self.cookie}),
-                                      timeout=timeout)
+                                      timeout=timeout, context=self.context)
 
     def run(self) -> None:
         html = None
@@ -290,14 +291,18 @@ def test_fifty_open_dashboards_leave_login_and_the_api_answering(tmp_path):
     accounts.create("boss", PASSWORD, "admin")
     token = accounts.new_token("POS")
     stop = threading.Event()
+    trust = trusting(box)  # the page is HTTPS, as on the box: fifty browsers' TLS on waitress's one loop
+    assert box.url.startswith("https://")
     try:
         jar = http.cookiejar.CookieJar()
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
+                                              urllib.request.HTTPSHandler(context=trust))
+        browser.addheaders = [("Referer", box.url + "/login")]  # a browser's, which CSRF over HTTPS checks
         csrf = token_of(browser.open(box.url + "/login", timeout=5).read().decode())
         browser.open(box.url + "/login", data=f"csrf_token={csrf}&username=boss&password={PASSWORD}".encode(),
                      timeout=5).read()
         cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-        dashboards = [Dashboard(box.url, cookie, stop) for _ in range(50)]
+        dashboards = [Dashboard(box.url, cookie, stop, trust) for _ in range(50)]
         for d in dashboards:
             d.start()
         from tests.conftest import wait_for
@@ -309,7 +314,7 @@ def test_fifty_open_dashboards_leave_login_and_the_api_answering(tmp_path):
                             urllib.request.Request(box.url + "/api/v1/status",
                                                    headers={"Authorization": f"Bearer {token}"})):
                 t = time.monotonic()
-                urllib.request.urlopen(request, timeout=5).read()  # a hung page fails here
+                urllib.request.urlopen(request, timeout=5, context=trust).read()  # a hung page fails here
                 slowest = max(slowest, time.monotonic() - t)
         assert slowest < 1.0, f"the page took {slowest:.2f} s with 50 dashboards open"
     finally:
@@ -609,7 +614,7 @@ def test_cancelling_a_big_list_never_starves_the_sender(sim, config, queue):
 
 @pytest.fixture
 def served(tmp_path):
-    """The page served by waitress, as on the box, with an admin signed in (cookie) and the box itself."""
+    """The page served by waitress over HTTPS, as on the box, with an admin signed in (cookie) and the box."""
     import http.cookiejar
     import urllib.request
 
@@ -626,25 +631,29 @@ def served(tmp_path):
     db = Database.in_data_dir(config.data_dir)
     Accounts(db, box.daemon.clock).create("boss", PASSWORD, "admin")
     jar = http.cookiejar.CookieJar()
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
+                                          urllib.request.HTTPSHandler(context=trusting(box)))
+    browser.addheaders = [("Referer", box.url + "/login")]  # a browser's, which CSRF over HTTPS checks
     csrf = token_of(browser.open(box.url + "/login", timeout=5).read().decode())
     browser.open(box.url + "/login", data=f"csrf_token={csrf}&username=boss&password={PASSWORD}".encode(),
                  timeout=5).read()
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    assert box.url.startswith("https://") and cookie
     yield box, cookie
     box.stop()
     running.join(timeout=20)
     db.close()
 
 
-def raw(url: str, request: bytes, body_chunks=(), timeout: float = 5.0) -> tuple[bytes, int]:
-    """Send ``request`` (headers) then chunks until the server answers or hangs up: (answer, body bytes sent)."""
+def raw(box, request: bytes, body_chunks=(), timeout: float = 5.0) -> tuple[bytes, int]:
+    """Send ``request`` (headers) then chunks until the box answers or hangs up: (answer, body bytes sent)."""
     import socket
     from urllib.parse import urlsplit
 
-    where = urlsplit(url)
+    where = urlsplit(box.url)
     sent = 0
-    with socket.create_connection((where.hostname, where.port), timeout=timeout) as s:
+    plain = socket.create_connection((where.hostname, where.port), timeout=timeout)
+    with trusting(box).wrap_socket(plain, server_hostname=where.hostname) if where.scheme == "https" else plain as s:
         s.sendall(request)
         try:
             for chunk in body_chunks:
@@ -663,7 +672,7 @@ def raw(url: str, request: bytes, body_chunks=(), timeout: float = 5.0) -> tuple
 
 def test_a_gigabyte_declared_without_a_login_is_refused_unread(served):
     box, _ = served
-    answer, _ = raw(box.url, b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n"
+    answer, _ = raw(box, b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n"
                              b"Content-Type: multipart/form-data; boundary=x\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413")
 
@@ -671,7 +680,7 @@ def test_a_gigabyte_declared_without_a_login_is_refused_unread(served):
 def test_a_chunked_body_without_a_login_is_cut_off_early(served):
     box, _ = served
     chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
-    answer, sent = raw(box.url, b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    answer, sent = raw(box, b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
                        (chunk for _ in range(16 * 1024)))  # a gigabyte, if the box kept reading
     assert answer.startswith(b"HTTP/1.1 413")
     assert sent < 16 * 1024 * 1024, f"the box read {sent} bytes of a body it should have refused"
@@ -680,15 +689,15 @@ def test_a_chunked_body_without_a_login_is_cut_off_early(served):
 def test_signed_in_the_list_limit_holds_and_the_update_form_alone_gets_more(served):
     box, cookie = served
     over = 2 * 1024 * 1024
-    refused, _ = raw(box.url, b"POST /send HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n"
+    refused, _ = raw(box, b"POST /send HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n"
                      % (cookie.encode(), over))
     assert refused.startswith(b"HTTP/1.1 413")
-    bundle, _ = raw(box.url, b"POST /admin/update HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: %d\r\n"
+    bundle, _ = raw(box, b"POST /admin/update HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: %d\r\n"
                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" % (cookie.encode(), over),
                     [b"a=" + b"x" * (over - 2)])
     assert not bundle.startswith(b"HTTP/1.1 413")  # through to the page (which wants its CSRF token)
     forged = cookie.split("=", 1)[0] + "=" + "x" * 40
-    anonymous, _ = raw(box.url, b"POST /send HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: 100000\r\n\r\n"
+    anonymous, _ = raw(box, b"POST /send HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nContent-Length: 100000\r\n\r\n"
                        % forged.encode())
     assert anonymous.startswith(b"HTTP/1.1 413")  # a cookie the box did not sign counts for nothing
 

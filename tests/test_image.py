@@ -192,7 +192,7 @@ def test_the_example_config_is_what_the_image_installs_and_loads():
     assert c.data_dir == "/var/lib/smsgenie"
     assert c.modems[0].port == "/dev/smsgenie-modem"
     assert (c.panel.display, c.panel.buttons) == ("ssd1306", "gpio")
-    assert c.web.listen == "0.0.0.0:80"
+    assert (c.web.listen, c.web.https, c.web.redirect_from) == ("0.0.0.0:443", True, "0.0.0.0:80")
 
 
 def test_the_udev_rule_names_the_at_port_of_both_modems():

@@ -19,6 +19,7 @@ from PIL import Image, ImageChops
 from appliance.clock import FakeClock
 from appliance.config import Config, ModemConfig, PanelConfig, WebConfig
 from appliance.db import Database
+from appliance.lan import lan_address
 from appliance.lock import DataDirLock
 from appliance.modemstatus import ModemStatusBoard
 from appliance.pause import SendingPause
@@ -30,7 +31,7 @@ from appliance.settings import ShopSettings as Settings
 from appliance.ui import screens
 from appliance.ui.draw import CJK_FONTS, load_font, render
 from appliance.ui.menu import Navigator, menu_items
-from appliance.ui.panel import Panel, lan_address
+from appliance.ui.panel import Panel
 from appliance.ui.screens import Snapshot
 from appliance.ui.text import SMS_TEXTS, ZH, tr
 from hw.buttons import BOUNCE_TIME, mock_buttons

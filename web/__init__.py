@@ -67,6 +67,7 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         SECRET_KEY=_secret_key(data_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.web.https,  # over HTTPS, the cookie never travels in the clear
         MAX_CONTENT_LENGTH=config.web.max_upload_mb * 1024 * 1024,
         TESTING=testing,
         SMSGENIE=config,

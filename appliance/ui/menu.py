@@ -18,8 +18,8 @@ from appliance.ui.screens import Screen, Snapshot
 
 HOME_PAGES = ("home", "list", "address")
 #: Menu items: (label, what OK does). Labels are keys of appliance.ui.text.
-VIEWS = {"Web address": screens.address, "Device ID": screens.device, "Set-up PIN": screens.setup_pin,
-         "Modem info": screens.modem_info}
+VIEWS = {"Web address": screens.address, "Certificate": screens.certificate, "Device ID": screens.device,
+         "Set-up PIN": screens.setup_pin, "Modem info": screens.modem_info}
 ACTIONS = {"Pause sending": "pause", "Resume sending": "resume", "Screen off": "screen_off"}
 CONFIRMED = {"Send a test SMS": "test_sms", "Restart modem": "restart_modem"}
 #: Seconds a result message stays before the menu comes back.
@@ -27,7 +27,9 @@ MESSAGE_SECONDS = 3.0
 
 
 def menu_items(s: Snapshot) -> list[str]:
-    items = ["Resume sending" if s.paused_by else "Pause sending", "Web address", "Device ID"]
+    items = ["Resume sending" if s.paused_by else "Pause sending", "Web address"]
+    items += ["Certificate"] if s.certificate else []
+    items += ["Device ID"]
     if s.setup_pin:
         items.append("Set-up PIN")
     return items + ["Send a test SMS", "Modem info", "Restart modem", "Screen off"]

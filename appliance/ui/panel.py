@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 import queue as queues
 import shutil
-import socket
 import threading
 from datetime import datetime
 from typing import Callable
 
+from appliance import certs
 from appliance.accounts import Accounts
 from appliance.clock import Clock
 from appliance.config import Config
@@ -32,6 +32,7 @@ from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, format_device_id
 from appliance.errors import IntakeError, SmsGenieError
 from appliance.intake import Intake
+from appliance.lan import lan_address
 from appliance.messages import TRANSACTIONAL
 from appliance.pause import SendingPause
 from appliance.sendqueue import SendQueue
@@ -59,28 +60,6 @@ SLOW_INTERVAL = 5.0
 WHO = "the counter panel"
 
 
-def lan_address(listen: str) -> str | None:
-    """Where a browser on the LAN reaches the page: 'host:port' ('host' on port 80), or None without
-    a page or a network.
-
-    For a page on every interface (0.0.0.0) the host is the address the box would use to reach
-    the outside world - found with a UDP socket that is connected but never sends.
-    """
-    if not listen:
-        return None
-    host, _, port = listen.rpartition(":")
-    suffix = "" if port == "80" else f":{port}"
-    if host not in ("", "0.0.0.0", "::"):
-        return f"{host}{suffix}"
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only, no packet leaves
-            ip = s.getsockname()[0]
-    except OSError:
-        return None
-    return None if ip.startswith("127.") or ip == "0.0.0.0" else f"{ip}{suffix}"
-
-
 class Panel:
     """The OLED and buttons of one box. ``display`` is any luma device (or None: buttons only)."""
 
@@ -92,7 +71,7 @@ class Panel:
         self.display = display
         self.clock = clock
         self.font = font or load_font(config.panel.font)
-        self._address = address or (lambda: lan_address(config.web.listen))
+        self._address = address or (lambda: lan_address(config.web.listen, config.web.https))
         self._restart_modem = restart_modem
         self._wake_workers = wake_workers
         self.events: queues.SimpleQueue[tuple[str, str]] = queues.SimpleQueue()
@@ -304,7 +283,7 @@ class Panel:
     # --- reading the box ----------------------------------------------------------------------
 
     def _slow_inputs(self, now: float) -> dict:
-        """What changes rarely - the settings, the LAN address, free disk, the set-up PIN - read at most
+        """What changes rarely - the settings, the LAN address, free disk, the set-up PIN, the CA - read at most
         every :data:`SLOW_INTERVAL` seconds rather than at every refresh."""
         if self._slow is not None and now - self._slow_at < SLOW_INTERVAL:
             return self._slow
@@ -315,7 +294,8 @@ class Panel:
             free_mb, free_fraction = 1e9, 1.0
         pin = Accounts(self.queue.db, self.clock).setup_pin()  # while the box waits for its first admin
         self._slow = {"shop": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
-                      "disk_free_mb": free_mb, "disk_free_fraction": free_fraction}
+                      "disk_free_mb": free_mb, "disk_free_fraction": free_fraction,
+                      "certificate": self.config.web.https and certs.fingerprint(self.config.data_dir) or ""}
         self._slow_at = now
         return self._slow
 
@@ -335,7 +315,7 @@ class Panel:
             model=modem.get("model", ""), paused_by=paused["by"] if paused else None, shortfall=data["paused"],
             active_list=active and {"name": active["name"], "done": active["done"], "total": active["total"],
                                     "eta_minutes": active["minutes_left"]},
-            address=slow["address"], device_id=self._device_id,
+            address=slow["address"], device_id=self._device_id, certificate=slow["certificate"],
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
             test_number=shop["test_number"])

@@ -50,6 +50,8 @@ class Snapshot:
     address: str | None = None
     """The page's address on the LAN without the scheme ("192.168.1.23:8080"), or None when offline."""
     device_id: str = ""
+    certificate: str = ""
+    """The SHA-256 fingerprint of the box's CA (upper-case hex), or "" when the page is not HTTPS."""
     setup_pin: str | None = None
     disk_free_mb: float = 1e9
     disk_free_fraction: float = 1.0
@@ -126,6 +128,14 @@ def address(s: Snapshot, lang: str) -> Screen:
 
 def device(s: Snapshot, lang: str) -> Screen:
     return Screen(lines=(s.device_id, tr(lang, "Vendor needs this")), **_title(s, lang, tr(lang, "Device ID")))
+
+
+def certificate(s: Snapshot, lang: str) -> Screen:
+    """The first 48 hex digits of the CA's fingerprint, in fours: what a shop compares before trusting it."""
+    if not s.certificate:
+        return Screen(lines=(tr(lang, "HTTPS is off"),), **_title(s, lang, tr(lang, "Certificate")))
+    rows = [" ".join(s.certificate[i + j:i + j + 4] for j in range(0, 16, 4)) for i in range(0, 48, 16)]
+    return Screen(lines=tuple(rows), **_title(s, lang, tr(lang, "Certificate")))
 
 
 def setup_pin(s: Snapshot, lang: str) -> Screen:

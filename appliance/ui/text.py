@@ -28,6 +28,8 @@ ZH = {
     "No network address": "未连接局域网",
     "Check the LAN cable": "请检查网线或WiFi",
     "Device ID": "本机编号",
+    "Certificate": "证书指纹",
+    "HTTPS is off": "未启用 HTTPS",
     "Vendor needs this": "充值码需用此编号",
     "First-time set-up": "首次设置",
     "then enter PIN {pin}": "再输入 PIN {pin}",

@@ -6,11 +6,12 @@ import logging
 import signal
 from datetime import datetime
 from importlib.metadata import version as package_version
+from pathlib import Path
 
 import click
 
 from appliance import backup as backups
-from appliance import installer, timecheck
+from appliance import certs, installer, timecheck
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.device import format_device_id
@@ -169,4 +170,20 @@ def restore(g: Globals, file: str, force: bool, passphrase_file) -> None:
     click.echo("Start the daemon again: sudo systemctl start smsgenie")
 
 
-COMMANDS = (run, init, clock_group, update_group, backup, restore)
+@click.command()
+@pass_globals
+@friendly_errors
+def certificate(g: Globals) -> None:
+    """Show the box's CA (what a shop's computers trust for the HTTPS page) and its fingerprint."""
+    if not g.config.web.https:
+        raise click.ClickException(f"the page is not HTTPS ([web] tls = \"off\" or no [web] listen in "
+                                   f"{g.config.source}): there is no certificate to trust")
+    found = certs.fingerprint(g.config.data_dir)
+    if found is None:
+        raise click.ClickException("the box has made no certificate yet: 'smsgenie run' makes it at its first start")
+    click.echo(f"CA certificate: {Path(g.config.data_dir) / certs.TLS_DIR / 'ca.crt'} "
+               f"(also at http://<box>/smsgenie-ca.crt when [web] redirect_from is set)")
+    click.echo("SHA-256: " + " ".join(found[i:i + 4] for i in range(0, len(found), 4)))
+
+
+COMMANDS = (run, init, certificate, clock_group, update_group, backup, restore)

@@ -134,7 +134,8 @@ def _config(data_dir: Path, modem_port: str, public_line: str, port: int) -> Con
                         jitter_seconds=0.1)
     config = Config(data_dir=str(data_dir), service_code=SERVICE_CODE, modems=(modem,),
                     queue=QueueConfig(retry_base_seconds=2.0, retry_cap_seconds=10.0),
-                    vendor=VendorConfig(public_key=public_line), web=WebConfig(listen=f"127.0.0.1:{port}"),
+                    vendor=VendorConfig(public_key=public_line),
+                    web=WebConfig(listen=f"127.0.0.1:{port}", tls="off"),  # the demo stays on this computer
                     panel=PanelConfig(display="emulator", buttons="mock"), source=str(data_dir / "config.toml"))
     (data_dir / "config.toml").write_text(configmod.dump(config), encoding="utf-8")
     return config
