@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, get_type_hints
 
 from appliance.errors import ConfigError
+from appliance.files import not_permitted
 
 DEFAULT_CONFIG = "/etc/smsgenie/config.toml"
 DEFAULT_DATA_DIR = "/var/lib/smsgenie"
@@ -338,6 +339,8 @@ def load(path: str | os.PathLike | None = None, *, explicit: bool = True) -> Con
         if not explicit:
             return Config(source=f"{path} (not present; defaults)")
         raise ConfigError(f"config file {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read config file {path}: " + not_permitted(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     return parse(text, str(path))

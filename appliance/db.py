@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from appliance.errors import DatabaseDamaged, DataDirError, StorageFull
+from appliance.files import not_permitted
 from appliance.schema import MIGRATIONS
 
 DB_NAME = "smsgenie.db"
@@ -35,11 +36,17 @@ class Database:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         try:
+            if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+                raise DataDirError(not_permitted(self.path))
             if not self.path.exists():
                 # Created 0600: numbers and message texts are for the service user only.
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT,
                                         check_same_thread=False)
+        except DataDirError:
+            raise
+        except PermissionError:
+            raise DataDirError(not_permitted(self.path)) from None
         except (OSError, sqlite3.Error) as exc:
             raise DataDirError(f"cannot open the database {self.path}: {exc}") from exc
         self.conn.row_factory = sqlite3.Row
@@ -168,7 +175,11 @@ class NoBoxHere(DataDirError):
 def existing_box(data_dir: str | os.PathLike) -> Path:
     """The data dir, if it holds a box's database; never creates one (only ``run`` and ``init`` do)."""
     path = Path(data_dir)
-    if not (path / DB_NAME).is_file():
+    try:
+        found = (path / DB_NAME).is_file()
+    except PermissionError:
+        raise DataDirError(not_permitted(path)) from None
+    if not found:
         why = "does not exist" if not path.exists() else f"holds no SMS Genie database ({DB_NAME})"
         raise NoBoxHere(f"{path} {why}: check --data-dir (or data_dir in the config); a new box is made by "
                         f"starting it ('smsgenie run') or with 'smsgenie init'")
@@ -183,7 +194,6 @@ def ensure_data_dir(data_dir: str | os.PathLike) -> Path:
     except OSError as exc:
         raise DataDirError(f"cannot create the data directory {path}: {exc}. "
                            f"Create it, owned by the service user, or pass --data-dir") from exc
-    if not os.access(path, os.W_OK):
-        raise DataDirError(f"the data directory {path} is not writable by this user; "
-                           f"run as the service user or pass --data-dir")
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise DataDirError(not_permitted(path) + "; or pass --data-dir")
     return path

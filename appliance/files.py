@@ -38,3 +38,15 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> Non
         os.fsync(fd)
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(path) or ".")
+
+
+def not_permitted(path: str | os.PathLike) -> str:
+    """What to do when this user may not read or write ``path``: the box's files are the service user's."""
+    try:
+        import pwd  # noqa: PLC0415 - POSIX only, and only on this path
+
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        user = f"uid {os.geteuid()}"
+    return (f"this user ({user}) may not read or write {path}: run the command as the box's service user "
+            f"(sudo -u smsgenie smsgenie ...), or give the files back to it (sudo chown -R smsgenie: ...)")

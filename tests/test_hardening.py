@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 
@@ -461,6 +462,48 @@ def test_fuzz_the_upload_parser_refuses_clearly_or_previews(admin, content, name
     assert r.status_code in (200, 400), r.status_code
     if r.status_code == 400:
         assert 'class="error"' in r.get_data(as_text=True)
+
+
+AS_ANOTHER_USER = """
+import encodings.idna, os, pwd, sqlite3, sys
+from smsgenie.cli import cli
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody: the box's files are not theirs
+cli(args=sys.argv[1:], prog_name="smsgenie")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+@pytest.mark.parametrize("unreadable", ["data dir", "database", "config"])
+@pytest.mark.parametrize("command", [["status"], ["run"], ["audit", "verify"]])
+def test_a_config_or_data_dir_this_user_may_not_read_is_one_line_saying_whose_it_is(unreadable, command):
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from appliance.db import Database
+
+    top = Path(tempfile.mkdtemp(prefix="smsgenie-perm-"))  # in /tmp itself: pytest's own folders are root's
+    try:
+        top.chmod(0o755)
+        data = top / "data"
+        Database.in_data_dir(data).close()  # root's, as after a 'sudo smsgenie init'
+        cfg = top / "c.toml"
+        cfg.write_text(f'data_dir = "{data}"\n[web]\nlisten = ""\n', encoding="utf-8")
+        cfg.chmod(0o644)
+        {"data dir": lambda: data.chmod(0o700), "database": lambda: data.chmod(0o755),
+         "config": lambda: cfg.chmod(0o600)}[unreadable]()
+        out = subprocess.run([sys.executable, "-c", AS_ANOTHER_USER, "--config", str(cfg), *command],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(top)
+    said = out.stderr + out.stdout
+    assert out.returncode == 1 and "Traceback" not in said and said.count("\n") == 1, said
+    named = {"data dir": f"{data}:", "database": f"{data}/smsgenie.db:", "config": f"{cfg}:"}[unreadable]
+    if command == ["run"] and unreadable == "database":
+        named = f"{data}:"  # run writes beside the database too (its WAL, the lock): the folder must be theirs
+    assert f"this user (nobody) may not read or write {named}" in said and "sudo -u smsgenie" in said, said
 
 
 # --- 7. a failing part never stops the box silently -----------------------------------------------------

@@ -268,6 +268,9 @@ def test_the_certificate_command_prints_the_fingerprint_the_box_serves(running, 
     out = CliRunner().invoke(cli, ["--config", str(cfg), "certificate"])
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1].replace("SHA-256: ", "").replace(" ", "") == box.web.certificates.fingerprint
+    from appliance.db import Database
+
+    Database.in_data_dir(tmp_path / "new").close()  # a box that has not run yet
     cfg.write_text(f'data_dir = "{tmp_path / "new"}"\n[web]\nlisten = "127.0.0.1:8443"\n', encoding="utf-8")
     out = CliRunner().invoke(cli, ["--config", str(cfg), "certificate"])
     assert out.exit_code == 1 and "no certificate yet" in out.output and out.output.count("\n") == 1

@@ -178,7 +178,7 @@ def certificate(g: Globals) -> None:
     if not g.config.web.https:
         raise click.ClickException(f"the page is not HTTPS ([web] tls = \"off\" or no [web] listen in "
                                    f"{g.config.source}): there is no certificate to trust")
-    found = certs.fingerprint(g.config.data_dir)
+    found = certs.fingerprint(g.box_dir)
     if found is None:
         raise click.ClickException("the box has made no certificate yet: 'smsgenie run' makes it at its first start")
     click.echo(f"CA certificate: {Path(g.config.data_dir) / certs.TLS_DIR / 'ca.crt'} "
