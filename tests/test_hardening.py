@@ -779,6 +779,26 @@ def test_one_address_cannot_take_all_the_connections(served):
 # --- 10. login and set-up resist guessing -------------------------------------------------------------
 
 
+def _twenty_at_once(box, attempt):
+    """Run ``attempt(accounts)`` from 20 threads at once, each on its own connection, as 20 requests would."""
+    from appliance.db import Database
+
+    def one():
+        db = Database(box.db.path)
+        try:
+            attempt(Accounts(db, box.clock))
+        except Exception:  # noqa: BLE001 - refused, as it should be
+            pass
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+
 def test_simultaneous_wrong_passwords_get_no_more_tries_than_one_at_a_time(box, monkeypatch):
     from appliance import accounts as accmod
 
@@ -786,22 +806,7 @@ def test_simultaneous_wrong_passwords_get_no_more_tries_than_one_at_a_time(box, 
     checked = []
     real = accmod.check_secret
     monkeypatch.setattr(accmod, "check_secret", lambda secret, stored: checked.append(1) or real(secret, stored))
-    from appliance.db import Database
-
-    def guess():
-        db = Database(box.db.path)
-        try:
-            Accounts(db, box.clock).login("clerk", "wrong-password-x", address="10.0.0.9")
-        except Exception:  # noqa: BLE001 - refused, as it should be
-            pass
-        finally:
-            db.close()
-
-    guessers = [threading.Thread(target=guess) for _ in range(20)]
-    for t in guessers:
-        t.start()
-    for t in guessers:
-        t.join(timeout=60)
+    _twenty_at_once(box, lambda accounts: accounts.login("clerk", "wrong-password-x", address="10.0.0.9"))
     from appliance.attempts import FREE_TRIES
 
     assert len(checked) <= FREE_TRIES + 1, f"{len(checked)} passwords checked of 20 at once"
@@ -887,28 +892,13 @@ def test_the_technician_resets_a_password_and_unlocks_an_account(tmp_path):
 
 def test_simultaneous_wrong_set_up_pins_get_five_tries_in_all(box, monkeypatch):
     from appliance import accounts as accmod
-    from appliance.db import Database
 
     pin = Accounts(box.db, box.clock).new_setup_pin()
     wrong = "000000" if pin != "000000" else "111111"
     checked = []
     real = accmod.check_secret
     monkeypatch.setattr(accmod, "check_secret", lambda secret, stored: checked.append(1) or real(secret, stored))
-
-    def guess():
-        db = Database(box.db.path)
-        try:
-            Accounts(db, box.clock).setup_admin(wrong, "mallory", PASSWORD)
-        except Exception:  # noqa: BLE001 - refused
-            pass
-        finally:
-            db.close()
-
-    guessers = [threading.Thread(target=guess) for _ in range(20)]
-    for t in guessers:
-        t.start()
-    for t in guessers:
-        t.join(timeout=60)
+    _twenty_at_once(box, lambda accounts: accounts.setup_admin(wrong, "mallory", PASSWORD))
     assert len(checked) <= 5 and Accounts(box.db, box.clock).setup_pin() is None  # and then the PIN is void
 
 
