@@ -27,6 +27,8 @@ from typing import Iterable
 
 import ahocorasick
 
+#: Pieces of text (a template's fixed parts) whose normal form a screen remembers.
+PIECES_KEPT = 4096
 #: Unicode categories dropped before matching: separators, punctuation, symbols, controls.
 _DROP = ("Z", "P", "S", "C")
 
@@ -61,8 +63,14 @@ def _table() -> dict[int, str | None]:
     return table
 
 
+#: ASCII's share of the table: letters folded, everything matching ignores (space, punctuation) dropped.
+_ASCII = {cp: (None if unicodedata.category(chr(cp)).startswith(_DROP) else chr(cp).casefold()) for cp in range(128)}
+
+
 def normalise(text: str) -> str:
     """The form texts and keywords are compared in."""
+    if text.isascii():  # NFKC leaves ASCII as it is: one translate does the rest
+        return text.translate(_ASCII)
     folded = unicodedata.normalize("NFKC", text).casefold().translate(_table())
     if folded.isascii() or max(folded) < "\U00010000":
         return folded
@@ -90,6 +98,7 @@ class KeywordScreen:
                 self._automaton.add_word(key, Hit(word, source))
                 count += 1
         self.size = count
+        self._pieces: dict[str, tuple[str, bool]] = {}
         if count:
             self._automaton.make_automaton()
 
@@ -97,6 +106,36 @@ class KeywordScreen:
         """The first forbidden word in ``text``, or None."""
         if not self.size:
             return None
-        for _end, hit in self._automaton.iter(_bytes_key(normalise(text))):
+        return self._first(_bytes_key(normalise(text)))
+
+    def find_pieces(self, pieces: list[str]) -> Hit | None:
+        """:meth:`find` of ``"".join(pieces)``, normalising each piece alone: a template's fixed text is
+        normalised once (remembered) and only the merged values per row. Where joining could change the
+        normal form (a piece starting with a combining mark, say) the whole text is normalised."""
+        if not self.size:
+            return None
+        known = self._pieces
+        keys = []
+        for i, piece in enumerate(pieces):
+            entry = known.get(piece)
+            if entry is None:
+                entry = (_bytes_key(normalise(piece)), not piece or _starts_clean(piece[0]))
+                if len(known) < PIECES_KEPT:  # the template's pieces come first, and stay
+                    known[piece] = entry
+            if i and not entry[1]:
+                return self.find("".join(pieces))
+            keys.append(entry[0])
+        return self._first("".join(keys))
+
+    def _first(self, key: str) -> Hit | None:
+        for _end, hit in self._automaton.iter(key):
             return hit
         return None
+
+
+def _starts_clean(ch: str) -> bool:
+    """Whether normalising may stop at the boundary before ``ch``: it combines with nothing before it, so
+    normalise(a + b) == normalise(a) + normalise(b). Latin before the combining marks (U+0300), CJK
+    punctuation before its tone marks (U+302A), CJK ideographs, full-width forms before the half-width
+    voicing marks (U+FF9E, which NFKC turns into combining ones); anything else is not assumed."""
+    return ch < "\u0300" or "\u3000" <= ch < "\u302a" or "\u4e00" <= ch <= "\u9fff" or "\uff00" <= ch < "\uff9e"

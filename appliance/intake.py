@@ -29,23 +29,23 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
 from appliance.errors import (
-    AlreadyQueued,
     KeyReused,
-    NothingToSend,
     SendListError,
     ServiceCodeMissing,
     StartTimeError,
 )
 from appliance.keywords import KeywordStore
+from appliance.loading import ListLoader, NewList, Queued
 from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
-from appliance.preview import INVALID, NOT_MOBILE, Preview, prepare
+from appliance.preview import INVALID, NOT_MOBILE, Accepted, Preview, prepare
 from appliance.sendlist import Table, open_table
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
@@ -69,12 +69,6 @@ class Checked:
     template: Template
     recorded_template: str | None
     """What the send list records as its template (None for messages that each have their own text)."""
-
-
-@dataclass(frozen=True)
-class Queued:
-    list_id: int
-    message_ids: list[int]
 
 
 @dataclass(frozen=True)
@@ -138,14 +132,44 @@ class Intake:
                    progress: Callable[[int], None] | None = None) -> Checked:
         """Read a CSV or XLSX list and decide about every row; ``text`` is the template (or, ``literal``,
         the same text for everyone). ``progress(rows)`` is told the rows read so far, every
-        :data:`PROGRESS_EVERY` rows."""
+        :data:`PROGRESS_EVERY` rows. Nothing is queued and nothing but totals is kept."""
+        return self._read_file(path, text, name=name, literal=literal, progress=progress)
+
+    def queue_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
+                   kind: str = MARKETING, start_at: float | None = None, key: str | None = None,
+                   by: str | None = None, progress: Callable[[int], None] | None = None,
+                   ) -> tuple[Queued | None, Preview]:
+        """Read, decide and queue a list in one pass, each accepted row written as it is decided
+        (appliance/loading.py: bounded memory, short transactions, all or nothing). With a ``key``, at
+        most once: :class:`AlreadyQueued` names the list queued the first time. ``by``: who queues it
+        ("user:<id>", "api:<token id>", "cli", "panel", "demo"). When no row can go, nothing is queued
+        and the answer is (None, the preview with the reasons)."""
+        if kind not in KINDS:
+            raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
+        code = self.service_code()
+        start_at = self.check_start(start_at)
         shop = read_settings(self.config.data_dir)
         template = self.template(text, literal=literal, shop=shop)
+        loader = ListLoader(self.queue, NewList(name or Path(path).name, code, template.text, kind, start_at, by, key))
+        try:
+            checked = self._read_file(path, text, name=name, literal=literal, progress=progress, accept=loader,
+                                      shop=shop, template=template)
+            if not checked.preview.accepted:
+                return None, checked.preview
+            return loader.finish(), checked.preview
+        except BaseException:
+            loader.abandon()
+            raise
+
+    def _read_file(self, path, text, *, name, literal, progress, accept=None, shop=None, template=None) -> Checked:
+        shop = shop or read_settings(self.config.data_dir)
+        template = template or self.template(text, literal=literal, shop=shop)
         with open_table(path, name=name) as table:
             table = dataclasses.replace(table, rows=_counted(table.rows, progress, shop["max_list_rows"], table.name))
-            return Checked(self._prepare(table, template, shop), template, template.text)
+            return Checked(self._prepare(table, template, shop, accept), template, template.text)
 
-    def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str) -> Checked:
+    def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str,
+                       accept: Callable[[Accepted], None] | None = None) -> Checked:
         """Messages that each carry their own text, (number, text) pairs, as rows of one list.
 
         The row number of each is its index in ``messages``."""
@@ -153,12 +177,13 @@ class Intake:
         template = Template("{%s}" % TEXT_FIELD, shop["signature"])
         table = Table(name=name, columns=["to", TEXT_FIELD], phone_column=0, encoding=None,
                       rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
-        return Checked(self._prepare(table, template, shop), template, None)
+        return Checked(self._prepare(table, template, shop, accept), template, None)
 
-    def _prepare(self, table: Table, template: Template, shop: dict) -> Preview:
+    def _prepare(self, table: Table, template: Template, shop: dict, accept=None) -> Preview:
         return prepare(table, template, region=shop["default_region"],
                        screen=KeywordStore(self.db, self.clock).screen(),
-                       opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance())
+                       opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance(),
+                       accept=accept)
 
     # --- queueing ---------------------------------------------------------------------------
 
@@ -200,31 +225,6 @@ class Intake:
                             "request")
         return row
 
-    def queue_checked(self, checked: Checked, *, kind: str = MARKETING, start_at: float | None = None,
-                      name: str | None = None, key: str | None = None, by: str | None = None) -> Queued:
-        """Queue every accepted row of ``checked`` as one send list, in one transaction; with a ``key``,
-        at most once (:class:`AlreadyQueued` names the list queued the first time). ``by``: who queues it
-        ("user:<id>", "api:<token id>", "cli", "panel", "demo"), kept with the list."""
-        if kind not in KINDS:
-            raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
-        code = self.service_code()
-        preview = checked.preview
-        if not preview.accepted:
-            raise NothingToSend(f"no row of {preview.list_name} can be sent (see the reasons for each row)")
-        start_at = self.check_start(start_at)
-        with self.db.atomic() as conn:
-            if key is not None:
-                prior = self._key_taken(conn, key, key)
-                if prior is not None:
-                    raise AlreadyQueued("this list was already sent", prior["send_list_id"])
-            list_id = self.queue.create_list(name or preview.list_name, code, checked.recorded_template, kind=kind,
-                                             start_at=start_at, created_by=by)
-            ids = self.queue.enqueue_many(list_id, ((a.recipient, a.plan) for a in preview.accepted), code)
-            if key is not None:
-                conn.execute("INSERT INTO intake_key (key, fingerprint, send_list_id, created_at) VALUES (?, ?, ?, ?)",
-                             (key, key, list_id, self.clock.time()))
-        return Queued(list_id, ids)
-
     def queue_messages(self, messages: Sequence[tuple[str, str]], *, name: str, kind: str = MARKETING,
                        key: str | None = None, asked: str | None = None, by: str | None = None) -> Answer:
         """Check and queue messages that each carry their own text (the API, the panel's test SMS).
@@ -239,17 +239,20 @@ class Intake:
                 prior = self._key_taken(conn, key, asked)
                 if prior is not None:
                     return Answer(json.loads(prior["answer"]), prior["send_list_id"], replayed=True)
-            checked = self.check_messages(messages, name=name)
-            preview = checked.preview
-            queued = self.queue_checked(checked, kind=kind, name=name, by=by) if preview.accepted else None
+            accepted: list[Accepted] = []
+            preview = self.check_messages(messages, name=name, accept=accepted.append).preview
             results: dict[int, dict] = {r.row: {"index": r.row, "error": refusal_text(r.reason, r.detail)}
-                                        for r in preview.refused}
-            if queued is not None:
-                for a, mid in zip(preview.accepted, queued.message_ids):
-                    results[a.row] = {"index": a.row, "id": mid, "parts": a.plan.segments}
+                                        for r in preview.refused_rows}
+            list_id = None
+            if accepted:
+                code = self.service_code()
+                list_id = self.queue.create_list(name, code, None, kind=kind, created_by=by)
+                ids = self.queue.insert_accepted(conn, list_id, accepted, code, kind=kind, start_at=None)
+                for a, mid in zip(accepted, ids):
+                    results[a.row] = {"index": a.row, "id": mid, "parts": a.segments}
             for i in range(len(messages)):
                 results.setdefault(i, {"index": i, "error": "the message has no number and no text"})
-            answer = Answer([results[i] for i in range(len(messages))], queued.list_id if queued else None)
+            answer = Answer([results[i] for i in range(len(messages))], list_id)
             if key is not None:
                 conn.execute("INSERT INTO intake_key (key, fingerprint, send_list_id, answer, created_at)"
                              " VALUES (?, ?, ?, ?, ?)", (key, asked, answer.list_id,

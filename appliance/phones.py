@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, carrier
@@ -31,8 +31,7 @@ _SEPARATORS = str.maketrans("", "", " \t\u3000-–—_()（）[]/\\'\"")
 _SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+?\d+")
 
 
-@dataclass(frozen=True)
-class Number:
+class Number(NamedTuple):
     e164: str
     carrier: str
     """"China Mobile", "China Unicom", "China Telecom", "China Broadnet", another name, or ""."""
@@ -50,12 +49,25 @@ _CN_MOBILE_SHAPE = re.compile(r"(?:\+86|0086|86)?(1\d{10})")
 _CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
 
 
-@functools.lru_cache(maxsize=200_000)
-def _cn_carrier(prefix: str) -> str:
-    """Carrier of a Chinese mobile by its first seven digits (the number segment, 号段)."""
-    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(prefix + "0000"))
+@functools.lru_cache(maxsize=1)
+def _cn_segment_digits() -> int:
+    """How many leading digits of a Chinese mobile decide its carrier in phonenumbers' data (its longest
+    prefix for +86 1...): caching by that many digits gives the same answer as asking for every number."""
+    from phonenumbers.carrierdata import CARRIER_DATA  # noqa: PLC0415 - the table name_for_number reads
+
+    return max(len(key) for key in CARRIER_DATA if key.startswith("861")) - 2
+
+
+@functools.lru_cache(maxsize=100_000)
+def _cn_carrier_by_segment(segment: str) -> str:
+    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(segment.ljust(11, "0")))
     name = carrier.name_for_valid_number(number, "en")  # the caller has checked it is a valid mobile
     return CARRIERS.get(name, name)
+
+
+def _cn_carrier(national: str) -> str:
+    """Carrier of a valid Chinese mobile (11 digits) by its number segment (号段)."""
+    return _cn_carrier_by_segment(national[:_cn_segment_digits()])
 
 
 def normalise(raw: str, region: str = "CN") -> Number:
@@ -63,7 +75,9 @@ def normalise(raw: str, region: str = "CN") -> Number:
 
     Raises NumberProblem for anything that is not a valid mobile number.
     """
-    text = unicodedata.normalize("NFKC", raw).strip().translate(_SEPARATORS)
+    if region == "CN" and len(raw) == 11 and raw.isdigit() and raw.isascii() and _CN_MOBILE.fullmatch(raw):
+        return Number("+86" + raw, _cn_carrier(raw))  # the commonest shape of all, as a till exports it
+    text = (raw if raw.isascii() else unicodedata.normalize("NFKC", raw)).strip().translate(_SEPARATORS)
     if region == "CN":
         # The common case, fast: a Chinese mobile, checked against phonenumbers' own CN
         # mobile pattern, its carrier looked up once per number segment. Anything else
@@ -71,7 +85,7 @@ def normalise(raw: str, region: str = "CN") -> Number:
         shape = _CN_MOBILE_SHAPE.fullmatch(text)
         if shape and _CN_MOBILE.fullmatch(shape.group(1)):
             national = shape.group(1)
-            return Number("+86" + national, _cn_carrier(national[:7]))
+            return Number("+86" + national, _cn_carrier(national))
     if not text:
         raise NumberProblem("invalid", "no phone number")
     if _SCIENTIFIC.fullmatch(text):
@@ -97,7 +111,7 @@ def normalise(raw: str, region: str = "CN") -> Number:
 def carrier_of(e164: str) -> str:
     """The carrier of an E.164 number ('' when unknown); Chinese mobiles by number segment, fast."""
     if e164.startswith("+86") and _CN_MOBILE.fullmatch(e164[3:]):
-        return _cn_carrier(e164[3:10])
+        return _cn_carrier(e164[3:])
     try:
         name = carrier.name_for_number(phonenumbers.parse(e164, None), "en")
     except phonenumbers.NumberParseException:

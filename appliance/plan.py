@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from appliance.errors import MessageTextError
 from hw.errors import TextTooLong
 from hw.modem import alphabet
-from hw.modem.segments import GSM7, split
+from hw.modem.segments import GSM7, SINGLE_LIMIT, UCS2, split
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,30 @@ class MessagePlan:
         return len(self.parts)
 
 
+def cost(text: str) -> tuple[str, int, str | None]:
+    """What ``text`` costs without splitting it when it fits one SMS: (encoding, SMS parts, the character
+    that forced UCS-2 or None) - the same answer as :func:`plan_message`, for the preview's every row.
+    Raises MessageTextError for an empty or too long text."""
+    if not text or not text.strip():
+        raise MessageTextError("the message text is empty")
+    encoding = GSM7 if alphabet.is_gsm7(text) else UCS2
+    units = alphabet.septet_count(text) if encoding == GSM7 else len(text.encode("utf-16-le")) // 2
+    if units <= SINGLE_LIMIT[encoding]:
+        segments = 1
+    else:
+        try:
+            segments = len(split(text, encoding).parts)
+        except TextTooLong as exc:
+            raise MessageTextError(str(exc)) from None
+    return encoding, segments, (_forced_by(text) if encoding == UCS2 else None)
+
+
+def _forced_by(text: str) -> str | None:
+    """The one character that makes a UCS-2 text UCS-2, when without it the text would be GSM-7."""
+    culprit = alphabet.first_non_gsm7(text)
+    return culprit if culprit and alphabet.is_gsm7(text.replace(culprit, "")) else None
+
+
 def plan_message(text: str) -> MessagePlan:
     """Plan ``text``; raises MessageTextError for an empty or too long text."""
     if not text or not text.strip():
@@ -40,10 +64,4 @@ def plan_message(text: str) -> MessagePlan:
         seg = split(text)
     except TextTooLong as exc:
         raise MessageTextError(str(exc)) from None
-    forced = None
-    if seg.encoding != GSM7:
-        culprit = alphabet.first_non_gsm7(text)
-        rest = text.replace(culprit, "") if culprit else text
-        if culprit and alphabet.is_gsm7(rest):
-            forced = culprit
-    return MessagePlan(text, seg.encoding, seg.parts, forced)
+    return MessagePlan(text, seg.encoding, seg.parts, _forced_by(text) if seg.encoding != GSM7 else None)

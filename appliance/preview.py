@@ -14,17 +14,20 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 from appliance import phones
 from appliance.errors import MessageTextError
 from appliance.forbidden import KeywordScreen
-from appliance.plan import MessagePlan, plan_message
+from appliance.plan import cost
 from appliance.privacy import mask_number
 from appliance.sendlist import Table
 from appliance.template import Template
 from hw.modem.segments import GSM7, split
 
 SAMPLE_ROWS = 5
+#: Refused rows a preview keeps to show (the page shows 200, the command line 50); all are counted.
+REFUSED_KEPT = 1000
 #: The same text to this many numbers, with no merge field, looks like spam to carriers.
 IDENTICAL_TEXT_WARNING = 50
 
@@ -49,24 +52,36 @@ class Refusal:
     detail: str = ""
 
 
-@dataclass
-class Accepted:
+class Accepted(NamedTuple):
+    """A row that can go, as the queue takes it (a tuple: a million of them pass through cheaply)."""
+
     recipient: str
-    plan: MessagePlan
+    carrier: str
+    text: str
+    encoding: str
+    segments: int
     row: int = 0
     """The row number in the list (for messages from the API: the message's index)."""
 
 
 @dataclass
 class Preview:
+    """What a list comes to: counts and totals, the first few messages and the first refused rows.
+
+    Never the rows themselves: a list of a million rows makes a preview of the same small size. The
+    accepted rows go, as they are decided, to the ``accept`` of :func:`prepare` (the queue's loader)."""
+
     list_name: str
     columns: list[str]
     phone_column: str
     encoding: str | None
     template: str
     balance: int
-    accepted: list[Accepted] = field(default_factory=list, repr=False)
-    refused: list[Refusal] = field(default_factory=list)
+    accepted: int = 0
+    refused: int = 0
+    refused_rows: list[Refusal] = field(default_factory=list)
+    """The first :data:`REFUSED_KEPT` refused rows; ``refused_by_reason`` counts them all."""
+    refused_by_reason: Counter = field(default_factory=Counter)
     messages_by_carrier: Counter = field(default_factory=Counter)
     credits_by_carrier: Counter = field(default_factory=Counter)
     by_encoding: Counter = field(default_factory=Counter)
@@ -80,16 +95,12 @@ class Preview:
     @property
     def identical_text_warning(self) -> str | None:
         """Carriers flag one text sent unchanged to many numbers as spam; say so, and what to add."""
-        if self.merge_fields_used or len(self.accepted) < IDENTICAL_TEXT_WARNING:
+        if self.merge_fields_used or self.accepted < IDENTICAL_TEXT_WARNING:
             return None
         hint = (f": add a merge field such as {{{self.merge_fields_available[0]}}} so each customer's text differs"
                 if self.merge_fields_available else ": add a column such as 姓名 to the list and use it as {姓名}")
-        return (f"the same text goes to {len(self.accepted)} numbers without any merge field, which carriers "
+        return (f"the same text goes to {self.accepted} numbers without any merge field, which carriers "
                 f"flag as spam and may bar the SIM for{hint}")
-
-    @property
-    def refused_by_reason(self) -> Counter:
-        return Counter(r.reason for r in self.refused)
 
     @property
     def enough_credit(self) -> bool:
@@ -108,10 +119,10 @@ class Preview:
             "phone_column": self.phone_column,
             "encoding": self.encoding,
             "template": self.template,
-            "accepted": len(self.accepted),
-            "refused": len(self.refused),
+            "accepted": self.accepted,
+            "refused": self.refused,
             "refused_by_reason": dict(self.refused_by_reason),
-            "refused_rows": [self._refusal(r) for r in self.refused] if rows else [],
+            "refused_rows": [self._refusal(r) for r in self.refused_rows] if rows else [],
             "messages_by_carrier": dict(self.messages_by_carrier),
             "credits_by_carrier": dict(self.credits_by_carrier),
             "messages_by_encoding": dict(self.by_encoding),
@@ -134,83 +145,101 @@ def _gsm_cost_without(text: str, culprit: str) -> int:
 
 
 def prepare(table: Table, template: Template, *, region: str, screen: KeywordScreen, opted_out: set[str],
-            balance: int) -> Preview:
-    """Read every row of ``table`` once and decide about it."""
+            balance: int, accept: Callable[[Accepted], None] | None = None) -> Preview:
+    """Read every row of ``table`` once and decide about it; each row that can go is handed to
+    ``accept`` as it is decided (nothing is kept: the preview holds totals and a few samples)."""
     template.check(table.merge_fields)
     columns = table.columns
     preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
                       merge_fields_used=template.fields, merge_fields_available=table.merge_fields)
-    seen: set[str] = set()
-    plans: dict[str, MessagePlan] = {}
+    seen: set[int] = set()  # numbers as integers: a million of them in about 60 MB, not 150
+    pieces_of = template.pieces_for(columns)
+    costs: dict[str, tuple] = {}
+    tally: Counter = Counter()  # (carrier, encoding, parts) -> messages: one count per row, totals at the end
     phone = table.phone_column
     for row_no, cells in table.rows:
         if not any(cells):
             continue
         raw = cells[phone] if phone < len(cells) else ""
-
-        def refuse(reason: str, detail: str = "", raw=raw, row_no=row_no) -> None:
-            preview.refused.append(Refusal(row_no, raw, reason, detail))
-
-        if any("\ufffd" in c for c in cells):
-            refuse(UNREADABLE, "the row has characters that are not valid text; re-save the file as CSV UTF-8")
+        if "\ufffd" in "\x00".join(cells):
+            _refuse(preview, row_no, raw, UNREADABLE,
+                    "the row has characters that are not valid text; re-save the file as CSV UTF-8")
             continue
         try:
             number = phones.normalise(raw, region)
         except phones.NumberProblem as problem:
-            refuse(problem.reason, str(problem))
+            _refuse(preview, row_no, raw, problem.reason, str(problem))
             continue
-        if number.e164 in seen:
-            refuse(DUPLICATE, "the number is already in the list")
+        key = int(number.e164[1:])
+        if key in seen:
+            _refuse(preview, row_no, raw, DUPLICATE, "the number is already in the list")
             continue
-        seen.add(number.e164)
+        seen.add(key)
         if number.e164 in opted_out:
-            refuse(OPTED_OUT, "the customer asked not to get texts")
+            _refuse(preview, row_no, raw, OPTED_OUT, "the customer asked not to get texts")
             continue
-        values = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(columns)}
-        text = template.render(values)
-        problem = _text_problem(text, template.signature, screen)
-        if problem is not None:
-            refuse(*problem)
-            continue
-        plan = plans.get(text)
-        if plan is None:
+        pieces = pieces_of(cells)
+        text = "".join(pieces)
+        refusal = _text_problem(text, pieces, template.signature, screen)
+        if refusal is None:
             try:
-                plan = plan_message(text)
+                encoding, segments, forced = _priced(costs, text)
             except MessageTextError as exc:
-                refuse(TOO_LONG, str(exc))
-                continue
-            if len(plans) < 10_000:  # identical texts (no merge fields) are planned once
-                plans[text] = plan
-        _accept(preview, row_no, number, text, plan)
+                refusal = (TOO_LONG, str(exc))
+        if refusal is not None:
+            _refuse(preview, row_no, raw, *refusal)
+            continue
+        tally[(number.carrier, encoding, segments)] += 1
+        if forced:
+            preview.forced_ucs2_by = preview.forced_ucs2_by or forced
+            preview.ucs2_extra_credits += segments - _gsm_cost_without(text, forced)
+        if len(preview.samples) < SAMPLE_ROWS:
+            preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": number.carrier or "other",
+                                    "text": text, "encoding": encoding, "parts": segments})
+        if accept is not None:
+            accept(Accepted(number.e164, number.carrier, text, encoding, segments, row_no))
+    _count(preview, tally)
     return preview
 
 
-def _text_problem(text: str, signature: str, screen: KeywordScreen) -> tuple[str, str] | None:
+def _refuse(preview: Preview, row_no: int, raw: str, reason: str, detail: str = "") -> None:
+    preview.refused += 1
+    preview.refused_by_reason[reason] += 1
+    if len(preview.refused_rows) < REFUSED_KEPT:
+        preview.refused_rows.append(Refusal(row_no, raw, reason, detail))
+
+
+def _priced(costs: dict, text: str) -> tuple[str, int, str | None]:
+    """:func:`appliance.plan.cost` of ``text``; identical texts (a list with no merge fields) priced once."""
+    known = costs.get(text)
+    if known is None:
+        known = cost(text)
+        if len(costs) < 10_000:
+            costs[text] = known
+    return known
+
+
+def _text_problem(text: str, pieces: list[str], signature: str, screen: KeywordScreen) -> tuple[str, str] | None:
     """Why this text, as the customer would read it, cannot go: nothing but the signature, a character no
     phone shows, or a forbidden word (reason, detail); None when it can."""
     if not (text.replace(signature, "") if signature else text).strip():
         return EMPTY, "the message has no text" + (" but the signature" if signature else "")
-    control = _CONTROL.search(text)
+    control = None if text.isprintable() else _CONTROL.search(text)  # (a line break is not printable: look)
     if control is not None:
         return CONTROL, (f"the text has the control character U+{ord(control.group()):04X}, which no phone shows: "
                          f"remove it")
-    hit = screen.find(text)
+    hit = screen.find_pieces(pieces)
     if hit is not None:
         return FORBIDDEN, f"contains {hit.word!r} ({'vendor list' if hit.source == 'vendor' else 'shop list'})"
     return None
 
 
-def _accept(preview: Preview, row_no: int, number: phones.Number, text: str, plan: MessagePlan) -> None:
-    """Count an accepted row into the totals (by carrier, by encoding, credits) and the samples."""
-    preview.accepted.append(Accepted(number.e164, plan, row_no))
-    carrier = number.carrier or "other"
-    preview.messages_by_carrier[carrier] += 1
-    preview.credits_by_carrier[carrier] += plan.credits
-    preview.by_encoding[plan.encoding] += 1
-    preview.credits_needed += plan.credits
-    if plan.forced_ucs2_by:
-        preview.forced_ucs2_by = preview.forced_ucs2_by or plan.forced_ucs2_by
-        preview.ucs2_extra_credits += plan.credits - _gsm_cost_without(text, plan.forced_ucs2_by)
-    if len(preview.samples) < SAMPLE_ROWS:
-        preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": carrier,
-                                "text": text, "encoding": plan.encoding, "parts": plan.segments})
+def _count(preview: Preview, tally: Counter) -> None:
+    """The accepted rows' totals: by carrier, by encoding, credits."""
+    for (carrier, encoding, parts), n in tally.items():
+        carrier = carrier or "other"
+        preview.accepted += n
+        preview.messages_by_carrier[carrier] += n
+        preview.credits_by_carrier[carrier] += n * parts
+        preview.by_encoding[encoding] += n
+        preview.credits_needed += n * parts

@@ -350,3 +350,17 @@ def _record_by_message(conn: sqlite3.Connection) -> None:
         CREATE INDEX audit_message ON audit (message_id)
     """)
 
+
+
+@migration("0013_streamed_lists")
+def _streamed_lists(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- A big list is written to the queue in short transactions while it is read (appliance/loading.py):
+        -- its messages held, the list "loading" until the last row, then "active". loaded_at is its last
+        -- batch: a list whose loader died (a power cut) is "discarded" and its messages deleted in batches.
+        ALTER TABLE send_list ADD COLUMN loaded_at REAL;
+        -- Superseded by message_ready / message_ready_carrier (0009), which the claim reads; every
+        -- queued message paid for them twice over.
+        DROP INDEX message_due;
+        DROP INDEX message_carrier_due
+    """)

@@ -18,6 +18,7 @@ import time
 from appliance.clock import Clock
 from appliance.db import Database, is_busy
 from appliance.errors import ListStateError, MessageNotFound
+from appliance.loading import LOADING_STALE
 from appliance.messages import STATES, Message
 from appliance.sendqueue import BATCH, SendQueue
 
@@ -106,7 +107,8 @@ class SendLists:
 
     def _settle_batch(self, conn) -> int:
         """One short transaction of work: first hold what a paused or cancelled list has waiting (cheap, and
-        it takes them out of what a claim reads), then free a resumed list's, then fail a cancelled list's."""
+        it takes them out of what a claim reads), then free a resumed (or fully loaded) list's, then fail a
+        cancelled list's, then delete a discarded load's."""
         hold = conn.execute(
             "UPDATE message SET held = 1 WHERE id IN (SELECT id FROM message INDEXED BY message_list_free"
             " WHERE state = 'queued' AND held = 0"
@@ -127,7 +129,24 @@ class SendLists:
         for who in {r["cancelled_by"] for r in doomed}:
             failed += self._fail_unsent(conn, [r["id"] for r in doomed if r["cancelled_by"] == who],
                                         cancelled_reason(who))
-        return failed
+        return failed or self._discard_batch(conn)
+
+    def _discard_batch(self, conn) -> int:
+        """Lists whose load failed or stopped (appliance/loading.py): their messages, never sent nor
+        charged nor in the record, deleted a batch at a time; then the lists themselves and their keys."""
+        conn.execute("UPDATE send_list SET state = 'discarded' WHERE state = 'loading' AND loaded_at < ?",
+                     (self.clock.time() - LOADING_STALE,))
+        gone = conn.execute(
+            "DELETE FROM message WHERE id IN (SELECT id FROM message INDEXED BY message_list_held"
+            " WHERE state = 'queued' AND held = 1"
+            " AND send_list_id IN (SELECT id FROM send_list WHERE state = 'discarded') LIMIT ?)",
+            (HOLD_BATCH,)).rowcount
+        if gone:
+            return gone
+        conn.execute("DELETE FROM intake_key WHERE send_list_id IN"
+                     " (SELECT id FROM send_list WHERE state = 'discarded')")
+        return conn.execute("DELETE FROM send_list WHERE state = 'discarded'"
+                            " AND NOT EXISTS (SELECT 1 FROM message WHERE send_list_id = send_list.id)").rowcount
 
     def _change_state(self, conn, list_id: int, state: str, allowed_from: tuple[str, ...]) -> None:
         row = conn.execute("SELECT state FROM send_list WHERE id = ?", (list_id,)).fetchone()

@@ -74,14 +74,14 @@ class SendQueue:
     # --- putting messages in ---------------------------------------------------------
 
     def create_list(self, name: str, service_code: str, template: str | None = None, *, kind: str = MARKETING,
-                    start_at: float | None = None, created_by: str | None = None) -> int:
+                    start_at: float | None = None, created_by: str | None = None, state: str = "active") -> int:
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
         _require(service_code)
         with self.db.atomic() as conn:
             cur = conn.execute("INSERT INTO send_list (name, service_code, created_at, template, kind, start_at,"
-                               " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (name, service_code, self.clock.time(), template, kind, start_at, created_by))
+                               " created_by, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (name, service_code, self.clock.time(), template, kind, start_at, created_by, state))
             return cur.lastrowid
 
     def enqueue(self, send_list_id: int | None, recipients: Iterable[str], plan: MessagePlan,
@@ -96,25 +96,35 @@ class SendQueue:
         The list's kind and start time (if any) apply to every message.
         """
         _require(service_code)
-        now = self.clock.time()
         with self.db.atomic() as conn:
             kind, start_at = MARKETING, None
             if send_list_id is not None:
                 row = conn.execute("SELECT kind, start_at FROM send_list WHERE id = ?", (send_list_id,)).fetchone()
                 if row is not None:
                     kind, start_at = row["kind"], row["start_at"]
-            due = max(now, start_at or now)
-            next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM message").fetchone()[0] + 1
-            rows = []
-            for i, (recipient, plan) in enumerate(items):
-                mid = next_id + i
-                rows.append((mid, send_list_id, recipient, plan.text, plan.encoding, plan.segments,
-                             service_code, due, mid & 0xFF, now, carrier_of(recipient), kind))
-            conn.executemany(
-                "INSERT INTO message (id, send_list_id, recipient, text, encoding, segments, service_code,"
-                " next_attempt_at, concat_ref, created_at, carrier, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows)
-        return [r[0] for r in rows]
+            return list(self.insert_accepted(conn, send_list_id, (
+                (recipient, carrier_of(recipient), plan.text, plan.encoding, plan.segments)
+                for recipient, plan in items), service_code, kind=kind, start_at=start_at))
+
+    def insert_accepted(self, conn, send_list_id: int | None, rows: Iterable, service_code: str, *,
+                        kind: str, start_at: float | None, held: bool = False) -> range:
+        """Write messages - (recipient, carrier, text, encoding, segments, ...) each, as
+        :class:`appliance.preview.Accepted` - in the caller's transaction; ``held``: no modem takes them
+        until they are freed (a list still loading). Returns their ids."""
+        _require(service_code)
+        now = self.clock.time()
+        due = max(now, start_at or now)
+        first = next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM message").fetchone()[0] + 1
+        values = []
+        for recipient, carrier, text, encoding, segments, *_ in rows:
+            values.append((next_id, send_list_id, recipient, text, encoding, segments, service_code, due,
+                           next_id & 0xFF, now, carrier, kind, int(held)))
+            next_id += 1
+        conn.executemany(
+            "INSERT INTO message (id, send_list_id, recipient, text, encoding, segments, service_code,"
+            " next_attempt_at, concat_ref, created_at, carrier, kind, held)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        return range(first, next_id)
 
     # --- the daemon's side ---------------------------------------------------------------
 

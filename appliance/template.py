@@ -56,6 +56,26 @@ class Template:
             raise TemplateError(f"the template uses {', '.join('{' + m + '}' for m in missing)}, which the list "
                                 f"does not have; its columns are: {have}")
 
+    def pieces_for(self, columns: list[str]):
+        """A function from a row's cells (in ``columns`` order) to the pieces of its text - the template's
+        fixed text and the row's values in turn, then the signature if the text lacks it - whose join is
+        :meth:`render`'s answer. Made once per list: a row costs no dict and no parsing."""
+        where = {name: i for i, name in enumerate(columns)}  # two columns of one name: the last, as render
+        plan = [(literal, where.get(name, -1) if name else None) for literal, name in self.parts]
+        signature = self.signature
+
+        def pieces(cells: list[str]) -> list[str]:
+            out = []
+            for literal, i in plan:
+                out.append(literal)
+                if i is not None:
+                    out.append(cells[i] if 0 <= i < len(cells) else "")
+            if signature and signature not in "".join(out):
+                out.append(signature)
+            return out
+
+        return pieces
+
     def render(self, values: dict[str, str]) -> str:
         text = "".join(literal + (values.get(name, "") if name else "") for literal, name in self.parts)
         if self.signature and self.signature not in text:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from appliance import intake as intake_module
 from appliance.accounts import Accounts
 from appliance.intake import Intake
 from appliance.sendlists import SendLists
@@ -38,14 +39,15 @@ def test_two_confirms_of_one_preview_queue_the_list_once(app, admin, box, monkey
     other = login(app)
     other_csrf = token_of(other.get("/send").get_data(as_text=True))
     both_read = threading.Barrier(2)
-    real = Intake.check_file
+    real = intake_module.prepare
 
-    def read_then_wait(self, *args, **kwargs):
-        checked = real(self, *args, **kwargs)
-        both_read.wait(timeout=10)  # both requests have read the upload before either queues it
-        return checked
+    def read_then_wait(*args, **kwargs):
+        preview = real(*args, **kwargs)
+        if kwargs.get("accept") is not None:
+            both_read.wait(timeout=10)  # both confirms have read the upload before either queues it
+        return preview
 
-    monkeypatch.setattr(Intake, "check_file", read_then_wait)
+    monkeypatch.setattr(intake_module, "prepare", read_then_wait)
     form = {"token": token, "name": "l.csv", "text": "周六开业", "kind": "marketing", "start_at": ""}
     answers = []
     tabs = [threading.Thread(target=lambda c=c, t=t: answers.append(c.post("/send/confirm",

@@ -105,14 +105,13 @@ def confirm():
         if kind not in KINDS:
             raise SendListError(gettext("Choose marketing or transactional."))
         start_at = _start_at(intake, request.form.get("start_at", ""))
-        checked = intake.check_file(path, request.form.get("text", ""), name=request.form.get("name", "list"))
-        if not checked.preview.accepted:
+        queued, _ = intake.queue_file(path, request.form.get("text", ""), name=request.form.get("name", "list"),
+                                      kind=kind, start_at=start_at, key=key, by=f"user:{current_user().id}")
+        if queued is None:
             raise SendListError(gettext("No row of this list can be sent."))
-        queued = intake.queue_checked(checked, kind=kind, start_at=start_at, key=key,
-                                      by=f"user:{current_user().id}")
     except AlreadyQueued as exc:
         return _already_sent(exc.list_id)
     except (SendListError, TemplateError, IntakeError, ServiceCodeMissing) as exc:
         return _form_error(str(exc))
     path.unlink(missing_ok=True)
-    return redirect(url_for("history.list_detail", list_id=queued.list_id, queued=len(queued.message_ids)))
+    return redirect(url_for("history.list_detail", list_id=queued.list_id, queued=queued.count))

@@ -14,7 +14,7 @@ from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.messages import STATES, TRANSACTIONAL
 from appliance.pause import SendingPause
-from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, Preview
+from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, REFUSED_KEPT, Preview
 from appliance.privacy import mask_number
 from appliance.status import status as build_status
 from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
@@ -42,15 +42,16 @@ def send(g: Globals, file: str, text: str | None, template: str | None, start_at
     q = g.open_queue()
     intake = Intake(q.db, q.clock, g.config)
     at = intake.check_start(start_at.timestamp()) if start_at else None
-    with RowProgress(file, enabled=not as_json) as progress:
-        checked = intake.check_file(file, template if template is not None else text, literal=template is None,
-                                    progress=progress.update)
-    preview = checked.preview
     kind = TRANSACTIONAL if transactional else "marketing"
-    queued = None
-    if preview.accepted and not dry_run:
-        queued = intake.queue_checked(checked, kind=kind, start_at=at, by="cli")
-    n_queued = len(queued.message_ids) if queued else 0
+    message = template if template is not None else text
+    with RowProgress(file, enabled=not as_json) as progress:
+        if dry_run:
+            queued, preview = None, intake.check_file(file, message, literal=template is None,
+                                                      progress=progress.update).preview
+        else:
+            queued, preview = intake.queue_file(file, message, literal=template is None, kind=kind, start_at=at,
+                                                by="cli", progress=progress.update)
+    n_queued = queued.count if queued else 0
     if as_json:
         click.echo(json.dumps({**preview.as_dict(), "dry_run": dry_run, "queued": n_queued,
                                "send_list_id": queued.list_id if queued else None, "kind": kind,
@@ -119,7 +120,7 @@ def _line_count(path: str) -> int | None:
 
 
 def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
-    n = len(preview.accepted)
+    n = preview.accepted
     parts = preview.credits_needed
     encodings = ", ".join(f"{count} {'GSM-7' if enc == 'gsm7' else 'UCS-2'}"
                           for enc, count in sorted(preview.by_encoding.items()))
@@ -147,14 +148,14 @@ def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
 
 def _print_refused(preview: Preview) -> None:
     reasons = ", ".join(f"{reason} {count}" for reason, count in preview.refused_by_reason.most_common())
-    click.echo(f"{plural(len(preview.refused), 'row')} refused ({reasons}):")
-    for r in preview.refused[:50]:
+    click.echo(f"{plural(preview.refused, 'row')} refused ({reasons}):")
+    for r in preview.refused_rows[:50]:
         shown = mask_number(r.value) if r.reason in (DUPLICATE, OPTED_OUT) else r.value
         said_by_reason = r.value and r.reason in (INVALID, NOT_MOBILE, DUPLICATE)
         click.echo(f"  row {r.row}: {shown or '(empty)'}: {r.reason}"
                    + (f" - {r.detail}" if r.detail and not said_by_reason else ""))
-    if len(preview.refused) > 50:
-        click.echo(f"  ... and {len(preview.refused) - 50} more (--json lists them all)")
+    if preview.refused > 50:
+        click.echo(f"  ... and {preview.refused - 50} more (--json lists the first {REFUSED_KEPT})")
 
 
 @click.command()

@@ -155,11 +155,9 @@ def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> N
     intake = Intake(q.db, q.clock, config)
     for file, template, label in LISTS:
         with resources.as_file(resources.files("smsgenie.demo") / file) as path:
-            checked = intake.check_file(path, template)
-        queued = intake.queue_checked(checked, name=label, by="demo")
-        parts = sum(a.plan.segments for a in checked.preview.accepted)
-        echo(f"Queued {len(queued.message_ids)} x {label}: {parts} SMS parts.")
-        for r in checked.preview.refused:
+            queued, preview = intake.queue_file(path, template, name=label, by="demo")
+        echo(f"Queued {queued.count if queued else 0} x {label}: {preview.credits_needed} SMS parts.")
+        for r in preview.refused_rows:
             echo(f"  refused row {r.row}: {r.reason}" + (f" - {r.detail}" if r.reason == "blocked by a forbidden word"
                                                          else ""))
 
