@@ -195,3 +195,152 @@ def test_a_second_confirm_while_the_first_still_loads_queues_nothing(tmp_path, q
     queued, _ = intake.queue_file(path, "{姓名}您好", key="upload:t")
     assert seen == [queued.list_id]
     assert queue.db.execute("SELECT COUNT(*) FROM message").fetchone()[0] == LOAD_BATCH + 10
+
+
+# --- Excel files: two readers, one answer; and files made to hurt -----------------------------------------
+
+
+def test_calamine_and_openpyxl_read_a_workbook_alike(tmp_path):
+    import datetime
+
+    import openpyxl
+
+    from appliance.sendlist import _open_xlsx_calamine, _open_xlsx_openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["B3"], sheet["C3"], sheet["D3"] = "手机", "姓名", "日期"
+    sheet["B4"], sheet["C4"], sheet["D4"] = 13800138000, "张伟", datetime.datetime(2026, 11, 30, 9, 30)
+    sheet["B6"], sheet["C6"], sheet["D6"] = "139 0013 9000", 1.5, True
+    sheet["B7"] = 13800138001.0
+    rows, _ = shop_rows(50, seed=3)
+    for row in rows:
+        sheet.append([None, int(row[0]) if row[0].isdigit() else row[0], row[1], int(row[2])])
+    path = tmp_path / "offset.xlsx"
+    book.save(path)
+    with _open_xlsx_calamine(path, "offset.xlsx") as fast, _open_xlsx_openpyxl(path, "offset.xlsx") as slow:
+        assert (fast.columns, fast.phone_column) == (slow.columns, slow.phone_column)
+        assert [(n, cells) for n, cells in fast.rows] == [(n, cells) for n, cells in slow.rows]
+
+
+def test_a_zip_bomb_is_refused_before_it_unpacks(tmp_path):
+    import zipfile
+
+    from appliance.sendlist import XLSX_MAX_EXPANDED
+
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
+            zeros = b"\0" * (1 << 24)
+            for _ in range(XLSX_MAX_EXPANDED // len(zeros) + 2):
+                member.write(zeros)
+    assert path.stat().st_size < 2 * 2**20
+    with pytest.raises(SendListError, match="would expand to"):
+        open_table(path)
+
+
+def test_a_billion_laughs_is_refused(tmp_path):
+    import zipfile
+
+    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+              + "".join(f'<!ENTITY lol{i} "{"&lol%s;" % (i - 1 if i > 1 else "") * 10}">' for i in range(1, 10))
+              + ']><worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row>'
+              + "</sheetData></worksheet>")
+    path = tmp_path / "laughs.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", laughs)
+    with pytest.raises(SendListError, match="declares XML entities"):
+        open_table(path)
+
+
+def test_a_zip_whose_index_lies_about_its_sizes_never_reaches_calamine(tmp_path, monkeypatch):
+    """Python's zipfile reads no more than the index claims (and then finds the CRC wrong); calamine, which
+    is not ours, is given only files that unpacked as they claimed."""
+    import zipfile
+
+    from appliance import sendlist
+
+    path = tmp_path / "liar.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"<row/>" * 400_000)  # 2.4 MB
+    data = bytearray(path.read_bytes())
+    real = (2_400_000).to_bytes(4, "little")
+    for at in [i for i in range(len(data) - 3) if data[i:i + 4] == real]:
+        data[at:at + 4] = (1000).to_bytes(4, "little")  # the index (local and central) claims 1,000 bytes
+    path.write_bytes(bytes(data))
+    called = []
+    monkeypatch.setattr(sendlist, "_open_xlsx_calamine", lambda *a: called.append(a))
+    with pytest.raises(SendListError, match="not a readable Excel file"):
+        open_table(path)
+    assert not called
+
+
+CAPPED = r"""
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
+sys.path.insert(0, {root!r})
+from appliance.clock import SystemClock
+from appliance.config import Config
+from appliance.db import Database
+from appliance.errors import SendListError
+from appliance.intake import Intake
+from appliance.settings import ShopSettings
+shop = ShopSettings({data!r})
+shop.set("max_list_rows", 5_000_000)
+shop.close()
+db = Database.in_data_dir({data!r})
+intake = Intake(db, SystemClock(), Config(data_dir={data!r}, service_code="YL08"))
+try:
+    queued, preview = intake.queue_file({path!r}, "{{姓名}}您好，会员日九折")
+    answer = {{"queued": queued.count, "refused": preview.refused}}
+except SendListError as exc:
+    answer = {{"refused_file": str(exc)}}
+answer["peak_rss_mb"] = next(int(line.split()[1]) for line in open("/proc/self/status")
+                            if line.startswith("VmHWM:")) / 1024  # this program's own peak, not its parent's
+print(json.dumps(answer))
+"""
+
+
+def run_capped(tmp_path, path, cap_mb=700):
+    """Queue ``path`` in a fresh process that may not map more than ``cap_mb`` MB (a kill, not a slowdown,
+    past it); its answer and peak RSS."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = tmp_path / "capped-box"
+    data.mkdir()
+    code = CAPPED.format(cap=cap_mb * 2**20, root=str(Path(__file__).resolve().parents[1]), data=str(data),
+                         path=str(path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+@pytest.mark.system  # SMSGENIE_BIG_LIST rows (CI: a million)
+@pytest.mark.timeout(900)
+def test_a_million_row_csv_queues_within_a_fixed_memory_budget(tmp_path):
+    size = int(os.environ.get("SMSGENIE_BIG_LIST", "100000"))
+    path = tmp_path / "million.csv"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("手机号,姓名\n")
+        for i in range(size):
+            f.write(f"1{38 + i % 2}{i:08d},顾客{i}\n")
+    answer = run_capped(tmp_path, path)
+    assert answer["queued"] == size and answer["refused"] == 0
+    assert answer["peak_rss_mb"] < 150, answer
+
+
+@pytest.mark.system
+def test_a_zip_bomb_is_refused_within_a_fixed_memory_budget(tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
+            for _ in range(40):
+                member.write(b"<row>" * (1 << 22))
+    answer = run_capped(tmp_path, path)
+    assert "would expand to" in answer["refused_file"] and answer["peak_rss_mb"] < 150, answer
