@@ -96,7 +96,7 @@ class VendorConfig:
 class WebConfig:
     listen: str = "0.0.0.0:8080"
     """host:port the LAN page is served on by `smsgenie run`; empty for no web page."""
-    max_upload_mb: int = 20
+    max_upload_mb: int = 100  # a million-row CSV is about 30 MB
     tls: str = "auto"
     """auto: the page is HTTPS, with a certificate from the box's own CA (appliance/certs.py);
     off: plain HTTP (the demo, or a box behind a proxy that does TLS)."""

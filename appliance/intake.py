@@ -55,8 +55,6 @@ from appliance.template import Template
 START_GRACE_SECONDS = 120.0
 #: Days a key (an upload token, an API Idempotency-Key) is remembered: a retry after that is a new request.
 KEY_DAYS = 7
-#: Rows between two progress reports while a list is read.
-PROGRESS_EVERY = 1000
 #: The column an API message's text travels in, as a list's merge field.
 TEXT_FIELD = "text"
 
@@ -97,20 +95,13 @@ def refusal_text(reason: str, detail: str) -> str:
     return f"{reason}: {detail}" if detail else reason
 
 
-def _counted(rows: Iterator[tuple[int, list[str]]], progress: Callable[[int], None] | None, limit: int,
-             name: str):
-    """The rows, telling ``progress`` how many so far, and refusing the list once it passes ``limit`` rows."""
-    n = 0
-    for row in rows:
-        n += 1
+def _limited(rows: Iterator[tuple[int, list[str]]], limit: int, name: str):
+    """The rows, refusing the list once it passes ``limit`` rows (before the row past it is decided)."""
+    for n, row in enumerate(rows, 1):
         if n > limit:
             raise SendListError(f"{name} has more than {limit:,} rows, the most one list may have (the admin's "
                                 f"setting max_list_rows): split it")
         yield row
-        if progress is not None and n % PROGRESS_EVERY == 0:
-            progress(n)
-    if progress is not None:
-        progress(n)
 
 
 class Intake:
@@ -129,15 +120,15 @@ class Intake:
         return Template(text, (shop or read_settings(self.config.data_dir))["signature"])
 
     def check_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
-                   progress: Callable[[int], None] | None = None) -> Checked:
+                   progress: Callable[[int, int], None] | None = None) -> Checked:
         """Read a CSV or XLSX list and decide about every row; ``text`` is the template (or, ``literal``,
-        the same text for everyone). ``progress(rows)`` is told the rows read so far, every
-        :data:`PROGRESS_EVERY` rows. Nothing is queued and nothing but totals is kept."""
+        the same text for everyone). ``progress(rows read, rows refused)`` is told how far it got, every
+        :data:`appliance.preview.PROGRESS_EVERY` rows. Nothing is queued and nothing but totals is kept."""
         return self._read_file(path, text, name=name, literal=literal, progress=progress)
 
     def queue_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
                    kind: str = MARKETING, start_at: float | None = None, key: str | None = None,
-                   by: str | None = None, progress: Callable[[int], None] | None = None,
+                   by: str | None = None, progress: Callable[[int, int], None] | None = None,
                    ) -> tuple[Queued | None, Preview]:
         """Read, decide and queue a list in one pass, each accepted row written as it is decided
         (appliance/loading.py: bounded memory, short transactions, all or nothing). With a ``key``, at
@@ -165,8 +156,8 @@ class Intake:
         shop = shop or read_settings(self.config.data_dir)
         template = template or self.template(text, literal=literal, shop=shop)
         with open_table(path, name=name) as table:
-            table = dataclasses.replace(table, rows=_counted(table.rows, progress, shop["max_list_rows"], table.name))
-            return Checked(self._prepare(table, template, shop, accept), template, template.text)
+            table = dataclasses.replace(table, rows=_limited(table.rows, shop["max_list_rows"], table.name))
+            return Checked(self._prepare(table, template, shop, accept, progress), template, template.text)
 
     def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str,
                        accept: Callable[[Accepted], None] | None = None) -> Checked:
@@ -179,11 +170,11 @@ class Intake:
                       rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
         return Checked(self._prepare(table, template, shop, accept), template, None)
 
-    def _prepare(self, table: Table, template: Template, shop: dict, accept=None) -> Preview:
+    def _prepare(self, table: Table, template: Template, shop: dict, accept=None, progress=None) -> Preview:
         return prepare(table, template, region=shop["default_region"],
                        screen=KeywordStore(self.db, self.clock).screen(),
                        opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance(),
-                       accept=accept)
+                       accept=accept, progress=progress)
 
     # --- queueing ---------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ from hw.modem.segments import GSM7, split
 SAMPLE_ROWS = 5
 #: Refused rows a preview keeps to show (the page shows 200, the command line 50); all are counted.
 REFUSED_KEPT = 1000
+#: Rows between two progress reports while a list is read.
+PROGRESS_EVERY = 1000
 #: The same text to this many numbers, with no merge field, looks like spam to carriers.
 IDENTICAL_TEXT_WARNING = 50
 
@@ -145,9 +147,11 @@ def _gsm_cost_without(text: str, culprit: str) -> int:
 
 
 def prepare(table: Table, template: Template, *, region: str, screen: KeywordScreen, opted_out: set[str],
-            balance: int, accept: Callable[[Accepted], None] | None = None) -> Preview:
+            balance: int, accept: Callable[[Accepted], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Preview:
     """Read every row of ``table`` once and decide about it; each row that can go is handed to
-    ``accept`` as it is decided (nothing is kept: the preview holds totals and a few samples)."""
+    ``accept`` as it is decided (nothing is kept: the preview holds totals and a few samples).
+    ``progress(rows read, rows refused)`` is told how far it got every :data:`PROGRESS_EVERY` rows."""
     template.check(table.merge_fields)
     columns = table.columns
     preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
@@ -157,7 +161,11 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
     costs: dict[str, tuple] = {}
     tally: Counter = Counter()  # (carrier, encoding, parts) -> messages: one count per row, totals at the end
     phone = table.phone_column
+    read = 0
     for row_no, cells in table.rows:
+        read += 1
+        if progress is not None and read % PROGRESS_EVERY == 0:
+            progress(read, preview.refused)
         if not any(cells):
             continue
         raw = cells[phone] if phone < len(cells) else ""
@@ -178,17 +186,11 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
         if number.e164 in opted_out:
             _refuse(preview, row_no, raw, OPTED_OUT, "the customer asked not to get texts")
             continue
-        pieces = pieces_of(cells)
-        text = "".join(pieces)
-        refusal = _text_problem(text, pieces, template.signature, screen)
-        if refusal is None:
-            try:
-                encoding, segments, forced = _priced(costs, text)
-            except MessageTextError as exc:
-                refusal = (TOO_LONG, str(exc))
-        if refusal is not None:
-            _refuse(preview, row_no, raw, *refusal)
+        text, decided = _message(pieces_of(cells), template.signature, screen, costs)
+        if len(decided) == 2:
+            _refuse(preview, row_no, raw, *decided)
             continue
+        encoding, segments, forced = decided
         tally[(number.carrier, encoding, segments)] += 1
         if forced:
             preview.forced_ucs2_by = preview.forced_ucs2_by or forced
@@ -199,6 +201,8 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
         if accept is not None:
             accept(Accepted(number.e164, number.carrier, text, encoding, segments, row_no))
     _count(preview, tally)
+    if progress is not None:
+        progress(read, preview.refused)
     return preview
 
 
@@ -207,6 +211,18 @@ def _refuse(preview: Preview, row_no: int, raw: str, reason: str, detail: str = 
     preview.refused_by_reason[reason] += 1
     if len(preview.refused_rows) < REFUSED_KEPT:
         preview.refused_rows.append(Refusal(row_no, raw, reason, detail))
+
+
+def _message(pieces: list[str], signature: str, screen: KeywordScreen, costs: dict) -> tuple[str, tuple]:
+    """A row's text, and what it costs (encoding, parts, forced_by) or why it cannot go (reason, detail)."""
+    text = "".join(pieces)
+    refusal = _text_problem(text, pieces, signature, screen)
+    if refusal is not None:
+        return text, refusal
+    try:
+        return text, _priced(costs, text)
+    except MessageTextError as exc:
+        return text, (TOO_LONG, str(exc))
 
 
 def _priced(costs: dict, text: str) -> tuple[str, int, str | None]:

@@ -26,6 +26,8 @@ from appliance.template import Template
 from tests import oracle_preview
 from tests.test_sendlist import CHINESE_FORMATS, SCREEN, shop_rows, write_csv, write_xlsx
 
+pytest_plugins = ["tests.test_web"]
+
 TEMPLATES = ["{姓名}您好，您有{积分}积分。", "您好", "{姓名}{积分}", "发{姓名}票", "Hi {姓名}, €{积分} [VIP]"]
 
 
@@ -344,3 +346,151 @@ def test_a_zip_bomb_is_refused_within_a_fixed_memory_budget(tmp_path):
                 member.write(b"<row>" * (1 << 22))
     answer = run_capped(tmp_path, path)
     assert "would expand to" in answer["refused_file"] and answer["peak_rss_mb"] < 150, answer
+
+
+def test_two_processes_queueing_one_key_at_once_queue_it_once(tmp_path, queue, config, monkeypatch):
+    """The key's second line of defence, below the page's: two readers (two processes, say) that both read
+    the list before either writes it; the one that writes second finds the key and queues nothing."""
+    import threading
+
+    from appliance import intake as intake_module
+    from appliance.db import Database
+
+    path = write_csv(tmp_path / "l.csv", [["13800138000", "张伟", "1"], ["13900139000", "王芳", "2"]], "utf-8")
+    both_read = threading.Barrier(2)
+    real = intake_module.prepare
+
+    def read_then_wait(*args, **kwargs):
+        preview = real(*args, **kwargs)
+        both_read.wait(timeout=10)
+        return preview
+
+    monkeypatch.setattr(intake_module, "prepare", read_then_wait)
+    answers = []
+
+    def confirm():
+        db = Database(queue.db.path)
+        try:
+            answers.append(Intake(db, queue.clock, config).queue_file(path, "{姓名}您好", key="upload:x")[0])
+        except AlreadyQueued as exc:
+            answers.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=confirm) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    first = next(a for a in answers if not isinstance(a, AlreadyQueued))
+    assert [a.list_id for a in answers if isinstance(a, AlreadyQueued)] == [first.list_id]
+    assert queue.db.execute("SELECT COUNT(*) FROM message").fetchone()[0] == 2
+
+
+# --- the page: a long read or queueing shows its progress, and the page stays free meanwhile -------------------
+
+
+def test_a_list_that_takes_a_while_shows_its_progress_then_its_preview_then_queues(admin, box, monkeypatch):
+    import re
+    import threading
+    import time
+
+    from appliance import intake as intake_module
+    from tests.test_web import token_of, upload
+    from web import send
+
+    monkeypatch.setattr(send, "WAIT_SECONDS", 0.05)
+    go_on = threading.Event()
+    real = intake_module.prepare
+
+    def slow(table, *args, **kwargs):
+        original = table.rows
+
+        def rows():
+            for i, row in enumerate(original):
+                if i == 1500:
+                    kwargs["progress"](i, 0)
+                    go_on.wait(10)  # the list is "big": held here until the test has seen the progress
+                yield row
+        table.rows = rows()
+        return real(table, *args, **kwargs)
+
+    monkeypatch.setattr(intake_module, "prepare", slow)
+    rows = "".join(f"138{i:08d},顾客{i}\n" for i in range(3000))
+    r = upload(admin, "big.csv", ("手机号,姓名\n" + rows).encode(), "{姓名}您好")
+    assert r.status_code == 202
+    html = r.get_data(as_text=True)
+    poll = re.search(r'data-poll="([^"]+)"', html).group(1)
+    following = re.search(r'data-next="([^"]+)"', html).group(1)
+    progress = admin.get(poll).get_json()
+    assert progress["state"] == "running" and progress["total"] == 3000 and progress["rows"] >= 1000
+    assert admin.get("/api/v1/status").status_code in (200, 401)  # the page answers meanwhile
+    assert admin.get("/").status_code == 200
+    go_on.set()
+    for _ in range(100):
+        if admin.get(poll).get_json()["state"] == "done":
+            break
+        time.sleep(0.05)
+    page = admin.get(following)
+    assert page.status_code == 200
+    preview = page.get_data(as_text=True)
+    assert "顾客0您好" in preview and "3000" in preview
+    token = re.search(r'name="token" value="([^"]+)"', preview).group(1)
+    go_on.clear()
+    form = {"csrf_token": token_of(preview), "token": token, "name": "big.csv", "text": "{姓名}您好",
+            "kind": "marketing", "start_at": ""}
+    confirm = admin.post("/send/confirm", data=form)
+    assert confirm.status_code == 202 and "data-poll" in confirm.get_data(as_text=True)
+    again = admin.post("/send/confirm", data=form)  # a second click while it queues: nothing more
+    assert again.status_code == 409
+    go_on.set()
+    done = re.search(r'data-next="([^"]+)"', confirm.get_data(as_text=True)).group(1)
+    for _ in range(100):
+        answer = admin.get(done)
+        if answer.status_code == 302:
+            break
+        time.sleep(0.05)
+    assert answer.status_code == 302 and "/history/" in answer.headers["Location"]
+    assert box.db.execute("SELECT COUNT(*) FROM message").fetchone()[0] == 3000
+
+
+def count_to(progress, n, gate=None):
+    """A job for the worker-process test: counts, reporting as it goes."""
+    import time
+
+    for i in range(1, n + 1):
+        progress.update(i, i // 10)
+        if gate and i == n // 2:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.01)
+    return n
+
+
+def already(progress, list_id):
+    raise AlreadyQueued("this list was already sent", list_id)
+
+
+def test_jobs_in_worker_processes_report_progress_and_errors(tmp_path):
+    """The running box reads big lists in worker processes (benchmarks/busy_preview.py shows why): their
+    progress crosses over as it happens, their answers and the errors a person acts on come back whole."""
+    import time
+
+    from appliance.jobs import Jobs
+
+    jobs = Jobs(processes=True)
+    try:
+        gate = tmp_path / "go"
+        job = jobs.start("count", count_to, 1000, str(gate), total=1000)
+        deadline = time.monotonic() + 60
+        while job.progress.rows < 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.as_dict()["state"] == "running" and job.progress.rows == 500 and job.progress.refused == 50
+        gate.touch()
+        assert job.wait(60) and (job.state, job.result) == ("done", 1000)
+        assert jobs.start("count", count_to, 1) is None  # one job per key
+        failed = jobs.start("already", already, 7)
+        assert failed.wait(60) and failed.state == "failed"
+        assert isinstance(failed.exception, AlreadyQueued) and failed.exception.list_id == 7
+    finally:
+        jobs.shutdown()

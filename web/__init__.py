@@ -26,6 +26,7 @@ from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import ensure_data_dir
 from appliance.errors import DatabaseDamaged, StorageFull
+from appliance.jobs import Jobs
 from appliance.ui.link import PanelLink
 from appliance.update import MAX_BUNDLE_BYTES
 from web import i18n
@@ -58,8 +59,9 @@ class IdConverter(IntegerConverter):
 
 
 def create_app(config: Config, *, clock: Clock | None = None, testing: bool = False,
-               panel: PanelLink | None = None) -> Flask:
-    """``panel``: the counter panel run in this process, if any, mirrored on /device."""
+               panel: PanelLink | None = None, jobs: Jobs | None = None) -> Flask:
+    """``panel``: the counter panel run in this process, if any, mirrored on /device. ``jobs``: where long
+    work (big lists) runs; by default on threads of this process (the running box gives worker processes)."""
     data_dir = ensure_data_dir(config.data_dir)
     app = Flask(__name__)
     app.url_map.converters["id"] = IdConverter
@@ -76,6 +78,7 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         SMSGENIE_PANEL=panel,
     )
     (data_dir / "uploads").mkdir(mode=0o700, exist_ok=True)
+    app.extensions["smsgenie_jobs"] = jobs or Jobs()
 
     @app.before_request  # before the CSRF check, which reads the form and so applies the limit
     def _bundle_upload_limit():

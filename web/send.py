@@ -12,16 +12,22 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from appliance.errors import AlreadyQueued, IntakeError, SendListError, ServiceCodeMissing, TemplateError
+from appliance.db import Database
+from appliance.errors import AlreadyQueued, DatabaseDamaged, IntakeError, SendListError, StorageFull
 from appliance.intake import Intake
+from appliance.jobs import Job, Progress
 from appliance.messages import KINDS, MARKETING
+from appliance.preview import Preview
+from appliance.sendlist import count_rows
 from web.i18n import gettext
-from web.state import clock, config, current_user, db, login_required
+from web.state import clock, config, current_user, db, jobs, login_required
 
 bp = Blueprint("send", __name__)
 ALLOWED = (".csv", ".txt", ".xlsx")
+#: Seconds a request waits for its list to be read or queued before it answers with the progress page instead.
+WAIT_SECONDS = 1.0
 
 
 def _upload_path(token: str) -> Path:
@@ -65,20 +71,62 @@ def upload():
     name = os.path.basename(upload.filename)
     if not name.lower().endswith(ALLOWED):
         return _form_error(gettext("%(name)s is not a CSV or Excel (.xlsx) file.", name=name))
+    try:
+        _start_at(_intake(), request.form.get("start_at", ""))
+    except (SendListError, IntakeError) as exc:
+        return _form_error(str(exc))
     token = secrets.token_urlsafe(16)
     path = _upload_path(token)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         upload.save(f)
-    intake = _intake()
-    try:
-        _start_at(intake, request.form.get("start_at", ""))
-        checked = intake.check_file(path, text, name=name)
-    except (SendListError, TemplateError, IntakeError) as exc:
-        path.unlink(missing_ok=True)
-        return _form_error(str(exc))
-    return render_template("preview.html", p=checked.preview, token=token, name=name, text=text,
-                           kind=request.form.get("kind", MARKETING), start_at=request.form.get("start_at", ""))
+    jobs().start(f"check:{token}", check_list, _box(), str(path), text, name, total=count_rows(path), name=name,
+                 text=text, kind=request.form.get("kind", MARKETING), start_at=request.form.get("start_at", ""))
+    return _checked(token, wait=WAIT_SECONDS)
+
+
+@bp.route("/send/preview/<token>")
+@login_required
+def preview(token: str):
+    """Where a list read in the background is shown when it is done (the progress page comes here)."""
+    return _checked(token, wait=0)
+
+
+def _checked(token: str, *, wait: float):
+    job = jobs().get(f"check:{token}")
+    if job is None:
+        return _form_error(gettext("The upload has expired; upload the list again."))
+    if not job.wait(wait):
+        return _working(job, gettext("Reading the list"), "check", token, url_for("send.preview", token=token))
+    if job.state == "failed":
+        _upload_path(token).unlink(missing_ok=True)
+        return _failed(job)
+    info = job.info
+    return render_template("preview.html", p=job.result, token=token, name=info["name"], text=info["text"],
+                           kind=info["kind"], start_at=info["start_at"])
+
+
+def _failed(job: Job):
+    """A job's error for the person who sent the list; the box's own trouble (a full or damaged storage) as
+    the page shows it everywhere."""
+    if isinstance(job.exception, (StorageFull, DatabaseDamaged)):
+        raise job.exception
+    return _form_error(job.error)
+
+
+def _working(job: Job, title: str, kind: str, token: str, next_url: str):
+    return render_template("working.html", title=title, job=job, next=next_url,
+                           poll=url_for("send.job_progress", kind=kind, token=token)), 202
+
+
+@bp.route("/send/job/<kind>/<token>")
+@login_required
+def job_progress(kind: str, token: str):
+    """How far a list's reading or queueing got (the progress page asks every second)."""
+    job = jobs().get(f"{kind}:{token}") if kind in ("check", "queue") else None
+    if job is None:
+        return jsonify({"state": "gone"}), 404
+    return jsonify(job.as_dict())
 
 
 def _already_sent(list_id: int | None):
@@ -99,19 +147,81 @@ def confirm():
         intake = _intake()
         if (listed := intake.queued_for(key)) is not None:
             return _already_sent(listed)
+        if (first := jobs().get(f"queue:{token}")) is not None:
+            return _already_sent(_queued_by(first))
         if not path.exists():
             raise SendListError(gettext("The upload has expired; upload the list again."))
         kind = request.form.get("kind", MARKETING)
         if kind not in KINDS:
             raise SendListError(gettext("Choose marketing or transactional."))
         start_at = _start_at(intake, request.form.get("start_at", ""))
-        queued, _ = intake.queue_file(path, request.form.get("text", ""), name=request.form.get("name", "list"),
-                                      kind=kind, start_at=start_at, key=key, by=f"user:{current_user().id}")
-        if queued is None:
-            raise SendListError(gettext("No row of this list can be sent."))
-    except AlreadyQueued as exc:
-        return _already_sent(exc.list_id)
-    except (SendListError, TemplateError, IntakeError, ServiceCodeMissing) as exc:
+    except (SendListError, IntakeError) as exc:
         return _form_error(str(exc))
-    path.unlink(missing_ok=True)
-    return redirect(url_for("history.list_detail", list_id=queued.list_id, queued=queued.count))
+    text, name, by = request.form.get("text", ""), request.form.get("name", "list"), f"user:{current_user().id}"
+    if jobs().start(f"queue:{token}", queue_list, _box(), str(path), text, name, kind, start_at, key, by,
+                    total=count_rows(path)) is None:  # a double click, a moment apart
+        return _already_sent(_queued_by(jobs().get(f"queue:{token}")))
+    return _queued(token, wait=WAIT_SECONDS)
+
+
+def _queued_by(job: Job | None) -> int | None:
+    """The list the first of two confirms queued, once it is known (a moment's wait for it)."""
+    if job is None or not job.wait(WAIT_SECONDS):
+        return None
+    if isinstance(job.exception, AlreadyQueued):
+        return job.exception.list_id
+    return job.result[0].list_id if job.state == "done" and job.result[0] is not None else None
+
+
+@bp.route("/send/queued/<token>")
+@login_required
+def queued(token: str):
+    """Where a list queued in the background goes when it is done (the progress page comes here)."""
+    return _queued(token, wait=0)
+
+
+def _queued(token: str, *, wait: float):
+    job = jobs().get(f"queue:{token}")
+    if job is None:
+        return _form_error(gettext("The upload has expired; upload the list again."))
+    if not job.wait(wait):
+        return _working(job, gettext("Queueing the list"), "queue", token, url_for("send.queued", token=token))
+    if isinstance(job.exception, AlreadyQueued):
+        return _already_sent(job.exception.list_id)
+    if job.state == "failed":
+        return _failed(job)
+    done, _ = job.result
+    if done is None:
+        return _form_error(gettext("No row of this list can be sent."))
+    _upload_path(token).unlink(missing_ok=True)
+    return redirect(url_for("history.list_detail", list_id=done.list_id, queued=done.count))
+
+
+def _box() -> tuple:
+    """What a job needs to open the box itself (it may run in another process): its config and clock."""
+    return config(), clock()
+
+
+def _intake_of(box: tuple) -> Intake:
+    the_config, the_clock = box
+    return Intake(Database.in_data_dir(the_config.data_dir), the_clock, the_config)
+
+
+def check_list(progress: Progress, box: tuple, path: str, text: str, name: str) -> Preview:
+    """A job: read an uploaded list for its preview (its own connection: it runs on a worker)."""
+    intake = _intake_of(box)
+    try:
+        return intake.check_file(path, text, name=name, progress=progress.update).preview
+    finally:
+        intake.db.close()
+
+
+def queue_list(progress: Progress, box: tuple, path: str, text: str, name: str, kind: str, start_at: float | None,
+               key: str, by: str):
+    """A job: read and queue a confirmed list."""
+    intake = _intake_of(box)
+    try:
+        return intake.queue_file(path, text, name=name, kind=kind, start_at=start_at, key=key, by=by,
+                                 progress=progress.update)
+    finally:
+        intake.db.close()

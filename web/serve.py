@@ -21,6 +21,7 @@ from appliance import certs
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.errors import SmsGenieError
+from appliance.jobs import Jobs
 from appliance.ui.link import PanelLink
 from web import create_app
 from web.gate import ANONYMOUS_BODY, body_limits, guard
@@ -65,7 +66,8 @@ class WebServer:
         """``on_failure(error)`` is called if the server stops by itself (not by :meth:`close`)."""
         clock = clock or SystemClock()
         host, _, port = config.web.listen.rpartition(":")
-        self.app = create_app(config, clock=clock, panel=panel)
+        self.jobs = Jobs(processes=True)  # big lists read in worker processes, not against the modems' workers
+        self.app = create_app(config, clock=clock, panel=panel, jobs=self.jobs)
         self.certificates = None
         if config.web.https:
             names = lambda: certs.box_names(host)  # noqa: E731 - the LAN address may change while it runs
@@ -135,3 +137,4 @@ class WebServer:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=5)
+        self.jobs.shutdown()

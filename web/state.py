@@ -9,6 +9,7 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 
 from appliance.accounts import Accounts, User
 from appliance.db import Database
+from appliance.jobs import Jobs
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
@@ -27,6 +28,11 @@ def db() -> Database:
     if "db" not in g:
         g.db = Database.in_data_dir(config().data_dir)
     return g.db
+
+
+def jobs() -> Jobs:
+    """The box's long jobs (big lists read or queued), shared by every request of this app."""
+    return current_app.extensions["smsgenie_jobs"]
 
 
 def queue() -> SendQueue:
@@ -167,6 +173,7 @@ def _state_labels() -> dict:
         "failed": _("failed"), "expired": _("expired"), "uncertain": _("uncertain"),
         # a send list
         "active": _("sending"), "paused": _("paused"), "cancelled": _("cancelled"), "done": _("done"),
+        "loading": _("being queued"), "discarded": _("discarded (not queued)"),
         # a modem
         "registered": _("online"), "roaming": _("online (roaming)"), "searching": _("looking for the network"),
         "denied": _("refused by the network"), "starting": _("starting"), "disconnected": _("not connected"),

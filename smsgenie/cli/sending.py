@@ -6,7 +6,6 @@ import json
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import click
 
@@ -16,6 +15,7 @@ from appliance.messages import STATES, TRANSACTIONAL
 from appliance.pause import SendingPause
 from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, REFUSED_KEPT, Preview
 from appliance.privacy import mask_number
+from appliance.sendlist import count_rows
 from appliance.status import status as build_status
 from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
 
@@ -78,12 +78,12 @@ class RowProgress:
     def __init__(self, path: str, *, enabled: bool = True, stream=None):
         self.stream = stream or sys.stderr
         self.on = enabled and self.stream.isatty()
-        self.total = _line_count(path) if self.on else None
+        self.total = count_rows(path) if self.on else None
         self._shown_at = 0.0
         self._started = time.monotonic()
         self._width = 0
 
-    def update(self, rows: int) -> None:
+    def update(self, rows: int, refused: int = 0) -> None:
         now = time.monotonic()
         if not self.on or now - self._shown_at < 0.2:
             return
@@ -93,9 +93,9 @@ class RowProgress:
             done = min(1.0, rows / self.total)
             bar = "#" * int(done * 30)
             left = (self.total - rows) / rate if rate else 0
-            line = f"Reading [{bar:<30}] {rows:,}/{self.total:,} rows, about {left:.0f} s left"
+            line = f"Reading [{bar:<30}] {rows:,}/{self.total:,} rows, {refused:,} refused, about {left:.0f} s left"
         else:
-            line = f"Reading: {rows:,} rows ({rate:,.0f}/s)"
+            line = f"Reading: {rows:,} rows, {refused:,} refused ({rate:,.0f}/s)"
         self.stream.write("\r" + line.ljust(self._width))
         self.stream.flush()
         self._width = len(line)
@@ -107,16 +107,6 @@ class RowProgress:
         if self.on and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
-
-
-def _line_count(path: str) -> int | None:
-    if Path(path).suffix.lower() not in (".csv", ".txt"):
-        return None
-    try:
-        with open(path, "rb") as f:
-            return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1) or None
-    except OSError:
-        return None
 
 
 def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:

@@ -88,3 +88,34 @@
     press(name, name === "back" && event.shiftKey);
   });
 })();
+
+// A long job (a big list read or queued): its progress asked for every second, then on to its answer.
+(function () {
+  "use strict";
+  var job = document.getElementById("job");
+  if (!job || !window.fetch) { return; }
+  var bar = document.getElementById("job-bar");
+  function field(name) { return job.querySelector("[data-job='" + name + "']"); }
+  function ask() {
+    fetch(job.dataset.poll, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        if (!r.ok || (r.headers.get("Content-Type") || "").indexOf("application/json") !== 0) {
+          throw new Error("signed out");
+        }
+        return r.json();
+      })
+      .then(function (data) {
+        field("rows").textContent = data.rows;
+        field("refused").textContent = data.refused;
+        field("left").textContent = data.seconds_left == null ? "-" : Math.ceil(data.seconds_left);
+        field("waiting").hidden = data.state !== "waiting";
+        if (data.total) { bar.hidden = false; bar.value = Math.min(100, 100 * data.rows / data.total); }
+        if (data.state === "done" || data.state === "failed") { window.location.href = job.dataset.next; return; }
+        setTimeout(ask, 1000);
+      })
+      .catch(function (e) {
+        if (e.message === "signed out") { window.location.reload(); } else { setTimeout(ask, 3000); }
+      });
+  }
+  setTimeout(ask, 1000);
+})();
