@@ -147,12 +147,42 @@ def run_child(code: Path, path: Path, words: Path, mode: str, tmp: Path) -> dict
     return json.loads(out.stdout)
 
 
+BARE_INSERT = r"""
+import json, sys, time
+sys.path.insert(0, {code!r})
+from appliance.clock import SystemClock
+from appliance.db import Database
+from appliance.loading import LOAD_BATCH
+from appliance.preview import Accepted
+from appliance.sendqueue import SendQueue
+q = SendQueue(Database.in_data_dir({data!r}), SystemClock())
+list_id = q.create_list("bare", "YL08", state="loading")
+text = "顾客12345您好！会员日：本周六全场9折，您现有123积分，凭此短信到店再送小礼品。回复TD退订【小王】"
+t = time.perf_counter()
+for start in range(0, {rows}, LOAD_BATCH):
+    batch = [Accepted(f"+86138{{i:08d}}", "China Mobile", text, "ucs2", 1, i)
+             for i in range(start, min({rows}, start + LOAD_BATCH))]
+    with q.db.atomic() as conn:
+        q.insert_accepted(conn, list_id, batch, "YL08", kind="marketing", start_at=None, held=True)
+print(json.dumps({{"seconds": time.perf_counter() - t}}))
+"""
+
+
+def bare_insert(rows: int, tmp: Path) -> float:
+    """Seconds SQLite takes to write ``rows`` messages as the loader does, with nothing read or decided."""
+    source = BARE_INSERT.format(code=str(ROOT), data=tempfile.mkdtemp(dir=tmp, prefix="box-"), rows=rows)
+    out = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--modes", nargs="+", choices=("check", "queue"), default=["check", "queue"])
     parser.add_argument("--baseline", metavar="REV", help="also run the code of this git revision, turn about")
+    parser.add_argument("--bare-insert", action="store_true",
+                        help="also time writing the rows to the queue alone (nothing read or decided)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = {"machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
@@ -176,6 +206,10 @@ def main() -> None:
                             print(_line(run), flush=True)
             for path in paths.values():
                 path.unlink()
+            if args.bare_insert:
+                result.setdefault("bare_insert_s", {})[rows] = seconds = bare_insert(rows, tmp)
+                if not args.json:
+                    print(f"{rows:>9,} rows written to the queue alone (SQLite's part of 'queue'): {seconds:.2f} s")
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
