@@ -37,7 +37,7 @@ from appliance.plan import plan_message  # noqa: E402
 from appliance.policy import NO_CAPS  # noqa: E402
 from appliance.sendqueue import SendQueue  # noqa: E402
 from benchmarks._daemon import daemon_process, machine  # noqa: E402
-from benchmarks.web import PASSWORD, PLAIN_HTTP, free_port  # noqa: E402
+from benchmarks.web import PASSWORD, PLAIN_HTTP, free_port, wait_for_page  # noqa: E402
 from hw.modem.sim import SimulatedModem  # noqa: E402
 
 
@@ -116,12 +116,7 @@ def main() -> None:
         big = write_list(tmp / "big.csv", args.rows)
         with daemon_process(config, tmp):
             base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(base + "/login", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_for_page(base)
             opener = signed_in(base)
             time.sleep(2)  # the first sends under way
             before = window(q, args.window)

@@ -61,6 +61,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_page(base: str) -> None:
+    """Until the box's page answers (the daemon process takes a moment to start)."""
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/login", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -150,12 +160,7 @@ def main() -> None:
         q.enqueue(None, [f"+86139{i:08d}" for i in range(args.count)], plan_message("您好，您的订单已到店。"), "BENCH")
         with daemon_process(config, tmp):
             base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(base + "/login", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_for_page(base)
             limit = 5.0 if args.dashboards else 60.0
             cookie, calls = sign_in(base, token, limit)
             if not args.dashboards:

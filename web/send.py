@@ -92,12 +92,21 @@ def preview(token: str):
     return _checked(token, wait=0)
 
 
-def _checked(token: str, *, wait: float):
-    job = jobs().get(f"check:{token}")
+def _finished(kind: str, token: str, wait: float, title: str, endpoint: str):
+    """(this upload's job once it is done, None) - or (None, the answer meanwhile: the upload expired, or
+    the progress page that comes back to ``endpoint``)."""
+    job = jobs().get(f"{kind}:{token}")
     if job is None:
-        return _form_error(gettext("The upload has expired; upload the list again."))
+        return None, _form_error(gettext("The upload has expired; upload the list again."))
     if not job.wait(wait):
-        return _working(job, gettext("Reading the list"), "check", token, url_for("send.preview", token=token))
+        return None, _working(job, title, kind, token, url_for(endpoint, token=token))
+    return job, None
+
+
+def _checked(token: str, *, wait: float):
+    job, meanwhile = _finished("check", token, wait, gettext("Reading the list"), "send.preview")
+    if job is None:
+        return meanwhile
     if job.state == "failed":
         _upload_path(token).unlink(missing_ok=True)
         return _failed(job)
@@ -181,11 +190,9 @@ def queued(token: str):
 
 
 def _queued(token: str, *, wait: float):
-    job = jobs().get(f"queue:{token}")
+    job, meanwhile = _finished("queue", token, wait, gettext("Queueing the list"), "send.queued")
     if job is None:
-        return _form_error(gettext("The upload has expired; upload the list again."))
-    if not job.wait(wait):
-        return _working(job, gettext("Queueing the list"), "queue", token, url_for("send.queued", token=token))
+        return meanwhile
     if isinstance(job.exception, AlreadyQueued):
         return _already_sent(job.exception.list_id)
     if job.state == "failed":
