@@ -107,8 +107,9 @@ class Jobs:
     def __init__(self, workers: int = WORKERS, *, processes: bool = False,
                  clock: Callable[[], float] = time.monotonic):
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
-        self._processes = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                               initializer=_behind_the_sender) if processes else None)
+        self._workers = workers
+        self._want_processes = processes
+        self._processes: ProcessPoolExecutor | None = None  # made at the first job: a box may never need one
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._clock = clock
@@ -121,10 +122,26 @@ class Jobs:
             if key in self._jobs:
                 return None
             job = self._jobs[key] = Job(key, Progress(total=total), info=info)
-        if self._processes is not None:
-            job.progress.shared = shared_memory.SharedMemory(create=True, size=16)
+            if self._process_pool() is not None:
+                job.progress.shared = shared_memory.SharedMemory(create=True, size=16)
         self._threads.submit(self._run, job, work, args)
         return job
+
+    def _process_pool(self) -> ProcessPoolExecutor | None:
+        """The worker processes, made the first time; None for threads, or where the system gives a process
+        no shared memory (/dev/shm: a bare chroot), which is said once and then done on threads."""
+        if self._want_processes and self._processes is None:
+            try:
+                self._processes = ProcessPoolExecutor(max_workers=self._workers, initializer=_behind_the_sender,
+                                                      mp_context=multiprocessing.get_context("spawn"))
+                probe = shared_memory.SharedMemory(create=True, size=16)
+                probe.close()
+                probe.unlink()
+            except OSError as exc:
+                log.warning("long jobs run on threads of this process (no worker processes here: %s); sending "
+                            "slows while a big list is read", exc)
+                self._want_processes, self._processes = False, None
+        return self._processes
 
     def get(self, key: str) -> Job | None:
         with self._lock:

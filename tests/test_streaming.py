@@ -494,3 +494,20 @@ def test_jobs_in_worker_processes_report_progress_and_errors(tmp_path):
         assert isinstance(failed.exception, AlreadyQueued) and failed.exception.list_id == 7
     finally:
         jobs.shutdown()
+
+
+def test_where_there_are_no_worker_processes_jobs_run_on_threads(monkeypatch, caplog):
+    """A bare chroot (the image's smoke test) has no /dev/shm: the box still starts, and says so."""
+    from appliance.jobs import Jobs
+
+    def no_semaphores(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("appliance.jobs.ProcessPoolExecutor", no_semaphores)
+    jobs = Jobs(processes=True)
+    try:
+        job = jobs.start("count", count_to, 10)
+        assert job.wait(30) and job.result == 10
+        assert "long jobs run on threads" in caplog.text
+    finally:
+        jobs.shutdown()
