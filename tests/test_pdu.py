@@ -313,3 +313,60 @@ def test_validity_period_octets(period, octet):
 def test_timestamp_round_trip(when, quarters):
     aware = when.replace(microsecond=0, tzinfo=timezone(timedelta(minutes=15 * quarters)))
     assert pdu.decode_timestamp(pdu.encode_timestamp(aware)) == aware
+
+
+#: Characters as a customer sees them that are more than one code point (UAX #29 extended grapheme clusters).
+CLUSTERS = {
+    "flag": "🇨🇳",
+    "skin tone": "👍🏽",
+    "ZWJ family": "👨\u200d👩\u200d👧",
+    "heart with VS16": "❤\ufe0f",
+    "text-style VS15": "☎\ufe0e",
+    "keycap": "1\ufe0f\u20e3",
+    "combining accent": "e\u0301",
+    "Hangul jamo": "\u1100\u1161\u11a8",
+}
+
+
+@pytest.mark.parametrize("name", CLUSTERS)
+def test_no_part_cuts_a_character_the_customer_sees_in_ucs2(name):
+    """The cluster at every position across the first part boundary (67 units): whole in one part, and
+    the parts, decoded by smspdudecoder, join to the text."""
+    cluster = CLUSTERS[name]
+    units = len(cluster.encode("utf-16-le")) // 2
+    for before in range(67 - units - 1, 68):
+        text = "中" * before + cluster + "中" * 20
+        plan = split(text)
+        assert plan.encoding == UCS2 and "".join(plan.parts) == text
+        assert sum(cluster in part for part in plan.parts) == 1, (name, before, plan.parts)
+        pdus = pdu.encode_message(CN, plan, concat_reference=7)
+        for seq, (p, part) in enumerate(zip(pdus, plan.parts), start=1):
+            check_independently(p, CN, part, UCS2, concat=pdu.Concat(7, plan.segments, seq))
+            assert len(part.encode("utf-16-le")) // 2 <= 67
+
+
+def test_no_part_cuts_cr_lf_or_an_escape_in_gsm7():
+    for cluster in ("\r\n", "€"):
+        for before in range(150, 154):
+            text = "a" * before + cluster + "b" * 20
+            plan = split(text)
+            assert plan.encoding == GSM7 and "".join(plan.parts) == text
+            assert sum(cluster in part for part in plan.parts) == 1, (cluster, before)
+            for seq, (p, part) in enumerate(zip(pdu.encode_message(CN, plan, concat_reference=9), plan.parts), 1):
+                check_independently(p, CN, part, GSM7, concat=pdu.Concat(9, plan.segments, seq))
+
+
+def test_a_cluster_longer_than_a_part_is_cut_by_code_point():
+    text = "a" + "\u0301" * 100 + "中"  # one "character" of 101 code points: no part can hold it
+    plan = split(text)
+    assert "".join(plan.parts) == text and all(len(p.encode("utf-16-le")) // 2 <= 67 for p in plan.parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list(CLUSTERS.values()) + ["中", "a", "😀", "€"]), min_size=1, max_size=120))
+def test_the_preview_counts_the_parts_the_modem_sends(pieces):
+    from appliance.plan import cost, plan_message
+
+    text = "".join(pieces)
+    plan = split(text)
+    assert cost(text)[1] == plan_message(text).segments == plan.segments == len(pdu.encode_message(CN, plan))
