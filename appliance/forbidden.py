@@ -3,8 +3,16 @@
 Matching is Aho-Corasick (pyahocorasick) over a normalised form of the
 text, the same normalisation as the keywords, so the usual evasions do not
 work: full-width letters (ＡＢＣ), case, spaces or punctuation slipped
-between characters (发 票, 发.票, 发*票), and traditional characters (發票)
-where the character table maps them one to one.
+between characters (发 票, 发.票, 发*票), zero-width and other invisible
+characters, combining marks and variation selectors slipped onto a
+character (发\u0301票), accents (café is cafe), and traditional characters
+(發票) where the character table maps them one to one.
+
+The normal form is case-folded, compatibility-decomposed (NFKD) text with
+every mark, separator, punctuation, symbol, control, format character and
+Hangul filler removed. Each of those steps works character by character, so
+a text normalised in pieces (a template's fixed text once, each row's
+values alone) is the text normalised whole.
 
 A match names the keyword as it was listed, so the report can say what was
 found.
@@ -30,7 +38,9 @@ import ahocorasick
 #: Pieces of text (a template's fixed parts) whose normal form a screen remembers.
 PIECES_KEPT = 4096
 #: Unicode categories dropped before matching: separators, punctuation, symbols, controls.
-_DROP = ("Z", "P", "S", "C")
+_DROP = ("Z", "P", "S", "C", "M")
+#: Letters by category that show nothing (Unicode's default-ignorable Hangul fillers): dropped too.
+_FILLERS = (0x115F, 0x1160, 0x3164, 0xFFA0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,6 +70,8 @@ def _table() -> dict[int, str | None]:
     for cp in range(0x10000):
         if unicodedata.category(chr(cp)).startswith(_DROP):
             table[cp] = None
+    for cp in _FILLERS:
+        table[cp] = None
     return table
 
 
@@ -69,9 +81,9 @@ _ASCII = {cp: (None if unicodedata.category(chr(cp)).startswith(_DROP) else chr(
 
 def normalise(text: str) -> str:
     """The form texts and keywords are compared in."""
-    if text.isascii():  # NFKC leaves ASCII as it is: one translate does the rest
+    if text.isascii():  # NFKD leaves ASCII as it is: one translate does the rest
         return text.translate(_ASCII)
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_table())
+    folded = unicodedata.normalize("NFKD", text.casefold()).translate(_table())
     if folded.isascii() or max(folded) < "\U00010000":
         return folded
     return "".join(ch for ch in folded if not unicodedata.category(ch).startswith(_DROP))
@@ -98,7 +110,7 @@ class KeywordScreen:
                 self._automaton.add_word(key, Hit(word, source))
                 count += 1
         self.size = count
-        self._pieces: dict[str, tuple[str, bool]] = {}
+        self._pieces: dict[str, str] = {}
         if count:
             self._automaton.make_automaton()
 
@@ -109,33 +121,23 @@ class KeywordScreen:
         return self._first(_bytes_key(normalise(text)))
 
     def find_pieces(self, pieces: list[str]) -> Hit | None:
-        """:meth:`find` of ``"".join(pieces)``, normalising each piece alone: a template's fixed text is
-        normalised once (remembered) and only the merged values per row. Where joining could change the
-        normal form (a piece starting with a combining mark, say) the whole text is normalised."""
+        """:meth:`find` of ``"".join(pieces)``, normalising each piece alone (the same, since normalising
+        works character by character): a template's fixed text is normalised once (remembered) and only
+        the merged values per row."""
         if not self.size:
             return None
         known = self._pieces
         keys = []
-        for i, piece in enumerate(pieces):
-            entry = known.get(piece)
-            if entry is None:
-                entry = (_bytes_key(normalise(piece)), not piece or _starts_clean(piece[0]))
+        for piece in pieces:
+            key = known.get(piece)
+            if key is None:
+                key = _bytes_key(normalise(piece))
                 if len(known) < PIECES_KEPT:  # the template's pieces come first, and stay
-                    known[piece] = entry
-            if i and not entry[1]:
-                return self.find("".join(pieces))
-            keys.append(entry[0])
+                    known[piece] = key
+            keys.append(key)
         return self._first("".join(keys))
 
     def _first(self, key: str) -> Hit | None:
         for _end, hit in self._automaton.iter(key):
             return hit
         return None
-
-
-def _starts_clean(ch: str) -> bool:
-    """Whether normalising may stop at the boundary before ``ch``: it combines with nothing before it, so
-    normalise(a + b) == normalise(a) + normalise(b). Latin before the combining marks (U+0300), CJK
-    punctuation before its tone marks (U+302A), CJK ideographs, full-width forms before the half-width
-    voicing marks (U+FF9E, which NFKC turns into combining ones); anything else is not assumed."""
-    return ch < "\u0300" or "\u3000" <= ch < "\u302a" or "\u4e00" <= ch <= "\u9fff" or "\uff00" <= ch < "\uff9e"

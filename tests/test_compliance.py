@@ -11,6 +11,8 @@ from datetime import date, datetime
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance import keywords, vendor
 from appliance.audit import MIN_RETENTION_DAYS, safe_cell
@@ -56,6 +58,36 @@ def test_evasions_of_a_chinese_word_are_caught(text):
 @pytest.mark.parametrize("text", ["FREE MONEY", "ｆｒｅｅ ｍｏｎｅｙ", "f r e e-m o n e y", "Free.Money!"])
 def test_evasions_of_a_latin_word_are_caught(text):
     assert KeywordScreen([("free money", "local")]).find(text).word == "free money"
+
+
+#: Characters that show nothing, or only change how the one before them looks: none may hide a word.
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f", "\u180e", "\u2063",
+             "\ufe0f", "\ufe0e", "\U000e0101", "\u0301", "\u0308", "\u20dd", "\u3164", "\u115f", "\u202e",
+             "\U000e0020"]
+
+
+@pytest.mark.parametrize("text", ["代开发\u200b票", "代开发\u0301票", "代开发\ufe0f票", "代开\u2060发\u200d票",
+                                  "代开发\u3164票", "代开\u202e发票"])
+def test_invisible_characters_and_marks_do_not_hide_a_word(text):
+    assert KeywordScreen([("发票", "vendor")]).find(text).word == "发票"
+
+
+@pytest.mark.parametrize("text", ["frée money", "fre\u0301e mo\u0308ney", "ＦＲÉＥ ＭＯＮＥＹ"])
+def test_accents_do_not_hide_a_latin_word(text):
+    assert KeywordScreen([("free money", "local")]).find(text).word == "free money"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["发票", "VIP专享", "free money", "刷单返现"]),
+       st.lists(st.tuples(st.integers(0, 12), st.sampled_from(INVISIBLE)), max_size=8),
+       st.text(alphabet="您好，欢迎光临 abc", max_size=8), st.text(alphabet="再见 xyz。", max_size=8))
+def test_random_invisible_characters_never_hide_a_word(word, insertions, before, after):
+    chars = list(word)
+    for at, ch in sorted(insertions, reverse=True):
+        chars.insert(min(at, len(chars)), ch)
+    screen = KeywordScreen([(w, "vendor") for w in ("发票", "VIP专享", "free money", "刷单返现")])
+    hit = screen.find(before + "".join(chars) + after)
+    assert hit is not None and hit.word == word
 
 
 def test_clean_text_passes_and_empty_screen_finds_nothing():
