@@ -10,16 +10,19 @@ against the balance before anything is queued.
 
 Checking and queueing are two steps, because people look in between: the
 page shows the preview and queues on "Send"; the command line queues unless
-``--dry-run``. A list and its messages are queued in one transaction, and
-every message carries the config's service code (never empty: the record
-must say it).
+``--dry-run``. Queueing a file reads it again and writes each accepted row
+as it is decided (appliance/loading.py: bounded memory whatever the size,
+short transactions, and a list is sent whole or not at all); the messages
+of an API call are queued in one transaction. Every message carries the
+config's service code (never empty: the record must say it).
 
 Exactly once: a queueing may carry a key - the page's upload token, or an
 API client's ``Idempotency-Key`` - written in the same transaction as the
-list. The transaction takes the database's write lock first (``BEGIN
-IMMEDIATE``), so of two requests with one key (a double click, two tabs, a
-retried API call) the second waits, finds the key, and queues nothing: the
-page says "already sent", the API replays its first answer.
+list (its first batch, for a big list). The transaction takes the
+database's write lock first (``BEGIN IMMEDIATE``), so of two requests with
+one key (a double click, two tabs, a retried API call) the second waits,
+finds the key, and queues nothing: the page says "already sent", the API
+replays its first answer.
 """
 
 from __future__ import annotations
