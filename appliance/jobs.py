@@ -147,6 +147,13 @@ class Jobs:
         with self._lock:
             return self._jobs.get(key)
 
+    def forget_failed(self, key: str) -> None:
+        """Drop job ``key`` if it failed, so the same work may be asked for again (after a full disk, say)."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.state == "failed":
+                del self._jobs[key]
+
     def shutdown(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:

@@ -156,6 +156,7 @@ def confirm():
         intake = _intake()
         if (listed := intake.queued_for(key)) is not None:
             return _already_sent(listed)
+        jobs().forget_failed(f"queue:{token}")  # a confirm that failed (a full disk) may be tried again
         if (first := jobs().get(f"queue:{token}")) is not None:
             return _already_sent(_queued_by(first))
         if not path.exists():
