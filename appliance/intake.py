@@ -48,7 +48,7 @@ from appliance.keywords import KeywordStore
 from appliance.loading import ListLoader, NewList, Queued
 from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
-from appliance.preview import INVALID, NOT_MOBILE, Accepted, Preview, prepare
+from appliance.preview import INVALID, NOT_MOBILE, REFUSED_KEPT, Accepted, Preview, prepare
 from appliance.sendlist import Table, open_table
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
@@ -171,13 +171,15 @@ class Intake:
         template = Template("{%s}" % TEXT_FIELD, shop["signature"])
         table = Table(name=name, columns=["to", TEXT_FIELD], phone_column=0, encoding=None,
                       rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
-        return Checked(self._prepare(table, template, shop, accept), template, None)
+        # every refusal kept: each message of an API call gets its own answer
+        return Checked(self._prepare(table, template, shop, accept, keep_refused=len(messages)), template, None)
 
-    def _prepare(self, table: Table, template: Template, shop: dict, accept=None, progress=None) -> Preview:
+    def _prepare(self, table: Table, template: Template, shop: dict, accept=None, progress=None,
+                 keep_refused: int = REFUSED_KEPT) -> Preview:
         return prepare(table, template, region=shop["default_region"],
                        screen=KeywordStore(self.db, self.clock).screen(),
                        opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance(),
-                       accept=accept, progress=progress)
+                       accept=accept, progress=progress, keep_refused=keep_refused)
 
     # --- queueing ---------------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class Preview:
     accepted: int = 0
     refused: int = 0
     refused_rows: list[Refusal] = field(default_factory=list)
-    """The first :data:`REFUSED_KEPT` refused rows; ``refused_by_reason`` counts them all."""
+    """The first ``keep_refused`` refused rows; ``refused_by_reason`` counts them all."""
     refused_by_reason: Counter = field(default_factory=Counter)
     messages_by_carrier: Counter = field(default_factory=Counter)
     credits_by_carrier: Counter = field(default_factory=Counter)
@@ -93,6 +93,7 @@ class Preview:
     samples: list[dict] = field(default_factory=list)
     merge_fields_used: list[str] = field(default_factory=list)
     merge_fields_available: list[str] = field(default_factory=list)
+    keep_refused: int = field(default=REFUSED_KEPT, repr=False)
 
     @property
     def identical_text_warning(self) -> str | None:
@@ -148,14 +149,16 @@ def _gsm_cost_without(text: str, culprit: str) -> int:
 
 def prepare(table: Table, template: Template, *, region: str, screen: KeywordScreen, opted_out: set[str],
             balance: int, accept: Callable[[Accepted], None] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> Preview:
+            progress: Callable[[int, int], None] | None = None, keep_refused: int = REFUSED_KEPT) -> Preview:
     """Read every row of ``table`` once and decide about it; each row that can go is handed to
-    ``accept`` as it is decided (nothing is kept: the preview holds totals and a few samples).
-    ``progress(rows read, rows refused)`` is told how far it got every :data:`PROGRESS_EVERY` rows."""
+    ``accept`` as it is decided (nothing is kept: the preview holds totals, a few samples and the first
+    ``keep_refused`` refused rows). ``progress(rows read, rows refused)`` is told how far it got every
+    :data:`PROGRESS_EVERY` rows."""
     template.check(table.merge_fields)
     columns = table.columns
     preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
-                      merge_fields_used=template.fields, merge_fields_available=table.merge_fields)
+                      merge_fields_used=template.fields, merge_fields_available=table.merge_fields,
+                      keep_refused=keep_refused)
     seen: set[int] = set()  # numbers as integers: a million of them in about 60 MB, not 150
     pieces_of = template.pieces_for(columns)
     costs: dict[str, tuple] = {}
@@ -186,11 +189,11 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
         if number.e164 in opted_out:
             _refuse(preview, row_no, raw, OPTED_OUT, "the customer asked not to get texts")
             continue
-        text, decided = _message(pieces_of(cells), template.signature, screen, costs)
-        if len(decided) == 2:
-            _refuse(preview, row_no, raw, *decided)
+        text, refusal, priced = _message(pieces_of(cells), template.signature, screen, costs)
+        if refusal is not None:
+            _refuse(preview, row_no, raw, *refusal)
             continue
-        encoding, segments, forced = decided
+        encoding, segments, forced = priced
         tally[(number.carrier, encoding, segments)] += 1
         if forced:
             preview.forced_ucs2_by = preview.forced_ucs2_by or forced
@@ -209,20 +212,22 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
 def _refuse(preview: Preview, row_no: int, raw: str, reason: str, detail: str = "") -> None:
     preview.refused += 1
     preview.refused_by_reason[reason] += 1
-    if len(preview.refused_rows) < REFUSED_KEPT:
+    if len(preview.refused_rows) < preview.keep_refused:
         preview.refused_rows.append(Refusal(row_no, raw, reason, detail))
 
 
-def _message(pieces: list[str], signature: str, screen: KeywordScreen, costs: dict) -> tuple[str, tuple]:
-    """A row's text, and what it costs (encoding, parts, forced_by) or why it cannot go (reason, detail)."""
+def _message(pieces: list[str], signature: str, screen: KeywordScreen, costs: dict) -> tuple[str, tuple | None,
+                                                                                          tuple | None]:
+    """A row's text, why it cannot go (reason, detail) or None, and what it costs (encoding, parts,
+    forced_by) when it can."""
     text = "".join(pieces)
     refusal = _text_problem(text, pieces, signature, screen)
     if refusal is not None:
-        return text, refusal
+        return text, refusal, None
     try:
-        return text, _priced(costs, text)
+        return text, None, _priced(costs, text)
     except MessageTextError as exc:
-        return text, (TOO_LONG, str(exc))
+        return text, (TOO_LONG, str(exc)), None
 
 
 def _priced(costs: dict, text: str) -> tuple[str, int, str | None]:

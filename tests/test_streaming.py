@@ -131,10 +131,10 @@ def test_pricing_without_splitting_agrees_with_the_split(text):
 # --- queueing while reading -------------------------------------------------------------------------------
 
 
-def big_list(tmp_path, n, *, bad_at=None):
+def big_list(tmp_path, n, *, broken=False):
     rows = [[f"138{i:08d}", f"顾客{i}", "1"] for i in range(n)]
     path = write_csv(tmp_path / "big.csv", rows, "utf-8")
-    if bad_at is not None:  # a row far down that the CSV reader refuses (a cell past its field limit)
+    if broken:  # a last row that the CSV reader refuses (a cell past its field limit)
         with open(path, "a", encoding="utf-8") as f:
             f.write('13900139000,"' + "x" * 200_000 + '"\n')
     return path
@@ -157,7 +157,7 @@ def test_a_list_bigger_than_a_batch_loads_held_then_sends_whole(tmp_path, queue,
 def test_a_list_that_breaks_part_way_queues_nothing(tmp_path, queue, config):
     intake = Intake(queue.db, queue.clock, config)
     with pytest.raises(SendListError, match="not a well-formed CSV"):
-        intake.queue_file(big_list(tmp_path, LOAD_BATCH * 2, bad_at=True), "{姓名}您好")
+        intake.queue_file(big_list(tmp_path, LOAD_BATCH * 2, broken=True), "{姓名}您好")
     lists = SendLists(queue.db, queue.clock)
     assert [entry["state"] for entry in lists.recent()] == ["discarded"]
     assert queue.claim() is None  # none of its messages may go
@@ -172,7 +172,7 @@ def test_a_load_whose_process_died_is_discarded_later(tmp_path, fake_clock, queu
     intake = Intake(queue.db, queue.clock, config)
     monkeypatch.setattr(loading.ListLoader, "abandon", lambda self: None)  # as if the power went
     with pytest.raises(SendListError):
-        intake.queue_file(big_list(tmp_path, LOAD_BATCH + 10, bad_at=True), "{姓名}您好")
+        intake.queue_file(big_list(tmp_path, LOAD_BATCH + 10, broken=True), "{姓名}您好")
     lists = SendLists(queue.db, queue.clock)
     lists.settle(budget=5)
     assert [entry["state"] for entry in lists.recent()] == ["loading"]  # it may still be loading
@@ -514,3 +514,12 @@ def test_where_there_are_no_worker_processes_jobs_run_on_threads(monkeypatch, ca
         assert "long jobs run on threads" in caplog.text
     finally:
         jobs.shutdown()
+
+
+def test_messages_of_an_api_call_keep_every_refusal_whatever_a_preview_keeps(queue, config):
+    """A preview shows the first REFUSED_KEPT refused rows; an API call answers for each of its messages."""
+    from appliance.preview import REFUSED_KEPT
+
+    n = REFUSED_KEPT + 5
+    preview = Intake(queue.db, queue.clock, config).check_messages([("12345", "您好")] * n, name="api").preview
+    assert preview.refused == len(preview.refused_rows) == n
