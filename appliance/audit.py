@@ -17,14 +17,14 @@ vendor or an auditor who wrote it down catch that too.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Iterable, Iterator
 
+from appliance import shop
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import ExportRangeError
@@ -34,11 +34,72 @@ MIN_RETENTION_DAYS = 180
 #: The last second a local date can be written as (the end of 9999-12-31 UTC): an export's farthest end.
 EPOCH_END = 253402300799.0
 FIELDS = ("at", "event", "message_id", "send_list_id", "recipient", "content", "service_code", "outcome")
+#: The second form (since migration 0014) adds who, from where and for whom: who queued the list
+#: ("user:3 alice", "api:2 POS", "cli"), who approved it ("" when no approval was needed), the modem's
+#: label and its SIM's ICCID, the template's id, the basis ("marketing" or "transactional"; the consent
+#: behind it when the customer book exists) and the shop's name and registration or licence number.
+FIELDS_2 = FIELDS + ("queued_by", "approved_by", "modem", "sim_iccid", "template_id", "basis", "shop_name",
+                     "shop_licence")
+FORM = 2
+"""The form rows are written in now. A row keeps its form for ever; each verifies by its own."""
 
 
 def digest(prev_hash: str, row: dict) -> str:
-    parts = [prev_hash] + [repr(row[k]) if k == "at" else str(row[k]) for k in FIELDS]
+    """The row's link: SHA-256 over the previous link and the row's fields in its form."""
+    form = row.get("form", 1)
+    if form == 1:
+        parts = [prev_hash]
+        fields = FIELDS
+    else:
+        parts = [prev_hash, f"form={form}"]
+        fields = FIELDS_2
+    parts += [repr(row[k]) if k == "at" else str(row[k]) for k in fields]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def template_id(template: str | None) -> str:
+    """A template's id in the record: the first 16 hex digits of its SHA-256 ("" for a list of ready texts).
+
+    Two lists sent with the same words have the same id, so an inspector can find every message a
+    template made."""
+    return hashlib.sha256(template.encode("utf-8")).hexdigest()[:16] if template else ""
+
+
+def _who(conn: sqlite3.Connection, by: str | None) -> str:
+    """``created_by`` as the record writes it: with the user's or token's name as it is now."""
+    if not by:
+        return ""
+    kind, _, ident = by.partition(":")
+    table = {"user": "SELECT username FROM users WHERE id = ?",
+             "api": "SELECT name FROM api_tokens WHERE id = ?"}.get(kind)
+    if table is None or not ident.isdigit():
+        return by
+    row = conn.execute(table, (int(ident),)).fetchone()
+    return f"{by} {row[0]}" if row else by
+
+
+class _Context:
+    """What a message's record row says beyond the message itself, looked up once per list."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.shop = shop.read(conn)
+        self.lists: dict[int | None, dict] = {}
+
+    def of(self, message) -> dict:
+        list_id = message["send_list_id"]
+        if list_id not in self.lists:
+            row = self.conn.execute("SELECT created_by, approved_by, template FROM send_list WHERE id = ?",
+                                    (list_id,)).fetchone() if list_id is not None else None
+            self.lists[list_id] = {
+                "queued_by": _who(self.conn, row["created_by"]) if row else "",
+                "approved_by": _who(self.conn, row["approved_by"]) if row else "",
+                "template_id": template_id(row["template"]) if row else ""}
+        keys = message.keys()
+        return {**self.lists[list_id], "modem": message["modem"] or "" if "modem" in keys else "",
+                "sim_iccid": message["sim_iccid"] or "" if "sim_iccid" in keys else "",
+                "basis": message["kind"] if "kind" in keys else "",
+                "shop_name": self.shop.name, "shop_licence": self.shop.licence}
 
 
 @dataclass(frozen=True)
@@ -69,15 +130,17 @@ class AuditLog:
                     outcome: str) -> None:
         """Append the same event for each of ``messages``, in order, chained, inside the caller's transaction."""
         now, prev, values = self.clock.time(), self._head(conn), []
+        context = _Context(conn)
         for message in messages:
             row = {"at": now, "event": event, "message_id": message["id"], "send_list_id": message["send_list_id"],
                    "recipient": message["recipient"], "content": message["text"],
-                   "service_code": message["service_code"], "outcome": outcome}
+                   "service_code": message["service_code"], "outcome": outcome, "form": FORM,
+                   **context.of(message)}
             link = digest(prev, row)
-            values.append((*[row[k] for k in FIELDS], prev, link))
+            values.append((*[row[k] for k in FIELDS_2], FORM, prev, link))
             prev = link
-        conn.executemany("INSERT INTO audit (at, event, message_id, send_list_id, recipient, content, service_code,"
-                         " outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        conn.executemany(f"INSERT INTO audit ({', '.join(FIELDS_2)}, form, prev_hash, hash)"
+                         f" VALUES ({', '.join('?' * (len(FIELDS_2) + 3))})", values)
 
     def verify(self) -> Verdict:
         """Walk the chain from its anchor; the first broken link is the problem. Then check the chain has
@@ -143,13 +206,41 @@ class AuditLog:
                          " at = excluded.at", (last["id"], last["hash"], self.clock.time()))
             return count
 
-    def rows(self, start: float, end: float, number: str | None = None) -> Iterator[dict]:
-        sql = "SELECT * FROM audit WHERE at >= ? AND at < ?" + (" AND recipient = ?" if number else "") + " ORDER BY id"
-        for r in self.db.execute(sql, (start, end, number) if number else (start, end)):
+    def rows(self, start: float, end: float, number: str | None = None, upto: int | None = None) -> Iterator[dict]:
+        """Rows written in [start, end), oldest first; only to ``number`` if given, only up to row ``upto``
+        (so two passes over a record that grows meanwhile read the same rows).
+
+        Without ``number`` the rows are a stretch of the chain with no gap: from the first row of the range
+        to its last, with any row between written at a time outside it (the clock was set back), so the
+        chain can be checked link by link."""
+        last = upto if upto is not None else 2 ** 63 - 1
+        if number:
+            sql, params = ("SELECT * FROM audit WHERE at >= ? AND at < ? AND id <= ? AND recipient = ? ORDER BY id",
+                           (start, end, last, number))
+        else:
+            first, final = self.db.execute("SELECT MIN(id), MAX(id) FROM audit WHERE at >= ? AND at < ? AND id <= ?",
+                                            (start, end, last)).fetchone()
+            sql, params = "SELECT * FROM audit WHERE id BETWEEN ? AND ? ORDER BY id", (first, final)
+        for r in self.db.execute(sql, params):
             yield dict(r)
 
+    def state(self, conn: sqlite3.Connection | None = None) -> tuple[int, str]:
+        """(rows ever written, head): the number of the last row (pruning does not lower it) and its link.
+        A receipt or an export carries both, so a record rolled back or wiped shows when compared."""
+        conn = conn or self.db.conn
+        row = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        if row:
+            return row[0], row[1]
+        anchor = conn.execute("SELECT pruned_to, hash FROM audit_anchor WHERE id = 1").fetchone()
+        return (anchor[0], anchor[1]) if anchor else (0, GENESIS)
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: A cell starting with one of these is a formula to a spreadsheet, whatever follows.
+FORMULA_START = ("=", "@", "\t", "\r")
+#: A sign is a formula's start too ("+cmd|...", "-2+3"), unless the cell is a plain number, as a phone
+#: number (+8613800138000, "+86 138 0013 8000") or an amount is: a spreadsheet reads those as numbers and
+#: runs nothing, and a machine reading the export must get them as they are.
+PLAIN_NUMBER = re.compile(r"[+-]\d[\d ]*(?:\.\d+)?")
 
 
 def day_span(first: date, last: date) -> tuple[float, float]:
@@ -171,22 +262,9 @@ def day_span(first: date, last: date) -> tuple[float, float]:
 
 
 def safe_cell(value) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula."""
+    """A cell a spreadsheet will show as text, never run as a formula; escaped (with a leading ') only
+    when a spreadsheet would run it, so numbers stay as they are."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def write_csv(rows: Iterable[dict], path: str | os.PathLike, timestamps) -> int:
-    """Write the export, mode 0600, never over another file; returns the row count."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    count = 0
-    with os.fdopen(fd, "w", newline="", encoding="utf-8-sig") as f:  # BOM: Excel opens Chinese text right
-        writer = csv.writer(f)
-        writer.writerow(["time", "event", "recipient", "content", "service_code", "send_list_id", "message_id",
-                         "outcome"])
-        for r in rows:
-            writer.writerow([safe_cell(v) for v in (timestamps(r["at"]), r["event"], r["recipient"], r["content"],
-                                                    r["service_code"], r["send_list_id"], r["message_id"],
-                                                    r["outcome"])])
-            count += 1
-    return count
+    if text.startswith(FORMULA_START) or (text.startswith(("+", "-")) and not PLAIN_NUMBER.fullmatch(text)):
+        return "'" + text
+    return text

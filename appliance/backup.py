@@ -3,8 +3,9 @@
 The message record must outlive an SD card (it is kept at least 6 months for
 lawful queries), so the technician copies it off the box: ``smsgenie backup
 /media/usb``. A backup holds the database (queue, ledger, spent codes,
-opt-outs, the hash-chained record, accounts) and the shop's settings; not the
-web page's session key (a new one is made) nor transient files.
+opt-outs, the hash-chained record, accounts), the shop's settings and the
+box's signing key (appliance/boxkey.py); not the web page's session key (a
+new one is made) nor transient files.
 
 It holds every customer's phone number, so a lost stick must not give them
 away: the file is encrypted with a passphrase the technician chooses (scrypt
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from appliance.audit import AuditLog
+from appliance.boxkey import KEY_FILE
 from appliance.clock import SystemClock
 from appliance.db import DB_NAME, Database
 from appliance.errors import SmsGenieError
@@ -50,7 +52,7 @@ CHUNK = 1 << 20
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 15, 8, 1
 MIN_PASSPHRASE = 8
 #: What a backup holds, besides the database.
-FILES = (SETTINGS_NAME,)
+FILES = (SETTINGS_NAME, KEY_FILE)
 
 
 class BackupError(SmsGenieError):
@@ -343,7 +345,9 @@ def restore(path: str | os.PathLike, data_dir: str | os.PathLike, passphrase: st
             manifest = _unpack(path, passphrase, staging)
             owner = data_dir.stat()
             aside = None
-            present = [n for n in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", *FILES) if (data_dir / n).exists()]
+            # a backup made before boxes had their own key leaves this box's key where it is
+            present = [n for n in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", *FILES) if (data_dir / n).exists()
+                       and (n != KEY_FILE or n in manifest["files"])]
             if present:
                 aside = data_dir / f"before-restore-{now.strftime('%Y%m%d-%H%M%S')}"
                 aside.mkdir(mode=0o700)

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from appliance import journal, kv
+from appliance import boxkey, journal, kv
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
@@ -174,6 +174,7 @@ class Daemon:
             db = Database.in_data_dir(self.config.data_dir)
             try:
                 db.quick_check()  # a damaged card stops here, in one line, not halfway through a send
+                log.info("box signing key %s", boxkey.load(self.config.data_dir).key_id)  # made at first boot
                 self._recover(SendQueue(db, self.clock))
                 threads = [threading.Thread(target=self._run_worker, args=(w,), name=f"worker {w.label}",
                                             daemon=True) for w in self.workers]

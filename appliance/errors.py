@@ -101,6 +101,10 @@ class ExportRangeError(SmsGenieError, ValueError):
     """The days asked for an export of the record are not a range (the last before the first)."""
 
 
+class ExportCheckFailed(SmsGenieError, ValueError):
+    """A record export (or a receipt) does not prove what it claims: changed, cut, or not from this box."""
+
+
 class KeywordListError(SmsGenieError, ValueError):
     """A keyword list file is malformed or its vendor signature does not verify."""
 

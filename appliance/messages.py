@@ -35,6 +35,9 @@ class Message:
     carrier: str = ""
     kind: str = "marketing"
     held: int = 0
+    modem: str | None = None
+    """The label of the modem that took it, and its SIM's ICCID (None until one does)."""
+    sim_iccid: str | None = None
     accepted: frozenset[int] = frozenset()
     """Parts (1-based) the network already accepted: never hand these over again."""
 

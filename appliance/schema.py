@@ -364,3 +364,27 @@ def _streamed_lists(conn: sqlite3.Connection) -> None:
         DROP INDEX message_due;
         DROP INDEX message_carrier_due
     """)
+
+
+@migration("0014_accountable_record")
+def _accountable_record(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- Which modem (its label) and SIM (its ICCID) took a message: set when the modem claims it.
+        ALTER TABLE message ADD COLUMN modem TEXT;
+        ALTER TABLE message ADD COLUMN sim_iccid TEXT;
+        -- Who approved (or declined) a list before it could go, and when; NULL when none was needed.
+        ALTER TABLE send_list ADD COLUMN approved_by TEXT;
+        ALTER TABLE send_list ADD COLUMN approved_at REAL;
+        -- The record's second form (appliance/audit.py FIELDS_2): rows written from now on also say who
+        -- queued and who approved, the modem and SIM, the template, the basis and the shop. Rows already
+        -- written keep form 1 and verify as they were written, so the chain runs unbroken across.
+        ALTER TABLE audit ADD COLUMN form INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE audit ADD COLUMN queued_by TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN approved_by TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN modem TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN sim_iccid TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN template_id TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN basis TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN shop_name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN shop_licence TEXT NOT NULL DEFAULT ''
+    """)

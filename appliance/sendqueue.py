@@ -129,7 +129,7 @@ class SendQueue:
     # --- the daemon's side ---------------------------------------------------------------
 
     def claim(self, *, max_parts: int | None = None, carrier: str | None = None, avoid: Iterable[str] = (),
-              quiet: bool = False) -> Message | None:
+              quiet: bool = False, modem: str = "", sim: str = "") -> Message | None:
         """Take the next due message, pay for it, and mark it ``sending`` - one transaction.
 
         Routing: a modem on ``carrier`` takes that carrier's oldest message
@@ -139,7 +139,8 @@ class SendQueue:
         waits. It pays for the parts it will hand to the modem (all, or those
         the network has not confirmed yet). If the balance does not cover
         them, nothing is claimed: the queue waits, in order, and
-        :attr:`shortfall` says why until a top-up.
+        :attr:`shortfall` says why until a top-up. ``modem`` (its label) and ``sim`` (its ICCID) are kept
+        with the message for the record.
 
         The search is a plain read, before the write lock is taken: however long it takes (a big list
         paused a moment ago, not yet held), it keeps nobody else from the database. Under the lock the
@@ -161,10 +162,10 @@ class SendQueue:
                     self._set(row["id"], "failed", "the customer opted out (replied TD/退订) after the list was "
                                                    "queued; not sent, not charged", finished_at=now)
                     continue
-                return self._pay_and_take(conn, row, now, max_parts)
+                return self._pay_and_take(conn, row, now, max_parts, (modem, sim))
         return None
 
-    def _pay_and_take(self, conn, row, now: float, max_parts: int | None) -> Message | None:
+    def _pay_and_take(self, conn, row, now: float, max_parts: int | None, via: tuple[str, str]) -> Message | None:
         """Charge for a found message and mark it ``sending`` (in the claim's transaction)."""
         mid = row["id"]
         need = row["segments"] - self._accepted_count(conn, mid)
@@ -178,7 +179,7 @@ class SendQueue:
         if need:
             self.ledger.record(conn, "debit", -need, message_id=mid)
         conn.execute("UPDATE message SET state = 'sending', attempts = attempts + 1, sending_at = ?,"
-                     " claim_charge = ? WHERE id = ?", (now, need, mid))
+                     " claim_charge = ?, modem = ?, sim_iccid = ? WHERE id = ?", (now, need, *via, mid))
         return self.get(mid)
 
     @staticmethod

@@ -82,6 +82,16 @@ def queue(config, request):
     db.close()
 
 
+@pytest.fixture
+def q(tmp_path, fake_clock):
+    """A box's queue on a fake clock, with 1,000 credits (test_queue.py has its own, with more)."""
+    db = Database.in_data_dir(tmp_path / "data")
+    queue = SendQueue(db, fake_clock)
+    queue.ledger.adjust(1000, "credit")
+    yield queue
+    db.close()
+
+
 def make_box(data_dir, service_code: str = "YL08"):
     """An existing box in ``data_dir`` (as 'smsgenie init' makes it) with its own config.toml, which the
     command line uses when given --data-dir alone (as for the demo's folder)."""

@@ -81,6 +81,8 @@ def test_the_shop_journey(box, page):
     assert "设置本机" in page.inner_text("h1")
     shot(page, "1-setup")
     page.fill("input[name=pin]", running.setup_pin)
+    page.fill("input[name=shop_name]", "小王便利店")
+    page.fill("input[name=shop_licence]", "91310000MA1K000000")
     page.fill("input[name=username]", "boss")
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)

@@ -384,7 +384,7 @@ def test_api_ids_past_the_database_are_not_found(client, box):
 @pytest.mark.parametrize("query", ["from=0001-01-01&to=9999-12-31", "from=9999-12-31&to=9999-12-31",
                                    "from=2026-13-01&to=2026-12-01", "from=2026-12-05&to=2026-12-01"])
 def test_dates_out_of_range_are_refused_not_a_crash(admin, query):
-    r = admin.get(f"/admin/audit.csv?{query}")
+    r = admin.get(f"/admin/audit.zip?{query}")
     assert r.status_code in (200, 400)
 
 
@@ -1279,3 +1279,39 @@ def test_uploads_nobody_confirmed_within_an_hour_are_deleted(tmp_path):
     os.utime(old, (time.time() - 3700, time.time() - 3700))
     assert forget_stale_uploads(tmp_path) == 1
     assert not old.exists() and new.exists()
+
+
+def test_bookkeeping_done_together_is_kept_whole_when_its_transaction_rolls_back(tmp_path):
+    """A send's bookkeeping runs in one transaction: when a later write fails (a full disk) and the whole
+    transaction rolls back, the writes before it must stay pending - not be taken for done and lost (a
+    message left 'sending', delivery reports never stored and yet deleted from the modem)."""
+    from appliance.db import Database
+    from appliance.errors import StorageFull
+    from appliance.worker.bookkeeping import Bookkeeping
+
+    db = Database.in_data_dir(tmp_path)
+    db.execute("CREATE TABLE t (x)")
+    book, deleted, full = Bookkeeping(), [], [True]
+
+    def store(x):
+        with db.atomic() as conn:
+            conn.execute("INSERT INTO t VALUES (?)", (x,))
+        book.after_commit(lambda: deleted.append(x))
+
+    def then_full():
+        if full[0]:
+            raise StorageFull("full")
+
+    book.later(lambda: store(1))
+    book.later(then_full)
+    book.later(lambda: store(2))
+    with pytest.raises(StorageFull):
+        book.flush_together(db.atomic)
+    assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0 and deleted == [] and book
+    full[0] = False
+    book.flush_together(db.atomic)
+    assert [r[0] for r in db.execute("SELECT x FROM t")] == [1, 2] and deleted == [1, 2] and not book
+    book.later(lambda: store(3))
+    book.flush()  # one by one: each effect once its own write committed
+    assert deleted == [1, 2, 3]
+    db.close()

@@ -44,7 +44,8 @@ BUSY = Snapshot(balance=1234, waiting=12, sending=1, sent_today=356, failed_toda
                 operator="CHINA MOBILE", access="4G", signal=22, iccid="898600**********1234",
                 active_list={"name": "会员日 promo", "done": 120, "total": 500, "eta_minutes": 18.2},
                 address="192.168.1.23:8080", device_id="WERG-RZMA", setup_pin="123456",
-                test_number="+8613800138000", low_credit_alert=50)
+                test_number="+8613800138000", low_credit_alert=50,
+                box_key="ed25519:qU9k3Z1f6M0xR2bT7yV4nW8cE5hJ1sL3aD6gK9pQ0tY=", box_key_id="4XJ9M2QA")
 
 
 def needs_zenhei():
@@ -154,6 +155,20 @@ def test_menu_navigation():
     assert nav.button("ok", "press", with_number, 0) == "test_sms"
     nav.button("back", "long", s, 0)
     assert nav.mode == "home" and nav.page == 0
+
+
+def test_the_box_key_screen_shows_the_whole_public_key():
+    key = "ed25519:" + "Ab3+" * 10 + "xyz="
+    s = Snapshot(box_key=key, box_key_id="7K3M9QAZ", device_id="WERG-RZMA")
+    nav = Navigator()
+    nav.button("ok", "press", s, 0)
+    while menu_items(s)[nav.index] != "Box key":
+        nav.button("down", "press", s, 0)
+    nav.button("ok", "press", s, 0)
+    shown = nav.screen(s, "zh_CN", 0)
+    assert shown.title.startswith("本机签名公钥") or "本机签名公钥" in shown.title
+    assert "".join(shown.lines) == key.removeprefix("ed25519:")
+    assert "密钥 7K3M9QAZ" in screens.device(s, "zh_CN").lines
 
 
 def test_menu_offers_resume_when_paused_and_the_pin_only_on_first_run():
@@ -445,6 +460,7 @@ GOLDEN_SCREENS = {
     "test-sms": lambda lang: screens.test_sms_confirm(BUSY, lang),
     "alert": lambda lang: screens.alert_screen(screens.alerts(Snapshot(shortfall="x", waiting=3), lang)[0], lang),
     "device": lambda lang: screens.device(BUSY, lang),
+    "box-key": lambda lang: screens.box_key(BUSY, lang),
 }
 
 

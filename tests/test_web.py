@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import topup, update, vendor
+from appliance import export, shop, topup, update, vendor
 from appliance.accounts import Accounts
 from appliance.clock import SystemClock
 from appliance.config import Config, VendorConfig, WebConfig
@@ -70,7 +70,8 @@ def post(client, url, data, *, form_page=None, **kwargs):
 
 def set_up_admin(client, box):
     pin = Accounts(box.db, box.clock).new_setup_pin()
-    r = post(client, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    r = post(client, "/setup", {"pin": pin, "shop_name": "小王便利店", "shop_licence": "91310000MA1K000000",
+                                "username": "boss", "password": PASSWORD, "password2": PASSWORD})
     assert r.status_code == 302
     return client
 
@@ -92,7 +93,7 @@ def staff(app, box, admin):
 
 PAGES = ["/", "/status.json", "/send", "/history", "/inbox", "/optouts", "/optouts/log", "/topup", "/admin/",
          "/device/", "/device/frame.png", "/device/state.json",
-         "/password", "/message/1", "/history/1", "/history/1.csv", "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
+         "/password", "/message/1", "/history/1", "/history/1.csv", "/admin/audit.zip?from=2026-01-01&to=2026-01-02"]
 
 
 # --- sessions, set-up, login -------------------------------------------------------------------------
@@ -111,12 +112,17 @@ def test_setup_needs_the_pin_and_happens_once(client, box):
     acc = Accounts(box.db, box.clock)
     pin = acc.new_setup_pin()
     wrong = post(client, "/setup", {"pin": "000000" if pin != "000000" else "111111", "username": "boss",
-                                    "password": PASSWORD, "password2": PASSWORD})
+                                    "shop_name": "小王便利店", "password": PASSWORD, "password2": PASSWORD})
     assert wrong.status_code == 400 and "not the set-up PIN" in wrong.get_data(as_text=True)
-    short = post(client, "/setup", {"pin": pin, "username": "boss", "password": "short", "password2": "short"})
+    short = post(client, "/setup", {"pin": pin, "shop_name": "小王便利店", "username": "boss", "password": "short",
+                                    "password2": "short"})
     assert "at least 10 characters" in short.get_data(as_text=True)
-    ok = post(client, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    nameless = post(client, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    assert nameless.status_code == 400 and "name is needed" in nameless.get_data(as_text=True)
+    ok = post(client, "/setup", {"pin": pin, "shop_name": "小王便利店", "username": "boss", "password": PASSWORD,
+                                 "password2": PASSWORD})
     assert ok.status_code == 302 and client.get("/").status_code == 200
+    assert shop.read(box.db.conn) == shop.Shop("小王便利店", "")
     assert client.get("/setup").status_code == 302  # never again
     assert acc.all()[0].role == "admin"
 
@@ -125,9 +131,11 @@ def test_five_wrong_pins_void_the_pin(client, box):
     pin = Accounts(box.db, box.clock).new_setup_pin()
     bad = "000000" if pin != "000000" else "111111"
     for _ in range(5):
-        r = post(client, "/setup", {"pin": bad, "username": "x1", "password": PASSWORD, "password2": PASSWORD})
+        r = post(client, "/setup", {"shop_name": "店", "pin": bad, "username": "x1", "password": PASSWORD,
+                                    "password2": PASSWORD})
     assert "no longer works" in r.get_data(as_text=True)
-    r = post(client, "/setup", {"pin": pin, "username": "x1", "password": PASSWORD, "password2": PASSWORD})
+    r = post(client, "/setup", {"shop_name": "店", "pin": pin, "username": "x1", "password": PASSWORD,
+                                "password2": PASSWORD})
     assert r.status_code == 400 and "no set-up PIN" in r.get_data(as_text=True)
 
 
@@ -160,7 +168,8 @@ def test_login_never_redirects_off_site(app, admin, box):
 def test_cookies_are_httponly_and_samesite(app, box):
     c = app.test_client()
     pin = Accounts(box.db, box.clock).new_setup_pin()
-    r = post(c, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    r = post(c, "/setup", {"shop_name": "店", "pin": pin, "username": "boss", "password": PASSWORD,
+                           "password2": PASSWORD})
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
@@ -182,7 +191,7 @@ def test_logout(admin):
 
 
 ADMIN_PAGES = ["/topup", "/admin/", "/optouts/log", "/device/", "/device/frame.png",
-               "/admin/audit.csv?from=2026-01-01&to=2026-01-02"]
+               "/admin/audit.zip?from=2026-01-01&to=2026-01-02"]
 
 
 @pytest.mark.parametrize("page", ADMIN_PAGES)
@@ -487,10 +496,14 @@ def test_audit_export(admin, box):
     box.record_segment(mid, 1, 1)
     box.mark_sent(mid)
     today = date.today().isoformat()
-    r = admin.get(f"/admin/audit.csv?from={today}&to={today}")
-    text = r.get_data(as_text=True)
-    assert r.mimetype == "text/csv" and "'=cmd" in text and "+8613800138000" in text
-    assert admin.get("/admin/audit.csv?from=x&to=y").status_code == 400
+    r = admin.get(f"/admin/audit.zip?from={today}&to={today}")
+    assert r.mimetype == "application/zip"
+    manifest = export.check(io.BytesIO(r.get_data()))
+    assert manifest["rows"] == 1 and manifest["box_key_id"] in admin.get("/admin/").get_data(as_text=True)
+    with zipfile.ZipFile(io.BytesIO(r.get_data())) as zf:
+        text = zf.read("record.csv").decode("utf-8-sig")
+    assert "'=cmd" in text and "+8613800138000" in text
+    assert admin.get("/admin/audit.zip?from=x&to=y").status_code == 400
 
 
 # --- the API ----------------------------------------------------------------------------------------------

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import datetime
 from importlib.metadata import version as package_version
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, send_file, session, url_for
 
+from appliance import boxkey, export, shop
 from appliance import update as updates
 from appliance.accounts import DEFAULT_SCOPES, SCOPES, AccountError
-from appliance.audit import day_span, safe_cell
+from appliance.audit import day_span
 from appliance.errors import ExportRangeError, KeywordListError, SettingsError, SmsGenieError
 from appliance.keywords import KeywordStore
 from appliance.policy import caps_for
@@ -37,6 +39,7 @@ def _render(error=None, done=None, new_token=None, status=200):
                            keywords=KeywordStore(db(), clock()).all(), users=accounts().all(),
                            tokens=accounts().tokens(), scopes=SCOPES, default_scopes=DEFAULT_SCOPES,
                            device=format_device_id(this_device()), fingerprint=fingerprint,
+                           box_key=boxkey.load(cfg.data_dir), shop=shop.read(db().conn),
                            modems=[(m, caps_for(m), values["sim_caps"].get(m.label, {}), CAP_FIELDS)
                                    for m in cfg.modems]), status
 
@@ -55,6 +58,16 @@ def settings():
                     "test_number", "panel_language", "session_idle_hours", "staff_may_steer"):
             if key in request.form:
                 save_setting(config().data_dir, key, request.form.getlist(key)[-1])  # a checkbox: its last
+    except SettingsError as exc:
+        return _render(error=str(exc), status=400)
+    return _render(done=gettext("Settings saved."))
+
+
+@bp.route("/shop", methods=["POST"])
+@admin_required
+def shop_identity():
+    try:
+        shop.save(db(), request.form.get("shop_name", ""), request.form.get("shop_licence", ""))
     except SettingsError as exc:
         return _render(error=str(exc), status=400)
     return _render(done=gettext("Settings saved."))
@@ -129,31 +142,26 @@ def tokens():
     return redirect(url_for("admin.page"))
 
 
-@bp.route("/audit.csv")
+@bp.route("/audit.zip")
 @admin_required
 def audit_export():
-    """The record between two days, for a lawful query (cells that could run as formulas escaped)."""
+    """The record between two days for a lawful query: the signed export (appliance/export.py), as the CLI
+    makes it. Written to a temporary file in the data dir (the record may be large), then sent."""
     try:
         start = datetime.strptime(request.args.get("from", ""), "%Y-%m-%d")
         last = datetime.strptime(request.args.get("to", ""), "%Y-%m-%d")
     except ValueError:
         return _render(error=gettext("Give the first and last day of the export."), status=400)
     try:
-        rows = queue().audit.rows(*day_span(start.date(), last.date()))
+        span = export.Range(f"{start:%Y-%m-%d}", f"{last:%Y-%m-%d}", *day_span(start.date(), last.date()))
     except ExportRangeError:
         return _render(error=gettext("The last day of the export is before the first."), status=400)
-    lines = [["time", "event", "recipient", "content", "service_code", "send_list_id", "message_id", "outcome"]]
-    for r in rows:
-        lines.append([safe_cell(v) for v in (datetime.fromtimestamp(r["at"]).strftime("%Y-%m-%d %H:%M:%S"),
-                                             r["event"], r["recipient"], r["content"], r["service_code"],
-                                             r["send_list_id"], r["message_id"], r["outcome"])])
-    import csv  # noqa: PLC0415
-    import io  # noqa: PLC0415
-    out = io.StringIO()
-    csv.writer(out).writerows(lines)
+    f = tempfile.TemporaryFile(dir=config().data_dir)  # never on a RAM disk, gone when sent
+    export.export_box(f, queue(), config().data_dir, span)
+    f.seek(0)
     session["last_audit_export"] = f"{start:%Y-%m-%d}..{last:%Y-%m-%d}"
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename=record-{start:%Y%m%d}.csv"})
+    return send_file(f, mimetype="application/zip", as_attachment=True,
+                     download_name=f"record-{start:%Y%m%d}-{last:%Y%m%d}.zip")
 
 
 @bp.route("/update", methods=["POST"])

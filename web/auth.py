@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
+from appliance import shop
 from appliance.accounts import AccountError, LoginRefused
+from appliance.errors import SettingsError
 from web.i18n import LANGUAGES, gettext
-from web.state import accounts, current_user, end_session, login_required, safe_next, start_session
+from web.state import accounts, current_user, db, end_session, login_required, safe_next, start_session
 
 bp = Blueprint("auth", __name__)
 
@@ -22,14 +24,16 @@ def setup():
             error = gettext("The two passwords differ.")
         else:
             try:
+                identity = shop.check(request.form.get("shop_name", ""), request.form.get("shop_licence", ""))
                 user = acc.setup_admin(request.form.get("pin", ""), request.form.get("username", ""),
                                        request.form.get("password", ""))
-            except AccountError as exc:
+            except (AccountError, SettingsError) as exc:
                 error = str(exc)
             else:
+                shop.save(db(), *identity)
                 start_session(user)
                 return redirect(url_for("dash.index"))
-    return render_template("setup.html", error=error), (400 if error else 200)
+    return render_template("setup.html", error=error, shop=shop.read(db().conn)), (400 if error else 200)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -24,7 +24,7 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from appliance import certs
+from appliance import boxkey, certs
 from appliance.accounts import Accounts
 from appliance.clock import Clock
 from appliance.config import Config
@@ -94,6 +94,7 @@ class Panel:
             self._device_id = format_device_id(device_id())
         except DeviceIdError:
             self._device_id = "?"
+        self._box_key: boxkey.BoxKey | None = None
         self.db: Database | None = None
         self.queue: SendQueue | None = None
 
@@ -293,6 +294,7 @@ class Panel:
         except OSError:
             free_mb, free_fraction = 1e9, 1.0
         pin = Accounts(self.queue.db, self.clock).setup_pin()  # while the box waits for its first admin
+        self._box_key = self._box_key or boxkey.load(self.config.data_dir)
         self._slow = {"shop": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
                       "disk_free_mb": free_mb, "disk_free_fraction": free_fraction,
                       "certificate": self.config.web.https and certs.fingerprint(self.config.data_dir) or ""}
@@ -316,6 +318,7 @@ class Panel:
             active_list=active and {"name": active["name"], "done": active["done"], "total": active["total"],
                                     "eta_minutes": active["minutes_left"]},
             address=slow["address"], device_id=self._device_id, certificate=slow["certificate"],
+            box_key=self._box_key.public_line, box_key_id=self._box_key.key_id,
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
             test_number=shop["test_number"])

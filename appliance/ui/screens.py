@@ -53,6 +53,9 @@ class Snapshot:
     certificate: str = ""
     """The SHA-256 fingerprint of the box's CA (upper-case hex), or "" when the page is not HTTPS."""
     setup_pin: str | None = None
+    box_key: str = ""
+    """The box's public signing key, "ed25519:<base64>" (appliance/boxkey.py)."""
+    box_key_id: str = ""
     disk_free_mb: float = 1e9
     disk_free_fraction: float = 1.0
     low_credit_alert: int = 0
@@ -127,7 +130,14 @@ def address(s: Snapshot, lang: str) -> Screen:
 
 
 def device(s: Snapshot, lang: str) -> Screen:
-    return Screen(lines=(s.device_id, tr(lang, "Vendor needs this")), **_title(s, lang, tr(lang, "Device ID")))
+    return Screen(lines=(s.device_id, tr(lang, "Vendor needs this"), tr(lang, "Key {id}", id=s.box_key_id)),
+                  **_title(s, lang, tr(lang, "Device ID")))
+
+
+def box_key(s: Snapshot, lang: str) -> Screen:
+    """The whole public key (44 characters after "ed25519:") in three rows, to copy for the vendor."""
+    key = s.box_key.removeprefix("ed25519:")
+    return Screen(lines=tuple(key[i:i + 15] for i in range(0, 45, 15)), **_title(s, lang, tr(lang, "Box key")))
 
 
 def certificate(s: Snapshot, lang: str) -> Screen:

@@ -31,6 +31,8 @@ ZH = {
     "Certificate": "证书指纹",
     "HTTPS is off": "未启用 HTTPS",
     "Vendor needs this": "充值码需用此编号",
+    "Key {id}": "密钥 {id}",
+    "Box key": "本机签名公钥",
     "First-time set-up": "首次设置",
     "then enter PIN {pin}": "再输入 PIN {pin}",
     "Set-up PIN": "设置 PIN",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Callable
 
 from appliance import policy
 from appliance.clock import Clock
@@ -31,7 +32,7 @@ SETTINGS_EVERY = 60.0
 
 class Claimer:
     def __init__(self, modem_config: ModemConfig, db: Database, queue: SendQueue, *, clock: Clock, pool: Pool,
-                 data_dir: str):
+                 data_dir: str, iccid: Callable[[], str] = str):
         self.modem_config = modem_config
         self.label = modem_config.label
         self.carrier = modem_config.carrier
@@ -39,6 +40,8 @@ class Claimer:
         self.queue = queue
         self.clock = clock
         self.pool = pool
+        self.iccid = iccid
+        """The SIM in this modem now (its ICCID): the record says which SIM sent each message."""
         self.data_dir = data_dir
         self.pause_switch = SendingPause(db, clock)
         self.clock_check = ClockCheck(db, clock)
@@ -74,7 +77,8 @@ class Claimer:
             self._pause(gate_now.reason, gate_now.resume_at)
             return None
         msg = self.queue.claim(max_parts=gate_now.allowed, carrier=self.carrier or None,
-                               avoid=self.pool.served_elsewhere(self.label), quiet=quiet_end is not None)
+                               avoid=self.pool.served_elsewhere(self.label), quiet=quiet_end is not None,
+                               modem=self.label, sim=self.iccid())
         if msg is not None:
             self.paused = None
             return msg

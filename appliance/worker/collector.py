@@ -136,7 +136,9 @@ class Collector:
             for _memory, items in batch:
                 for item in items:
                     self.incoming(item.pdu, item.length)
-        self._to_delete.extend(batch)
+        # the modem may forget them only once they are stored for good: not if this write is rolled back
+        # with others it was done together with (a full disk), when it stays pending and is done again
+        self.bookkeeping.after_commit(lambda: self._to_delete.extend(batch))
 
     @property
     def delete_pending(self) -> bool:

@@ -86,7 +86,7 @@ class ModemWorker:
         self.collector = Collector(self.modem, self.db, clock=clock, bookkeeping=self.bookkeeping,
                                    data_dir=config.data_dir, wake=self._wake.set)
         self.claimer = Claimer(modem_config, self.db, self.queue, clock=clock, pool=self.pool,
-                               data_dir=config.data_dir)
+                               data_dir=config.data_dir, iccid=lambda: self.modem.state.iccid)
         self.sender = Sender(config, modem_config, self.modem, self.queue, claimer=self.claimer,
                              journal=self.journal, bookkeeping=self.bookkeeping, pool=self.pool, clock=clock,
                              stop=stop, beat=self._beat, trouble=self._modem_trouble, problem=self._problem)

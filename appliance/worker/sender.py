@@ -104,8 +104,7 @@ class Sender:
             # claim what comes next (its search reads before it takes the lock: a long search never keeps
             # the others from the database).
             try:
-                with self.queue.db.atomic():
-                    self.bookkeeping.flush()
+                self.bookkeeping.flush_together(self.queue.db.atomic)
                 if seq == len(pdus):
                     self._claim_ahead()
             except sqlite3.OperationalError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import click
 
 from appliance import phones
-from appliance.audit import day_span, write_csv
+from appliance.audit import day_span
 from appliance.errors import SettingsError
 from appliance.inbox import Inbox
 from appliance.keywords import KeywordStore, verify_list
@@ -193,19 +194,47 @@ def audit_verify(g: Globals) -> None:
 @click.option("--from", "start", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="First day.")
 @click.option("--to", "end", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day.")
 @click.option("--number", help="Only this recipient.")
-@click.option("--out", "out_path", required=True, metavar="FILE", help="A new CSV file (mode 0600).")
+@click.option("--out", "out_path", required=True, metavar="FILE",
+              help="A new .zip file (mode 0600): the rows as CSV and JSON lines, a manifest, the box's signature.")
 @pass_globals
 @friendly_errors
 def audit_export(g: Globals, start: datetime, end: datetime, number: str | None, out_path: str) -> None:
-    """Export the record between two days (inclusive) to CSV, for a lawful query."""
-    rows = g.open_queue().audit.rows(*day_span(start.date(), end.date()), _e164(number, g) if number else None)
+    """Export the record between two days (inclusive), signed by the box, for a lawful query."""
+    from appliance.export import Range, export_box  # noqa: PLC0415 - cryptography only when needed
+
+    span = Range(f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}", *day_span(start.date(), end.date()),
+                 _e164(number, g) if number else None)
     try:
-        n = write_csv(rows, out_path, lambda at: datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S"))
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise click.ClickException(f"{out_path} already exists: choose a new file name") from None
     except OSError as exc:
         raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
-    click.echo(f"Wrote {plural(n, 'row')} to {out_path}.")
+    with os.fdopen(fd, "wb") as f:
+        manifest = export_box(f, g.open_queue(), g.box_dir, span)
+    click.echo(f"Wrote {plural(manifest['rows'], 'row')} to {out_path}, signed by this box (key "
+               f"{manifest['box_key_id']}). Check it anywhere with: smsgenie audit verify-export {out_path}")
+
+
+@audit.command("verify-export")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", metavar="LINE", help="The box's public key (ed25519:...) as the vendor recorded it.")
+@friendly_errors
+def audit_verify_export(file: str, key: str | None) -> None:
+    """Check a record export: the box's signature, both files, every row's link. Needs no box."""
+    from appliance import export  # noqa: PLC0415
+
+    m = export.check(file, key)
+    span = m["range"]
+    click.echo(f"The export is intact: {plural(m['rows'], 'row')} from {span['from']} to {span['to']}"
+               f"{' to ' + mask_number(span['number']) if span['number'] else ''}, made {m['created']} by box "
+               f"{m['device']} ({m['shop']['name'] or 'no shop name'}"
+               f"{', ' + m['shop']['licence'] if m['shop']['licence'] else ''}).")
+    if key:
+        click.echo(f"Signed by the box key you gave ({m['box_key_id']}).")
+    else:
+        click.echo(f"Signed by box key {m['box_key_id']}: compare it with the key the vendor recorded for this box "
+                   f"(or give it with --key) - anyone can sign with a key of their own.")
 
 
 @audit.command("prune")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from appliance import config as configmod
-from appliance import keywords, topup, vendor
+from appliance import keywords, shop, topup, vendor
 from appliance.clock import SystemClock
 from appliance.config import Config, ModemConfig, PanelConfig, QueueConfig, VendorConfig, WebConfig
 from appliance.db import Database, ensure_data_dir
@@ -51,6 +51,7 @@ from web.serve import check_listen
 DEFAULT_DIR = "smsgenie-demo"
 SERVICE_CODE = "DEMO01"
 SIGNATURE = "【小王便利店】"
+SHOP_NAME = "小王便利店（演示）"
 PROMO = "{姓名}您好！会员日：本周六全场9折，凭此短信到店再送小礼品一份。回复TD退订"
 DEMO_KEYWORDS = ["代开发票", "赌博", "贷款秒批"]
 NOTICE = ("{姓名}您好，您在小王便利店预订的年货礼盒已经到店，请凭本短信或订单号到收银台领取。"
@@ -148,6 +149,8 @@ def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> N
         keywords.verify_list(keywords.sign_list(buyer.private_key, DEMO_KEYWORDS, date.today()),
                              vendor.parse_public_key(buyer.public_line)[0]))
     save_setting(config.data_dir, "signature", SIGNATURE)
+    if not shop.read(q.db.conn).name:  # the set-up page shows it, to keep or change
+        shop.save(q.db, SHOP_NAME, "")
     if not setting_is_set(config.data_dir, "quiet_hours"):
         # A demo sends whenever it is run; a shop's box starts with quiet hours (21:00-08:00).
         save_setting(config.data_dir, "quiet_hours", "")
