@@ -71,7 +71,10 @@ def load(data_dir: str | os.PathLike) -> BoxKey:
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    fd, name = tempfile.mkstemp(prefix=f".{KEY_FILE}.", dir=path.parent)  # mode 0600
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{KEY_FILE}.", dir=path.parent)  # mode 0600
+    except OSError as exc:
+        raise DataDirError(f"cannot make the box's signing key in {path.parent}: {exc.strerror or exc}") from None
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:

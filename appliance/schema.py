@@ -388,3 +388,12 @@ def _accountable_record(conn: sqlite3.Connection) -> None:
         ALTER TABLE audit ADD COLUMN shop_name TEXT NOT NULL DEFAULT '';
         ALTER TABLE audit ADD COLUMN shop_licence TEXT NOT NULL DEFAULT ''
     """)
+
+
+@migration("0015_receipts")
+def _receipts(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- The receipt a top-up gave (appliance/receipt.py): the box's signed word on its record at that
+        -- moment, to show again if the shop lost it.
+        ALTER TABLE spent_code ADD COLUMN receipt TEXT
+    """)

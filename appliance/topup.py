@@ -122,11 +122,13 @@ def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, 
     return TopUpCode(dev, serial, credits, EPOCH + timedelta(days=issued), expiry, key_id)
 
 
-def redeem(queue, code: TopUpCode) -> int:
+def redeem(queue, code: TopUpCode, key=None) -> int:
     """Credit a verified code once; returns the new balance.
 
     The spent serial and the ledger entry commit in one transaction: after a
-    crash the code is either spent *and* credited, or neither.
+    crash the code is either spent *and* credited, or neither. Given the box's
+    key (appliance/boxkey.py), the receipt for the vendor is made and kept in
+    the same transaction (:func:`receipt_of`).
     """
     ledger = queue.ledger
     with queue.db.atomic() as conn:
@@ -139,6 +141,21 @@ def redeem(queue, code: TopUpCode) -> int:
         balance = ledger.record(conn, "topup", code.credits, code_serial=code.serial_text,
                                 note=f"top-up code {code.serial_text}")
         ledger_id = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0]
-        conn.execute("INSERT INTO spent_code (key_id, serial, redeemed_at, credits, ledger_id) VALUES (?, ?, ?, ?, ?)",
-                     (code.key_id, code.serial_text, queue.clock.time(), code.credits, ledger_id))
+        receipt_code = None
+        if key is not None:
+            from appliance import receipt  # noqa: PLC0415 - it builds on this module
+
+            rows, head = queue.audit.state(conn)
+            receipt_code = receipt.make(key, device=code.device, serial=code.serial, at=queue.clock.time(),
+                                        rows=rows, head=head, balance=balance)
+        conn.execute("INSERT INTO spent_code (key_id, serial, redeemed_at, credits, ledger_id, receipt)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (code.key_id, code.serial_text, queue.clock.time(), code.credits, ledger_id, receipt_code))
         return balance
+
+
+def receipt_of(queue, code: TopUpCode) -> str | None:
+    """The receipt the top-up with ``code`` gave, to read back to the vendor (None if made without a key)."""
+    row = queue.db.execute("SELECT receipt FROM spent_code WHERE key_id = ? AND serial = ?",
+                           (code.key_id, code.serial_text)).fetchone()
+    return row[0] if row else None

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import pytest
 from click.testing import CliRunner
 
-from appliance import crockford, topup, vendor
+from appliance import crockford, receipt, topup, vendor
 from appliance.clock import SystemClock
 from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, device_id_bytes, format_device_id, parse_device_id
@@ -370,6 +370,9 @@ def test_topup_balance_and_ledger_commands(box_cli, keys):
     result = box_cli("topup", *code.split("-"))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Added 30 credits") and "Balance: 30 credits." in result.output
+    printed = result.output.split("\n")[2]
+    key = box_cli("box-key").output.split()[0]
+    assert "Receipt for your vendor" in result.output and receipt.read(printed, key).balance == 30
     again = box_cli("topup", code)
     assert again.exit_code == 1 and "already redeemed" in again.output
     typo = box_cli("topup", tamper(code, 3))

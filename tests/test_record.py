@@ -268,3 +268,94 @@ def test_the_box_key_is_made_once_and_kept(tmp_path):
     (tmp_path / "box.key").write_text("junk")
     with pytest.raises(Exception, match="damaged; restore it from a backup"):
         boxkey.load(tmp_path)
+
+
+# --- receipts: the record anchored off the box -----------------------------------------------------------
+
+from datetime import date  # noqa: E402
+
+from appliance import receipt, topup, vendor  # noqa: E402
+from appliance.device import device_id_bytes  # noqa: E402
+
+BOX = device_id_bytes("pi:10000000abcdef01")
+
+
+def top_up(q, key, credits=10):
+    vendor_dir = q.db.path.parent.parent / "vendor"
+    if not (vendor_dir / "vendor.key").exists():
+        vendor.keygen(vendor_dir)
+    private = vendor.load_private_key(vendor_dir / "vendor.key")
+    public, key_id = vendor.parse_public_key((vendor_dir / "vendor.pub").read_text())
+    (_, code), = vendor.mint(private, BOX, credits, issued=date.fromtimestamp(q.clock.time()))
+    verified = topup.verify(code, public, key_id, BOX, date.fromtimestamp(q.clock.time()))
+    topup.redeem(q, verified, key)
+    return topup.receipt_of(q, verified)
+
+
+def test_a_receipt_says_the_record_s_state_signed_by_the_box(q, tmp_path):
+    key = boxkey.load(tmp_path / "data")
+    list_id = q.create_list("l", "YL08", created_by="cli")
+    send_one(q, list_id)
+    code = top_up(q, key, 25)
+    assert len(code.replace("-", "")) == receipt.CODE_CHARS
+    got = receipt.read(code, key.public_line)
+    rows, head = q.audit.state()
+    assert (got.rows, got.head, got.balance) == (rows, head[:16], 1000 - 1 + 25)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ExportCheckFailed, match="not signed by this box's key"):
+        receipt.read(code, boxkey.load(tmp_path / "other").public_line)
+    typo = code[:10] + ("0" if code[10] != "0" else "1") + code[11:]
+    with pytest.raises(ExportCheckFailed, match="typo"):
+        receipt.read(typo, key.public_line)
+
+
+def test_receipts_that_go_backwards_prove_a_rollback(q, tmp_path, fake_clock):
+    key = boxkey.load(tmp_path / "data")
+    list_id = q.create_list("l", "YL08", created_by="cli")
+    first = top_up(q, key)
+    for i in range(3):
+        send_one(q, list_id, number=f"+861380000010{i}")
+    backup = tmp_path / "backup.db"
+    q.db.conn.execute(f"VACUUM INTO '{backup}'")
+    fake_clock.advance(3600)
+    second = top_up(q, key)
+    send_one(q, list_id, number="+8613800000200")
+    fake_clock.advance(3600)
+    third = top_up(q, key)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["vendor", "check-receipt", "--box-key", key.public_line, first, second, third])
+    assert ok.exit_code == 0 and "only grew across these 3 receipts" in ok.output, ok.output
+    # the shop puts an old copy of the database back and carries on
+    q.db.close()
+    os.replace(backup, q.db.path)
+    for extra in ("-wal", "-shm"):
+        (q.db.path.parent / f"{q.db.path.name}{extra}").unlink(missing_ok=True)
+    q.db = Database(q.db.path)
+    q.ledger.db = q.audit.db = q.db
+    fake_clock.advance(3600)
+    after = top_up(q, key)
+    rolled = runner.invoke(cli, ["vendor", "check-receipt", "--box-key", key.public_line, first, third, after])
+    assert rolled.exit_code == 1 and "rolled back or wiped" in rolled.output, rolled.output
+    file = tmp_path / "receipts.txt"
+    file.write_text(f"{first}\n\n{second}\n")
+    assert runner.invoke(cli, ["vendor", "check-receipt", "--box-key", key.public_line, str(file)]).exit_code == 0
+
+
+def test_a_rewritten_record_with_as_many_rows_shows_too():
+    a = receipt.Receipt("X", "S1", 1.0, 10, 5, "aa" * 8)
+    b = receipt.Receipt("X", "S2", 2.0, 10, 5, "bb" * 8)
+    assert "rewritten" in receipt.rollbacks([a, b])[0]
+    assert "clock went back" in receipt.rollbacks([b, a])[-1]
+
+
+def test_the_shop_and_box_key_commands(tmp_path, fake_clock):
+    q, config = a_box_with_a_record(tmp_path, fake_clock, n=1)
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["--config", str(config), "shop"])
+    assert "Shop: 小王便利店; licence: 91310000MA1K000000" in shown.output
+    changed = runner.invoke(cli, ["--config", str(config), "shop", "--licence", ""])
+    assert "licence: (none)" in changed.output and shop.read(q.db.conn).name == "小王便利店"
+    bad = runner.invoke(cli, ["--config", str(config), "shop", "--name", " "])
+    assert bad.exit_code == 1 and bad.output.startswith("Error: the shop's name is needed")
+    key = runner.invoke(cli, ["--config", str(config), "box-key"])
+    assert key.output.startswith(boxkey.load(tmp_path / "data").public_line)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import export, shop, topup, update, vendor
+from appliance import boxkey, export, receipt, shop, topup, update, vendor
 from appliance.accounts import Accounts
 from appliance.clock import SystemClock
 from appliance.config import Config, VendorConfig, WebConfig
@@ -385,6 +385,11 @@ def test_topup_success_and_refusal(admin, app, vendor_keys, tmp_path):
     code = topup.sign(private, device=device, serial=os.urandom(6), credits=50, issued=date.today(), expires=None)
     r = post(admin, "/topup", {"code": code})
     assert r.status_code == 200 and "50" in r.get_data(as_text=True)
+    shown = re.search(r'<code class="receipt">([^<]+)</code>', r.get_data(as_text=True)).group(1)
+    with app.app_context():
+        from web.state import config
+        key = boxkey.load(config().data_dir).public_line
+    assert receipt.read(shown, key).balance == 50
     r = post(admin, "/topup", {"code": code})
     assert r.status_code == 400 and "already redeemed" in r.get_data(as_text=True)
     other = vendor.load_private_key(vendor.keygen(tmp_path / "forger")[0])

@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import Blueprint, render_template, request
 
-from appliance import topup
+from appliance import boxkey, topup
 from appliance.device import format_device_id, this_device_id
 from appliance.errors import TopUpError, VendorKeyError
 from appliance.vendor import parse_public_key
@@ -25,7 +25,7 @@ def this_device() -> bytes:
 @admin_required
 def page():
     q = queue()
-    error = result = None
+    error = result = receipt = None
     if request.method == "POST":
         cfg = config()
         try:
@@ -34,11 +34,12 @@ def page():
             key, key_id = parse_public_key(cfg.vendor.public_key)
             code = topup.verify(request.form.get("code", ""), key, key_id, this_device(),
                                 date.fromtimestamp(q.clock.time()))
-            balance = topup.redeem(q, code)
+            balance = topup.redeem(q, code, boxkey.load(cfg.data_dir))
             result = gettext("Added %(credits)d credits. Balance: %(balance)d credits.", credits=code.credits,
                              balance=balance)
+            receipt = topup.receipt_of(q, code)
         except (TopUpError, VendorKeyError) as exc:
             error = str(exc)
-    return render_template("topup.html", error=error, result=result, balance=q.ledger.balance(),
+    return render_template("topup.html", error=error, result=result, receipt=receipt, balance=q.ledger.balance(),
                            entries=list(reversed(q.ledger.history(100))), device=format_device_id(this_device())), \
         (400 if error else 200)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from appliance import phones
+from appliance import phones, shop
 from appliance.audit import day_span
 from appliance.errors import SettingsError
 from appliance.inbox import Inbox
@@ -286,4 +286,20 @@ def settings_set(g: Globals, key: str, value: str) -> None:
         click.echo(f"{key} = {save_setting(g.box_dir, key, value)!r}")
 
 
-COMMANDS = (optout, keywords, inbox, audit, settings_group)
+@click.command("shop")
+@click.option("--name", help="The shop's name, as the message record names it.")
+@click.option("--licence", help="Its unified social credit code or licence number ('' for none).")
+@pass_globals
+@friendly_errors
+def shop_identity(g: Globals, name: str | None, licence: str | None) -> None:
+    """Show, or set, who the shop is: every row of the message record names it."""
+    db = g.open_db()
+    current = shop.read(db.conn)
+    if name is not None or licence is not None:
+        current = shop.save(db, current.name if name is None else name,
+                            current.licence if licence is None else licence)
+    click.echo(f"Shop: {current.name or '(not set: smsgenie shop --name ...)'}; "
+               f"licence: {current.licence or '(none)'}")
+
+
+COMMANDS = (optout, keywords, inbox, audit, settings_group, shop_identity)

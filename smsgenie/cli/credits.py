@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import click
 
+from appliance import boxkey
 from appliance import topup as topups
 from appliance.device import format_device_id
 from smsgenie.cli import common
@@ -32,8 +33,10 @@ def topup(g: Globals, code: tuple[str, ...]) -> None:
     q = g.open_queue()
     verified = topups.verify(" ".join(code), public_key, key_id, common.this_device_id(g.config.data_dir),
                              date.fromtimestamp(q.clock.time()))
-    balance = topups.redeem(q, verified)
+    balance = topups.redeem(q, verified, boxkey.load(g.box_dir))
     click.echo(f"Added {verified.credits} credits (code {verified.serial_text}). Balance: {balance} credits.")
+    click.echo(f"Receipt for your vendor (read or send it back to them; it vouches for this box's message "
+               f"record):\n{topups.receipt_of(q, verified)}")
 
 
 @click.command()
@@ -76,4 +79,13 @@ def ledger(g: Globals, as_json: bool, limit: int) -> None:
                    f"balance {e.balance:>8}  {about}")
 
 
-COMMANDS = (device_id, topup, balance, ledger)
+@click.command("box-key")
+@pass_globals
+@friendly_errors
+def box_key(g: Globals) -> None:
+    """Print this box's public signing key (for the vendor: it checks the record's exports and receipts)."""
+    key = boxkey.load(g.box_dir)
+    click.echo(f"{key.public_line}\n(key {key.key_id}, box {format_device_id(common.this_device_id(g.box_dir))})")
+
+
+COMMANDS = (device_id, box_key, topup, balance, ledger)

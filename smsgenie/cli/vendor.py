@@ -78,6 +78,30 @@ def mint(key_path: str, device: str, credits: int, count: int, expires: datetime
         click.echo(code)
 
 
+@vendor.command("check-receipt")
+@click.option("--box-key", "box_key", required=True, metavar="LINE",
+              help="The box's public key (ed25519:...), as recorded when the box was sold (smsgenie box-key).")
+@click.argument("receipts", nargs=-1, required=True)
+@friendly_errors
+def check_receipt(box_key: str, receipts: tuple[str, ...]) -> None:
+    """Check top-up RECEIPTS from one box (in the order the shop gave them): each is the box's, and its
+    message record never went backwards. Quote each receipt (it has dashes), or give a file of them, one a line."""
+    from appliance import receipt  # noqa: PLC0415 - cryptography only when needed
+
+    codes = []
+    for given in receipts:
+        path = Path(given)
+        codes += [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.is_file() else [given]
+    checked = [receipt.read(code, box_key) for code in codes]
+    for r in checked:
+        click.echo(f"OK  {r}")
+    problems = receipt.rollbacks(checked)
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    if len(checked) > 1:
+        click.echo(f"The record only grew across these {len(checked)} receipts.")
+
+
 @vendor.command("bundle")
 @click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The bundle file to write.")

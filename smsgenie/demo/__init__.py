@@ -29,8 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from appliance import boxkey, keywords, shop, topup, vendor
 from appliance import config as configmod
-from appliance import keywords, shop, topup, vendor
 from appliance.clock import SystemClock
 from appliance.config import Config, ModemConfig, PanelConfig, QueueConfig, VendorConfig, WebConfig
 from appliance.db import Database, ensure_data_dir
@@ -229,7 +229,7 @@ class CreditBuyer:
         (_serial, code), = vendor.mint(self.private_key, self.device, credits)
         public_key, key_id = vendor.parse_public_key(self.public_line)
         verified = topup.verify(code, public_key, key_id, self.device, date.fromtimestamp(self.q.clock.time()))
-        balance = topup.redeem(self.q, verified)
+        balance = topup.redeem(self.q, verified, boxkey.load(self.q.db.path.parent))
         self.echo(f"  top-up code {code[:23]}... redeemed: +{credits} credits, balance {balance}")
 
 
