@@ -96,8 +96,9 @@ class User:
         return self.role == "admin"
 
 
-#: What an API token may do: send messages, read the messages it sent, read every message.
-SCOPES = ("send", "read-own", "read-all")
+#: What an API token may do: send messages, read the messages it sent, read every message, and send lists
+#: that would wait for an admin's approval (appliance/approval.py) at once, as an admin's do.
+SCOPES = ("send", "read-own", "read-all", "send-unapproved")
 DEFAULT_SCOPES = ("send", "read-own")
 
 

@@ -65,7 +65,7 @@ def template_id(template: str | None) -> str:
     return hashlib.sha256(template.encode("utf-8")).hexdigest()[:16] if template else ""
 
 
-def _who(conn: sqlite3.Connection, by: str | None) -> str:
+def who(conn: sqlite3.Connection, by: str | None) -> str:
     """``created_by`` as the record writes it: with the user's or token's name as it is now."""
     if not by:
         return ""
@@ -92,8 +92,8 @@ class _Context:
             row = self.conn.execute("SELECT created_by, approved_by, template FROM send_list WHERE id = ?",
                                     (list_id,)).fetchone() if list_id is not None else None
             self.lists[list_id] = {
-                "queued_by": _who(self.conn, row["created_by"]) if row else "",
-                "approved_by": _who(self.conn, row["approved_by"]) if row else "",
+                "queued_by": who(self.conn, row["created_by"]) if row else "",
+                "approved_by": who(self.conn, row["approved_by"]) if row else "",
                 "template_id": template_id(row["template"]) if row else ""}
         keys = message.keys()
         return {**self.lists[list_id], "modem": message["modem"] or "" if "modem" in keys else "",

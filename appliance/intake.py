@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from appliance import approval
 from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
@@ -144,7 +145,9 @@ class Intake:
         start_at = self.check_start(start_at)
         shop = read_settings(self.config.data_dir)
         template = self.template(text, literal=literal, shop=shop)
-        loader = ListLoader(self.queue, NewList(name or Path(path).name, code, template.text, kind, start_at, by, key))
+        awaiting = approval.needs(self.db.conn, shop["approval"], kind, by)
+        loader = ListLoader(self.queue, NewList(name or Path(path).name, code, template.text, kind, start_at, by, key,
+                                                awaiting))
         try:
             checked = self._read_file(path, text, name=name, literal=literal, progress=progress, accept=loader,
                                       shop=shop, template=template)
@@ -242,8 +245,11 @@ class Intake:
             list_id = None
             if accepted:
                 code = self.service_code()
-                list_id = self.queue.create_list(name, code, None, kind=kind, created_by=by)
-                ids = self.queue.insert_accepted(conn, list_id, accepted, code, kind=kind, start_at=None)
+                awaiting = approval.needs(conn, read_settings(self.config.data_dir)["approval"], kind, by)
+                list_id = self.queue.create_list(name, code, None, kind=kind, created_by=by,
+                                                 state="awaiting" if awaiting else "active")
+                ids = self.queue.insert_accepted(conn, list_id, accepted, code, kind=kind, start_at=None,
+                                                 held=awaiting)
                 for a, mid in zip(accepted, ids):
                     results[a.row] = {"index": a.row, "id": mid, "parts": a.segments}
             for i in range(len(messages)):

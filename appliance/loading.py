@@ -10,7 +10,7 @@ list, sent once, and never half-queued:
 - A bigger list is created "loading" with its first batch, and its
   messages go in held (no modem takes them) in one short transaction per
   batch, so the sender gets the lock between two. After the last row the
-  list turns "active" in one statement, and the daemon frees its messages
+  list turns "active" (or "awaiting" an admin's approval) in one statement, and the daemon frees its messages
   in batches as it does for a resumed list (appliance/sendlists.py); the
   first batches are sending meanwhile.
 - A load that fails (a damaged row far down the file, a full disk) or
@@ -55,6 +55,13 @@ class NewList:
     start_at: float | None
     created_by: str | None
     key: str | None = None
+    awaiting: bool = False
+    """It waits for an admin's approval (appliance/approval.py): whole, it is "awaiting", not "active"."""
+
+    @property
+    def whole_state(self) -> str:
+        """The list's state once every row is in."""
+        return "awaiting" if self.awaiting else "active"
 
 
 class ListLoader:
@@ -101,11 +108,11 @@ class ListLoader:
                         raise AlreadyQueued("this list was already sent", prior["send_list_id"])
                 self.list_id = q.create_list(new.name, new.service_code, new.template, kind=new.kind,
                                              start_at=new.start_at, created_by=new.created_by,
-                                             state="active" if final else "loading")
+                                             state=new.whole_state if final else "loading")
                 if new.key is not None:
                     conn.execute("INSERT INTO intake_key (key, fingerprint, send_list_id, created_at)"
                                  " VALUES (?, ?, ?, ?)", (new.key, new.key, self.list_id, now))
-                held = not final
+                held = not final or new.awaiting
             else:
                 held = True  # a list that loads in batches frees its messages once it is whole
             if rows:
@@ -113,7 +120,7 @@ class ListLoader:
                                   start_at=new.start_at, held=held)
                 self.count += len(rows)
             if not conn.execute("UPDATE send_list SET loaded_at = ?, state = ? WHERE id = ?"
-                                " AND state IN ('loading', 'active')",
-                                (now, "active" if final else "loading", self.list_id)).rowcount:
+                                " AND state IN ('loading', 'active', 'awaiting')",
+                                (now, new.whole_state if final else "loading", self.list_id)).rowcount:
                 raise ListStateError(f"send list {self.list_id} was discarded while it loaded (nothing was "
                                      f"added for {LOADING_STALE / 60:.0f} minutes): send the list again")

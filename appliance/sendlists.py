@@ -6,7 +6,8 @@ one with the modem finishes); cancelling fails every message not yet sent,
 uncharged, each with who cancelled it in the record.
 
 A list's ``state`` column says what staff chose (active, paused,
-cancelled); :func:`progress_state` adds "done" for an active list whose
+cancelled), or where it is on its way there (loading, awaiting approval,
+declined: appliance/loading.py, appliance/approval.py); :func:`progress_state` adds "done" for an active list whose
 every message has its outcome, so nobody reads "sending" on a finished list.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from appliance.approval import declined_reason
 from appliance.clock import Clock
 from appliance.db import Database, is_busy
 from appliance.errors import ListStateError, MessageNotFound
@@ -60,21 +62,21 @@ class SendLists:
         """Hold a list's queued messages (the one with the modem finishes)."""
         with self.db.atomic() as conn:
             self._change_state(conn, list_id, "paused", ("active",))
-        self._settle_now()
+        self.settle_soon()
 
     def resume(self, list_id: int) -> None:
         with self.db.atomic() as conn:
             self._change_state(conn, list_id, "active", ("paused",))
-        self._settle_now()
+        self.settle_soon()
 
     def cancel(self, list_id: int, who: str) -> None:
         """Fail every message of the list not yet sent (nothing was charged for them), each in the record."""
         with self.db.atomic() as conn:
-            self._change_state(conn, list_id, "cancelled", ("active", "paused"))
+            self._change_state(conn, list_id, "cancelled", ("active", "paused", "awaiting"))
             conn.execute("UPDATE send_list SET cancelled_by = ? WHERE id = ?", (who, list_id))
-        self._settle_now()
+        self.settle_soon()
 
-    def _settle_now(self) -> None:
+    def settle_soon(self) -> None:
         """What a page's request may do of the batches before it answers: a little, and never wait for the
         lock - the daemon goes on in the background (and a claim checks the list's state meanwhile)."""
         try:
@@ -122,13 +124,14 @@ class SendLists:
         if free:
             return free
         doomed = conn.execute(
-            "SELECT m.id, l.cancelled_by FROM message m JOIN send_list l ON l.id = m.send_list_id"
-            " WHERE m.state = 'queued' AND m.send_list_id IN (SELECT id FROM send_list WHERE state = 'cancelled')"
-            " LIMIT ?", (BATCH,)).fetchall()
+            "SELECT m.id, l.state, l.cancelled_by, l.approved_by FROM message m JOIN send_list l"
+            " ON l.id = m.send_list_id WHERE m.state = 'queued' AND m.send_list_id IN"
+            " (SELECT id FROM send_list WHERE state IN ('cancelled', 'declined')) LIMIT ?", (BATCH,)).fetchall()
         failed = 0
-        for who in {r["cancelled_by"] for r in doomed}:
-            failed += self._fail_unsent(conn, [r["id"] for r in doomed if r["cancelled_by"] == who],
-                                        cancelled_reason(who))
+        reasons = {r["id"]: cancelled_reason(r["cancelled_by"]) if r["state"] == "cancelled"
+                   else declined_reason(r["approved_by"]) for r in doomed}
+        for reason in set(reasons.values()):
+            failed += self._fail_unsent(conn, [i for i, why in reasons.items() if why == reason], reason)
         return failed or self._discard_batch(conn)
 
     def _discard_batch(self, conn) -> int:

@@ -37,7 +37,10 @@ DEFAULTS = {
     "session_idle_hours": 8,
     "staff_may_steer": False,
     "max_list_rows": 2_000_000,
+    "approval": "marketing",
 }
+#: Which lists a staff member's (or an API token's) must wait for an admin's approval (appliance/approval.py).
+APPROVAL_CHOICES = ("none", "marketing", "all")
 PANEL_LANGUAGES = ("zh_CN", "en")
 
 #: The caps a shop admin may set per SIM (the modem's label), over the config file's and the
@@ -118,7 +121,7 @@ def _validate(key: str, value):
             raise SettingsError("max_list_rows must be a whole number of rows") from None
         if not 1 <= value <= 100_000_000:
             raise SettingsError("max_list_rows must be between 1 and 100,000,000")
-    elif key in ("staff_may_steer", "session_idle_hours"):
+    elif key in ("staff_may_steer", "session_idle_hours", "approval"):
         value = _validate_access(key, value)
     elif key == "audit_retention_days":
         try:
@@ -133,6 +136,12 @@ def _validate(key: str, value):
 
 def _validate_access(key: str, value):
     """The settings of who may do what on the page, and for how long."""
+    if key == "approval":
+        value = str(value).strip().lower()
+        if value not in APPROVAL_CHOICES:
+            raise SettingsError(f"approval must be one of {', '.join(APPROVAL_CHOICES)}: which lists staff send "
+                                f"only once an admin approved them")
+        return value
     if key == "staff_may_steer":
         if isinstance(value, str):
             value = value.strip().lower() in ("1", "on", "true", "yes")

@@ -336,7 +336,7 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
     assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365,
                            "quiet_hours": "21:00-08:00", "sim_caps": {}, "test_number": "", "low_credit_alert": 50,
                            "panel_language": "zh_CN", "session_idle_hours": 8,
-                           "staff_may_steer": False, "max_list_rows": 2_000_000}
+                           "staff_may_steer": False, "max_list_rows": 2_000_000, "approval": "marketing"}
     again.close()
     (tmp_path / "settings.json").write_text("{broken")
     with pytest.raises(SettingsError, match="damaged"):

@@ -917,6 +917,7 @@ def confirm_upload(client, name="l.csv"):
 
 def test_staff_steer_only_their_own_lists_and_not_the_whole_box(app, admin, box):
     box.ledger.adjust(100, "credit")
+    assert post(admin, "/admin/settings", {"approval": "none"}, form_page="/admin/").status_code == 200
     Accounts(box.db, box.clock).create("clerk", PASSWORD, "staff")
     Accounts(box.db, box.clock).create("cashier", PASSWORD, "staff")
     clerk, cashier = login(app, "clerk"), login(app, "cashier")

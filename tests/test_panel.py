@@ -48,6 +48,11 @@ BUSY = Snapshot(balance=1234, waiting=12, sending=1, sent_today=356, failed_toda
                 box_key="ed25519:qU9k3Z1f6M0xR2bT7yV4nW8cE5hJ1sL3aD6gK9pQ0tY=", box_key_id="4XJ9M2QA")
 
 
+APPROVAL = Snapshot(modem_state="registered", operator="CHINA MOBILE", access="4G", signal=22, awaiting=(
+    __import__("appliance.approval", fromlist=["Waiting"]).Waiting(
+        3, "周六会员日", "marketing", "user:2", 0.0, 1200, 2400, "周六会员日，全场八折，回T退订【小王便利店】"),))
+
+
 def needs_zenhei():
     if not Path(ZENHEI).is_file():
         pytest.skip("WenQuanYi Zen Hei is not installed (apt install fonts-wqy-zenhei; scripts/test does)")
@@ -114,7 +119,8 @@ def test_alerts_say_what_to_do():
 
 
 SAMPLE_VALUES = {"n": "12,345", "done": "1,234", "total": "5,000", "pin": "123456", "number": "138****8000",
-                 "mb": "150", "stamp": "11-25 14:30", "iccid": "8986…1234"}
+                 "mb": "150", "stamp": "11-25 14:30", "iccid": "8986…1234", "id": "4XJ9M2QA", "i": "2",
+                 "parts": "2,468"}
 
 
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
@@ -265,6 +271,30 @@ def test_test_sms_from_the_panel_really_queues_one_message(panel_box, sim):
     assert msg.text.endswith("【小王便利店】")
     assert q.ledger.balance() == 4  # it cost one part
     assert SendLists(q.db, q.clock).get(msg.send_list_id)["kind"] == "transactional"  # not held by quiet hours
+
+
+def test_a_list_approved_at_the_counter_goes_out(panel_box, sim):
+    from appliance.accounts import Accounts
+    from appliance.intake import Intake
+
+    config, q = panel_box
+    q.ledger.adjust(5, "credit")
+    clerk = Accounts(q.db, q.clock).create("clerk", "a long password 1", "staff")
+    text = "周六会员日八折"
+    answer = Intake(q.db, q.clock, config).queue_messages([("13800138000", text), ("13900139000", text)],
+                                                          name="会员日", by=f"user:{clerk.id}")
+    with running_daemon(config) as daemon:
+        on_screen(daemon, "中国移动")
+        press(daemon, "ok", "down")  # 暂停发送, 审批名单 (1)
+        wait_for(lambda: selected(daemon) == "审批名单 (1)", 5)
+        press(daemon, "ok")
+        on_screen(daemon, "1/1 会员日")
+        assert daemon.panel.screen.title == "OK发送 返回拒绝" and sim.accepted == []
+        press(daemon, "ok")
+        on_screen(daemon, "已批准，开始发送")
+        wait_for(lambda: len(sim.accepted) == 2, 10)
+    assert SendLists(q.db, q.clock).get(answer.list_id)["approved_by"] == "panel"
+    assert q.ledger.balance() == 3
 
 
 def test_restart_modem_from_the_panel(panel_box, sim):
@@ -461,6 +491,7 @@ GOLDEN_SCREENS = {
     "alert": lambda lang: screens.alert_screen(screens.alerts(Snapshot(shortfall="x", waiting=3), lang)[0], lang),
     "device": lambda lang: screens.device(BUSY, lang),
     "box-key": lambda lang: screens.box_key(BUSY, lang),
+    "approval": lambda lang: screens.approval(APPROVAL, lang, 0),
 }
 
 

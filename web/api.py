@@ -93,8 +93,9 @@ def create_messages():
         return jsonify(error=str(exc)), 503
     for (i, _, _), result in zip(shaped, answer.results):
         results[i] = {**result, "index": i}
+    awaiting = answer.list_id is not None and SendLists(db(), clock()).get(answer.list_id)["state"] == "awaiting"
     response = jsonify(messages=[results[i] for i in range(len(items))], queued=answer.queued,
-                       balance=queue().ledger.balance())
+                       balance=queue().ledger.balance(), awaiting_approval=awaiting)
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response, 202 if answer.queued else 422

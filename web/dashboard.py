@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
+from appliance.approval import Approvals
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.pause import SendingPause
 from appliance.progress import failures_by_reason
@@ -36,13 +37,15 @@ def snapshot() -> dict:
                       "waiting": lst["counts"]["queued"] + lst["counts"]["sending"]}
                      for lst in SendLists(db(), clock()).recent(limit=5)]
     data["lists_by_id"] = {str(lst["id"]): lst for lst in data["lists"]}  # the page's live rows, by list
+    data["awaiting_approval"] = len(Approvals(db(), clock()).waiting())
     return data
 
 
 @bp.route("/")
 @login_required
 def index():
-    return render_template("dashboard.html", s=snapshot(), poll_seconds=POLL_SECONDS)
+    return render_template("dashboard.html", s=snapshot(), poll_seconds=POLL_SECONDS,
+                           waiting=Approvals(db(), clock()).waiting())
 
 
 @bp.route("/status.json")
@@ -75,9 +78,15 @@ def sending(action: str):
 def list_action(list_id: int, action: str):
     lists = SendLists(db(), clock())
     try:
-        if not may_steer(lists.get(list_id)["created_by"]):
+        if action in ("approve", "decline"):
+            if not current_user().is_admin:
+                return render_template("error.html", title=gettext("Not allowed"),
+                                       message=gettext("Only an admin may approve or decline a list.")), 403
+            decide = Approvals(db(), clock()).approve if action == "approve" else Approvals(db(), clock()).decline
+            decide(list_id, f"user:{current_user().id}")
+        elif not may_steer(lists.get(list_id)["created_by"]):
             return _not_yours()
-        if action == "pause":
+        elif action == "pause":
             lists.pause(list_id)
         elif action == "resume":
             lists.resume(list_id)

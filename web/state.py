@@ -164,6 +164,22 @@ def when(epoch: float | None) -> str:
     return format_datetime(datetime.fromtimestamp(epoch), "short")
 
 
+def who(by: str | None) -> str:
+    """Who queued or decided ("user:3", "api:2", "cli", "panel", "demo") as a person reads it."""
+    from appliance.audit import who as named  # noqa: PLC0415
+    from web.i18n import gettext as _  # noqa: PLC0415
+
+    places = {"cli": _("the box's command line"), "panel": _("the counter panel"), "demo": _("the demo")}
+    if not by:
+        return ""
+    if by in places:
+        return places[by]
+    kind, _sep, rest = named(db().conn, by).partition(" ")
+    if not rest:
+        return by
+    return rest if kind.startswith("user:") else _("API token %(name)s", name=rest)
+
+
 def _state_labels() -> dict:
     from web.i18n import lazy_gettext as _  # noqa: PLC0415
 
@@ -174,6 +190,7 @@ def _state_labels() -> dict:
         # a send list
         "active": _("sending"), "paused": _("paused"), "cancelled": _("cancelled"), "done": _("done"),
         "loading": _("being queued"), "discarded": _("discarded (not queued)"),
+        "awaiting": _("awaiting approval"), "declined": _("declined"),
         # a modem
         "registered": _("online"), "roaming": _("online (roaming)"), "searching": _("looking for the network"),
         "denied": _("refused by the network"), "starting": _("starting"), "disconnected": _("not connected"),
@@ -203,5 +220,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["number"] = show_number
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["state"] = state_label
+    app.jinja_env.filters["who"] = who
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["may_steer"] = may_steer

@@ -27,8 +27,14 @@ CONFIRMED = {"Send a test SMS": "test_sms", "Restart modem": "restart_modem"}
 MESSAGE_SECONDS = 3.0
 
 
+#: The menu entry that opens the lists awaiting approval (shown only while there are some).
+APPROVE = "Approve lists ({n})"
+
+
 def menu_items(s: Snapshot) -> list[str]:
-    items = ["Resume sending" if s.paused_by else "Pause sending", "Web address"]
+    items = ["Resume sending" if s.paused_by else "Pause sending"]
+    items += [APPROVE] if s.awaiting else []
+    items += ["Web address"]
     items += ["Certificate"] if s.certificate else []
     items += ["Device ID"]
     if s.setup_pin:
@@ -47,10 +53,11 @@ class Navigator:
     """The panel's place in its screens. Call :meth:`button` for each event, :meth:`screen` to draw."""
 
     def __init__(self):
-        self.mode = "home"        # home, menu, view, confirm, message
+        self.mode = "home"        # home, menu, view, confirm, message, approve, decline
         self.page = 0             # home page index
         self.index = 0            # menu item index
         self.item = ""            # the view or confirmation open
+        self.approving = 0        # which list awaiting approval is shown
         self.message: _Message | None = None
 
     def button(self, name: str, kind: str, s: Snapshot, now: float) -> str | None:
@@ -75,13 +82,17 @@ class Navigator:
             elif name == "ok" and kind == "press":
                 self.index = min(self.index, len(items) - 1)
                 item = items[self.index]
-                if item in VIEWS:
+                if item == APPROVE:
+                    self.mode, self.approving = "approve", 0
+                elif item in VIEWS:
                     self.mode, self.item = "view", item
                 elif item in CONFIRMED:
                     self.mode, self.item = "confirm", item
                 else:
                     return ACTIONS[item]
             return None
+        if self.mode in ("approve", "decline"):
+            return self._approval(name, kind, s)
         if self.mode == "confirm":
             if kind != "press":
                 return None
@@ -91,6 +102,30 @@ class Navigator:
             return None
         if kind == "press" and name in ("ok", "back"):  # a view or a message: either key goes back
             self.mode, self.message = "menu", None
+        return None
+
+    def _approval(self, name: str, kind: str, s: Snapshot) -> str | None:
+        """A list awaiting approval: OK approves; Back asks "decline?" (OK: yes, Back: no); up and down
+        go through the lists. Returns "approve:<id>" or "decline:<id>"."""
+        if not s.awaiting:
+            self.mode = "menu"
+            return None
+        self.approving = min(self.approving, len(s.awaiting) - 1)
+        chosen = s.awaiting[self.approving]
+        if name in ("up", "down") and self.mode == "approve":
+            self.approving = (self.approving + (1 if name == "down" else -1)) % len(s.awaiting)
+        elif kind != "press":
+            return None
+        elif self.mode == "approve" and name == "ok":
+            self.mode = "menu"
+            return f"approve:{chosen.id}"
+        elif self.mode == "approve" and name == "back":
+            self.mode = "decline"
+        elif self.mode == "decline" and name == "ok":
+            self.mode = "menu"
+            return f"decline:{chosen.id}"
+        elif self.mode == "decline" and name == "back":
+            self.mode = "approve"
         return None
 
     def show_message(self, title: str, lines: tuple[str, ...], now: float) -> None:
@@ -109,6 +144,13 @@ class Navigator:
             return screens.menu(s, lang, items, self.index, BODY_ROWS)
         if self.mode == "view":
             return VIEWS[self.item](s, lang)
+        if self.mode in ("approve", "decline") and not s.awaiting:
+            self.mode = "menu"
+            return self.screen(s, lang, now)
+        if self.mode == "approve":
+            return screens.approval(s, lang, min(self.approving, len(s.awaiting) - 1))
+        if self.mode == "decline":
+            return screens.confirm(s, lang, "Decline list")
         if self.mode == "confirm":
             if self.item == "Send a test SMS":
                 return screens.test_sms_confirm(s, lang)

@@ -26,11 +26,12 @@ from typing import Callable
 
 from appliance import boxkey, certs
 from appliance.accounts import Accounts
+from appliance.approval import Approvals
 from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
 from appliance.device import DeviceIdError, device_id, format_device_id
-from appliance.errors import IntakeError, SmsGenieError
+from appliance.errors import IntakeError, ListStateError, MessageNotFound, SmsGenieError
 from appliance.intake import Intake
 from appliance.lan import lan_address
 from appliance.messages import TRANSACTIONAL
@@ -227,6 +228,8 @@ class Panel:
         elif action == "restart_modem":
             self._restart_modem()
             self.nav.show_message("Modem restarting", ("Sending resumes",), now)
+        elif action.startswith(("approve:", "decline:")):
+            self._decide(action, now)
         elif action == "test_sms":
             try:
                 self._queue_test_sms(shop, lang)
@@ -235,6 +238,20 @@ class Panel:
                 self.nav.show_message("Not possible", (str(exc)[:40],), now)
             else:
                 self.nav.show_message("Test SMS queued", ("Done",), now)
+
+    def _decide(self, action: str, now: float) -> None:
+        """An admin's approval at the counter (appliance/approval.py): whoever holds the box decides."""
+        what, _, list_id = action.partition(":")
+        approvals = Approvals(self.queue.db, self.clock)
+        try:
+            (approvals.approve if what == "approve" else approvals.decline)(int(list_id), "panel")
+        except (ListStateError, MessageNotFound):
+            self.nav.show_message("Not possible", ("Decided already",), now)
+            return
+        log.info("list %s %s at the counter", list_id, "approved" if what == "approve" else "declined")
+        if what == "approve":
+            self._wake_workers()
+        self.nav.show_message("Approved: sending" if what == "approve" else "Declined", ("Done",), now)
 
     def _queue_test_sms(self, shop: dict, lang: str) -> int:
         """One transactional message to the shop's own test number: proves the whole path, costs one part."""
@@ -321,4 +338,4 @@ class Panel:
             box_key=self._box_key.public_line, box_key_id=self._box_key.key_id,
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
-            test_number=shop["test_number"])
+            test_number=shop["test_number"], awaiting=tuple(Approvals(q.db, q.clock).waiting()))

@@ -53,6 +53,8 @@ class Snapshot:
     certificate: str = ""
     """The SHA-256 fingerprint of the box's CA (upper-case hex), or "" when the page is not HTTPS."""
     setup_pin: str | None = None
+    awaiting: tuple = ()
+    """Lists awaiting approval (appliance/approval.py Waiting), oldest first."""
     box_key: str = ""
     """The box's public signing key, "ed25519:<base64>" (appliance/boxkey.py)."""
     box_key_id: str = ""
@@ -134,6 +136,15 @@ def device(s: Snapshot, lang: str) -> Screen:
                   **_title(s, lang, tr(lang, "Device ID")))
 
 
+def approval(s: Snapshot, lang: str, index: int) -> Screen:
+    """One list awaiting approval: its name, size and cost, its first message; OK sends, Back declines."""
+    w = s.awaiting[index]
+    return Screen(lines=(f"{index + 1}/{len(s.awaiting)} {w.name}",
+                         tr(lang, "{n} msgs {parts} cr", n=w.messages, parts=w.parts),
+                         " ".join(w.first_text.split())),
+                  **_title(s, lang, tr(lang, "OK: send Back: no")))
+
+
 def box_key(s: Snapshot, lang: str) -> Screen:
     """The whole public key (44 characters after "ed25519:") in three rows, to copy for the vendor."""
     key = s.box_key.removeprefix("ed25519:")
@@ -185,7 +196,7 @@ def message(s: Snapshot, lang: str, title: str, *lines: str) -> Screen:
 def menu(s: Snapshot, lang: str, items: list[str], selected: int, rows: int) -> Screen:
     """The menu, scrolled so the selected item is on screen (``rows`` body rows fit)."""
     top = min(max(0, selected - rows + 1), max(0, len(items) - rows))
-    shown = tuple(tr(lang, item) for item in items[top:top + rows])
+    shown = tuple(tr(lang, item, n=len(s.awaiting)) for item in items[top:top + rows])
     return Screen(lines=shown, selected=selected - top, **_title(s, lang, tr(lang, "Menu")))
 
 

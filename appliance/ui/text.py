@@ -76,6 +76,13 @@ ZH = {
     "Modem info": "短信猫信息",
     "Restart modem": "重启短信猫",
     "Screen off": "关闭屏幕",
+    "Approve lists ({n})": "审批名单 ({n})",
+    "{n} msgs {parts} cr": "{n}条 扣{parts}条",
+    "OK: send Back: no": "OK发送 返回拒绝",
+    "Decline list": "拒绝名单",
+    "Approved: sending": "已批准，开始发送",
+    "Declined": "已拒绝",
+    "Decided already": "已有人处理过",
     "Sure? OK: yes": "确定? 按OK确认",
     "Back: no": "按返回取消",
     "Costs 1 credit": "扣 1 条余额",
@@ -111,7 +118,7 @@ ZH = {
 
 
 #: English where it differs from the key (keys that exist to give Chinese a tighter form).
-EN = {"Waiting now {n}": "Queue {n}", "Failed today {n}": "Failed {n}"}
+EN = {"Waiting now {n}": "Queue {n}", "Failed today {n}": "Failed {n}", "OK: send Back: no": "OK=go Back=no"}
 
 #: Keys that are SMS texts, not panel lines (so not held to the panel's width).
 SMS_TEXTS = {"SMS Genie test message {stamp}"}
