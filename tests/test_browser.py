@@ -141,3 +141,59 @@ def test_the_shop_journey(box, page):
     shot(page, "7-panel")
     page.click("text=English")
     assert "Dashboard" in page.inner_text("nav")
+
+
+def test_a_clerk_s_list_approved_on_the_page_and_at_the_counter(box, page):
+    """Approval (issue 15.3) as an admin sees it: the dashboard's card, then the counter panel's screen."""
+    from playwright.sync_api import expect
+
+    from appliance.accounts import Accounts
+    from appliance.clock import SystemClock
+    from appliance.db import Database
+    from appliance.intake import Intake
+    from appliance.sendlists import SendLists
+    from appliance.sendqueue import SendQueue
+
+    running, _, _ = box
+    url = running.url
+    page.goto(url)
+    page.fill("input[name=pin]", running.setup_pin)
+    page.fill("input[name=shop_name]", "小王便利店")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("form button")
+    page.wait_for_url(url + "/")
+    db = Database.in_data_dir(running.config.data_dir)
+    clock = SystemClock()
+    SendQueue(db, clock).ledger.adjust(100, "the shop's credit")  # no "out of credit" alert on the panel
+    clerk = Accounts(db, clock).create("clerk", PASSWORD + "-x", "staff")
+    intake = Intake(db, clock, running.config)
+    lists = [intake.queue_messages([("13800138000", text), ("13900139000", text)], name=name,
+                                   by=f"user:{clerk.id}").list_id
+             for name, text in (("周六会员日", "周六会员日全场八折，回T退订"), ("新品试吃", "新品试吃，周日下午三点"))]
+    page.goto(url + "/")
+    expect(page.locator(".approval")).to_have_count(2)
+    assert "2 条短信，扣 2 条余额" in page.inner_text("main")
+    shot(page, "8-approval")
+    page.locator(".approval").first.locator("text=批准并发送").click()
+    expect(page.locator(".approval")).to_have_count(1)
+    assert SendLists(db, clock).get(lists[0])["state"] == "active"
+
+    page.goto(url + "/device/")
+    expect(page.locator("#oled")).to_have_js_property("naturalWidth", 384)
+    state = lambda: page.context.request.get(url + "/device/state.json").json()["screen"]  # noqa: E731
+    page.click("button[data-button=ok]")
+    wait_for(lambda: state()["title"] == "菜单", 10, message="the menu on the panel")
+    page.click("button[data-button=down]")
+    page.click("button[data-button=ok]")
+    wait_for(lambda: state()["title"] == "OK发送 返回拒绝", 10, message="the approval screen")
+    assert state()["lines"][0] == "1/1 新品试吃"
+    if SHOTS:
+        page.wait_for_timeout(2500)  # the mirror's picture follows the panel at its own pace
+    shot(page, "9-panel-approval")
+    page.click("button[data-button=back]")
+    page.click("button[data-button=ok]")  # declined
+    wait_for(lambda: SendLists(db, clock).get(lists[1])["state"] == "declined", 10, message="declined at the counter")
+    assert SendLists(db, clock).get(lists[1])["approved_by"] == "panel"
+    db.close()
