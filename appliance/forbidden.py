@@ -5,14 +5,18 @@ text, the same normalisation as the keywords, so the usual evasions do not
 work: full-width letters (ＡＢＣ), case, spaces or punctuation slipped
 between characters (发 票, 发.票, 发*票), zero-width and other invisible
 characters, combining marks and variation selectors slipped onto a
-character (发\u0301票), accents (café is cafe), and traditional characters
-(發票) where the character table maps them one to one.
+character (发\u0301票), accents (café is cafe), traditional characters
+(發票) where the character table maps them one to one, and letters of other
+scripts that look like Latin ones (Cyrillic саsino, Greek ΒΟΝUS: Unicode's
+confusables, UTS #39).
 
-The normal form is case-folded, compatibility-decomposed (NFKD) text with
-every mark, separator, punctuation, symbol, control, format character and
-Hangul filler removed. Each of those steps works character by character, so
-a text normalised in pieces (a template's fixed text once, each row's
-values alone) is the text normalised whole.
+The normal form: each look-alike letter replaced by its prototype, then
+case-folded and compatibility-decomposed (NFKD), traditional characters made
+simplified, and every mark, separator, punctuation, symbol, control, format
+character and Hangul filler removed. Each of those steps works character by
+character, so one translate table does them all, and a text normalised in
+pieces (a template's fixed text once, each row's values alone) is the text
+normalised whole.
 
 A match names the keyword as it was listed, so the report can say what was
 found.
@@ -31,6 +35,7 @@ import functools
 import os
 import unicodedata
 from dataclasses import dataclass
+from importlib import resources
 from typing import Iterable
 
 import ahocorasick
@@ -59,19 +64,69 @@ def _t2s_table() -> dict[int, str]:
     return table
 
 
-@functools.lru_cache(maxsize=1)
-def _table() -> dict[int, str | None]:
-    """One translate table: traditional -> simplified, and the characters matching ignores -> nothing.
+def _confusables() -> dict[int, str]:
+    """Letters and digits that look like others -> the one they look like (their prototype in Unicode's
+    confusables, UTS #39: Cyrillic а and Greek ο are Latin a and o), for characters beyond ASCII
+    (appliance/data/confusables.tsv, made by scripts/confusables).
 
-    Built once for the Basic Multilingual Plane (a few tens of milliseconds);
-    characters beyond it (emoji) are filtered one by one.
-    """
-    table: dict[int, str | None] = dict(_t2s_table())
+    Only letters and digits are mapped: a dash or a dot that looks like a letter is still a separator,
+    dropped as before (发—票 is 发票), not turned into the letter."""
+    text = resources.files("appliance").joinpath("data/confusables.tsv").read_text(encoding="utf-8")
+    table = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        source, prototype = line.split("\t")
+        ch = chr(int(source, 16))
+        # a compatibility form of ASCII (full width Ｉ, bold 𝐈) is that letter, as NFKD says: not the
+        # letter it looks like (l), which the ASCII letter itself is not mapped to either
+        if unicodedata.category(ch)[0] in "LN" and not unicodedata.normalize("NFKD", ch.casefold()).isascii():
+            table[ord(ch)] = "".join(chr(int(p, 16)) for p in prototype.split())
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def _steps() -> tuple[dict[int, str], dict[int, str | None]]:
+    """(look-alike -> prototype, then traditional -> simplified and what matching ignores -> nothing)."""
+    drop: dict[int, str | None] = dict(_t2s_table())
     for cp in range(0x10000):
         if unicodedata.category(chr(cp)).startswith(_DROP):
-            table[cp] = None
+            drop[cp] = None
     for cp in _FILLERS:
-        table[cp] = None
+        drop[cp] = None
+    return _confusables(), drop
+
+
+@functools.lru_cache(maxsize=4096)
+def _settle(ch: str) -> str:
+    """One character's normal form: its prototype if it is a look-alike, case-folded, decomposed (NFKD),
+    traditional made simplified, what matching ignores dropped - again until nothing changes (a prototype
+    may be a capital, a decomposition may fold further), so normalising twice is normalising once."""
+    confusable, drop = _steps()
+    text = ch
+    for _ in range(8):
+        after = unicodedata.normalize("NFKD", text.translate(confusable).casefold()).translate(drop)
+        after = "".join(c for c in after if not unicodedata.category(c).startswith(_DROP))
+        if after == text:
+            break
+        text = after
+    return text
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict[int, str | None]:
+    """Every character of the Basic Multilingual Plane whose normal form is not itself -> that form.
+
+    Case folding and NFKD work character by character (the canonical reordering NFKD also does moves only
+    combining marks, and those are dropped), so one translate with this table normalises a whole text.
+    Built once (a tenth of a second); characters beyond the plane (emoji, mathematical letters) are
+    settled one by one."""
+    table: dict[int, str | None] = {}
+    for cp in range(0x10000):
+        ch = chr(cp)
+        settled = _settle.__wrapped__(ch)
+        if settled != ch:
+            table[cp] = settled or None
     return table
 
 
@@ -81,12 +136,12 @@ _ASCII = {cp: (None if unicodedata.category(chr(cp)).startswith(_DROP) else chr(
 
 def normalise(text: str) -> str:
     """The form texts and keywords are compared in."""
-    if text.isascii():  # NFKD leaves ASCII as it is: one translate does the rest
+    if text.isascii():  # no look-alike, nothing to decompose: one translate does the rest
         return text.translate(_ASCII)
-    folded = unicodedata.normalize("NFKD", text.casefold()).translate(_table())
-    if folded.isascii() or max(folded) < "\U00010000":
-        return folded
-    return "".join(ch for ch in folded if not unicodedata.category(ch).startswith(_DROP))
+    out = text.translate(_table())
+    if out.isascii() or max(out) < "\U00010000":
+        return out
+    return "".join(_settle(ch) if ch >= "\U00010000" else ch for ch in out)
 
 
 def _bytes_key(normalised: str) -> str:

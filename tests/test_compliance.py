@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import unicodedata
 from collections import Counter
 from datetime import date
 
@@ -138,6 +139,54 @@ def test_a_blocked_message_costs_nothing(tmp_path, q):
     assert preview["refused_rows"] == [{"row": 2, "value": "13800138000", "reason": "blocked by a forbidden word",
                                         "detail": "contains '秒批' (shop list)"}]
     assert q.ledger.balance() == 1000  # nothing is charged until a message is claimed for sending
+
+
+@pytest.mark.parametrize("text,word", [
+    ("新开саsino，注册就送", "casino"),  # Cyrillic а
+    ("ϲasino", "casino"),  # Greek lunate sigma, which NFKD alone makes a sigma
+    ("ΒΟΝUS 88", "bonus"),  # Greek capitals
+    ("ＣＡＳＩＮＯ", "casino"),  # full width I is I (as NFKD says), not the l it looks like
+    ("Ꭵphone 低价", "iphone"),  # Cherokee
+    ("𝐜𝐚𝐬𝐢𝐧𝐨", "casino"),  # mathematical bold, beyond the Basic Multilingual Plane
+])
+def test_look_alike_letters_of_other_scripts_are_caught(text, word):
+    assert KeywordScreen([(word, "vendor")]).find(text).word == word
+
+
+def test_a_dash_that_looks_like_a_letter_is_still_a_separator():
+    screen = KeywordScreen([("发票", "vendor")])
+    assert screen.find("代开发—票") and screen.find("代开发―票")  # em dash, horizontal bar (confusable with ー)
+
+
+def test_normalising_twice_is_normalising_once():
+    from appliance.forbidden import normalise
+
+    everything = [chr(cp) for cp in (*range(0x80, 0xD800), *range(0xE000, 0x10000), *range(0x1D400, 0x1D800))]
+    assert [c for c in everything if normalise(normalise(c)) != normalise(c)] == []
+
+
+def _look_alikes() -> dict[str, list[str]]:
+    """Latin letter -> the characters of other scripts the screen takes for it."""
+    from appliance.forbidden import normalise
+
+    out: dict[str, list[str]] = {}
+    for cp in range(0x80, 0x10000):
+        n = normalise(chr(cp))
+        if len(n) == 1 and "a" <= n <= "z" and not unicodedata.normalize("NFKD", chr(cp)).isascii():
+            out.setdefault(n, []).append(chr(cp))
+    return out
+
+
+LOOK_ALIKES = _look_alikes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_random_look_alikes_never_hide_a_word(data):
+    word = data.draw(st.sampled_from(["casino", "bonus", "iphone", "viagra", "loan"]))
+    table = LOOK_ALIKES
+    disguised = "".join(data.draw(st.sampled_from([c, *table.get(c, [])])) for c in word)
+    assert KeywordScreen([(word, "vendor")]).find(f"注册{disguised}送88元").word == word
 
 
 # --- opt-outs ---------------------------------------------------------------------------------------
