@@ -22,6 +22,7 @@ Example::
 
     [vendor]
     public_key = "ed25519:..."   # the line from the vendor's vendor.pub
+    keywords = ""                # the vendor's signed forbidden-word list: imported at start when newer
 
     [web]
     listen = "0.0.0.0:8080"      # the LAN page; "" for none
@@ -90,6 +91,9 @@ class QueueConfig:
 class VendorConfig:
     public_key: str = ""
     """The line from the vendor's vendor.pub; top-up codes must be signed by its key."""
+    keywords: str = ""
+    """A signed forbidden-word list from the vendor (the image installs one): imported at start when it is
+    newer than the one the box has (appliance/keywords.py)."""
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from appliance import boxkey, journal, kv
+from appliance import boxkey, journal, keywords, kv
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
-from appliance.errors import StorageFull
+from appliance.errors import KeywordListError, StorageFull, VendorKeyError
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.sdnotify import Notifier
@@ -35,6 +35,7 @@ from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.uploads import forget_stale_uploads
+from appliance.vendor import parse_public_key
 from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
@@ -175,6 +176,7 @@ class Daemon:
             try:
                 db.quick_check()  # a damaged card stops here, in one line, not halfway through a send
                 log.info("box signing key %s", boxkey.load(self.config.data_dir).key_id)  # made at first boot
+                self._vendor_keywords(db)
                 self._recover(SendQueue(db, self.clock))
                 threads = [threading.Thread(target=self._run_worker, args=(w,), name=f"worker {w.label}",
                                             daemon=True) for w in self.workers]
@@ -196,6 +198,20 @@ class Daemon:
         if self._errors:
             raise self._errors[0]
         log.info("stopped")
+
+    def _vendor_keywords(self, db: Database) -> None:
+        """The vendor's signed list the image installed ([vendor] keywords), if newer than the box's."""
+        v = self.config.vendor
+        if not v.keywords:
+            return
+        try:
+            signed, taken = keywords.import_file(keywords.KeywordStore(db, self.clock), v.keywords,
+                                                 parse_public_key(v.public_key)[0], only_newer=True)
+        except (KeywordListError, VendorKeyError) as exc:
+            log.error("the vendor's keyword list %s was not imported: %s", v.keywords, exc)
+            return
+        if taken:
+            log.info("imported the vendor's keyword list version %d (%d words)", signed.version, len(signed.words))
 
     def _supervise(self, db: Database, threads: list[threading.Thread]) -> None:
         """Until stopped: the daily and hourly chores, the watchdog, and a big list's batches between the sends.

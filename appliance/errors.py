@@ -121,6 +121,10 @@ class NothingToSend(IntakeError):
     """Every row of the list (or every message of an API call) was refused."""
 
 
+class NoVendorKeywords(IntakeError):
+    """The box has no forbidden-word list from the vendor yet: marketing lists wait for one."""
+
+
 class AlreadyQueued(IntakeError):
     """This upload (or API call with this Idempotency-Key) was queued before: nothing is queued again."""
 

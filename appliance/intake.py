@@ -41,6 +41,7 @@ from appliance.config import Config
 from appliance.db import Database
 from appliance.errors import (
     KeyReused,
+    NoVendorKeywords,
     SendListError,
     ServiceCodeMissing,
     StartTimeError,
@@ -141,6 +142,7 @@ class Intake:
         and the answer is (None, the preview with the reasons)."""
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
+        self.require_vendor_keywords(kind)
         code = self.service_code()
         start_at = self.check_start(start_at)
         shop = read_settings(self.config.data_dir)
@@ -194,6 +196,14 @@ class Intake:
                 f"of the shop's SMS service agreement (it is recorded with every message), then restart")
         return code
 
+    def require_vendor_keywords(self, kind: str) -> None:
+        """Marketing goes only from a box that has the vendor's forbidden words (appliance/keywords.py)."""
+        if kind == MARKETING and KeywordStore(self.db, self.clock).vendor_list() is None:
+            raise NoVendorKeywords(
+                "this box has no forbidden-word list from the vendor yet, so marketing lists are refused: the "
+                "admin imports the vendor's signed list (admin page, or 'smsgenie keywords import FILE'). "
+                "Transactional messages (a customer's own order or appointment) can be sent meanwhile")
+
     def check_start(self, start_at: float | None) -> float | None:
         """A start time for a list: None (now) or a time to come; one a moment ago counts as now."""
         if start_at is None:
@@ -233,6 +243,7 @@ class Intake:
         answer again and queues nothing; ``asked`` fingerprints the request (default: the messages and
         kind), and a key that comes back with another request is refused (:class:`KeyReused`)."""
         asked = asked or fingerprint([list(map(list, messages)), kind])
+        self.require_vendor_keywords(kind)
         with self.db.atomic() as conn:  # the write lock first: a second call with the key waits, then replays
             if key is not None:
                 prior = self._key_taken(conn, key, asked)

@@ -9,6 +9,8 @@
 #                   the image has no default password
 #   TECH_SSH_KEY    a public key file: SSH enabled, key-only logins for "tech"
 #   VENDOR_PUB      the vendor's vendor.pub: its key goes into the box's config (else: fill in later)
+#   VENDOR_KEYWORDS the vendor's signed forbidden-word list (smsgenie vendor sign-keywords --baseline OUT):
+#                   imported at first start; without it the box refuses marketing until one is imported
 #   PIGEN_REF       pi-gen branch or tag to build with (default: arm64, the bookworm 64-bit branch)
 #   WORK            where pi-gen is checked out and builds (default: image-build/work)
 # Output: image-build/deploy/*-smsgenie.img.xz, ready for Raspberry Pi Imager or dd (README.md).
@@ -26,6 +28,8 @@ tech_password="${TECH_PASSWORD:-}"
     die "set TECH_PASSWORD (10 characters or more): the image ships with no default password"
 [ -z "${TECH_SSH_KEY:-}" ] || [ -f "$TECH_SSH_KEY" ] || die "TECH_SSH_KEY: no such file $TECH_SSH_KEY"
 [ -z "${VENDOR_PUB:-}" ] || grep -q '^ed25519:' "$VENDOR_PUB" || die "VENDOR_PUB is not a vendor.pub file"
+[ -z "${VENDOR_KEYWORDS:-}" ] || head -1 "$VENDOR_KEYWORDS" | grep -q '^# smsgenie keywords' ||
+    die "VENDOR_KEYWORDS is not a signed keyword list (smsgenie vendor sign-keywords --baseline OUT)"
 if [ "$native" = 1 ]; then
     [ "$(id -u)" = 0 ] || die "--native builds as root (pi-gen needs it)"
 else
@@ -47,6 +51,7 @@ files="$stage/00-smsgenie/files"
 python3 -m venv "$work/build-venv"
 "$work/build-venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps -w "$files/dist" "$repo"
 [ -z "${VENDOR_PUB:-}" ] || cp "$VENDOR_PUB" "$files/vendor.pub"
+[ -z "${VENDOR_KEYWORDS:-}" ] || cp "$VENDOR_KEYWORDS" "$files/vendor-keywords.txt"
 touch "$work/pi-gen/stage2/SKIP_IMAGES"   # only our stage's image, not plain Lite
 
 {

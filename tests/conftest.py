@@ -76,16 +76,26 @@ def queue(config, request):
     """The test's view of the daemon's queue, on the same clock as the daemon."""
     clock = request.getfixturevalue("fake_clock") if "fake_clock" in request.fixturenames else SystemClock()
     db = Database.in_data_dir(config.data_dir)
+    give_vendor_list(db, clock)
     q = SendQueue(db, clock)
     q.ledger.adjust(1_000_000, "credit for tests that are not about credit")
     yield q
     db.close()
 
 
+def give_vendor_list(db, clock=None) -> None:
+    """The vendor's forbidden words as a box has them once it is set up (the image installs them): without
+    a vendor list a box refuses marketing lists. test_compliance.py tests a box without one."""
+    from appliance.keywords import KeywordStore, VendorList
+
+    KeywordStore(db, clock or SystemClock()).replace_vendor(VendorList(["代开发票", "赌博"], 1, "2026-11-01"))
+
+
 @pytest.fixture
 def q(tmp_path, fake_clock):
     """A box's queue on a fake clock, with 1,000 credits (test_queue.py has its own, with more)."""
     db = Database.in_data_dir(tmp_path / "data")
+    give_vendor_list(db, fake_clock)
     queue = SendQueue(db, fake_clock)
     queue.ledger.adjust(1000, "credit")
     yield queue
@@ -95,7 +105,9 @@ def q(tmp_path, fake_clock):
 def make_box(data_dir, service_code: str = "YL08"):
     """An existing box in ``data_dir`` (as 'smsgenie init' makes it) with its own config.toml, which the
     command line uses when given --data-dir alone (as for the demo's folder)."""
-    Database.in_data_dir(data_dir).close()
+    db = Database.in_data_dir(data_dir)
+    give_vendor_list(db)
+    db.close()
     path = Path(data_dir) / "config.toml"
     path.write_text(f'data_dir = "{data_dir}"\nservice_code = "{service_code}"\n[web]\nlisten = ""\n',
                     encoding="utf-8")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import topup, vendor
+from appliance import keywords, topup, vendor
 from appliance.config import Config, ModemConfig, PanelConfig, VendorConfig, WebConfig
 from appliance.device import this_device_id
 from appliance.policy import NO_CAPS
@@ -36,9 +36,13 @@ SHOTS = os.environ.get("SMSGENIE_SCREENSHOTS")
 def box(tmp_path):
     sim = SimulatedModem(directory=str(tmp_path / "sim"), send_latency=0.05, report_delay=0.2).start()
     key_path, pub_path = vendor.keygen(tmp_path / "vendor")
+    version, words = keywords.baseline()  # the vendor's list, signed, as the image installs it
+    signed = tmp_path / "vendor-keywords.txt"
+    signed.write_text(keywords.sign_list(vendor.load_private_key(key_path), words, date.today(), version),
+                      encoding="utf-8")
     config = Config(data_dir=str(tmp_path / "data"), service_code="YL08",
                     modems=(ModemConfig(port=sim.port, carrier="China Mobile", **NO_CAPS),),
-                    vendor=VendorConfig(public_key=pub_path.read_text().strip()),
+                    vendor=VendorConfig(public_key=pub_path.read_text().strip(), keywords=str(signed)),
                     web=WebConfig(listen="127.0.0.1:0"), panel=PanelConfig(display="emulator", buttons="mock"))
     real_time_box(config.data_dir)
     running = RunningBox(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -90,40 +91,127 @@ def test_clean_text_passes_and_empty_screen_finds_nothing():
 def test_signed_keyword_list_round_trip_and_tampering(keys):
     private, line = keys
     public = vendor.parse_public_key(line)[0]
-    signed = keywords.sign_list(private, ["发票", "赌博", "发票"], date(2026, 11, 25))
-    assert keywords.verify_list(signed, public) == ["发票", "赌博"]
+    signed = keywords.sign_list(private, ["发票", "赌博", "发票"], date(2026, 11, 25), 7)
+    assert keywords.verify_list(signed, public) == keywords.VendorList(["发票", "赌博"], 7, "2026-11-25")
     trimmed = signed.replace("赌博\n", "")  # a shop removing a word it does not like
     with pytest.raises(KeywordListError, match="signature does not match"):
         keywords.verify_list(trimmed, public)
+    with pytest.raises(KeywordListError, match="signature does not match"):
+        keywords.verify_list(signed.replace("# version 7", "# version 9"), public)  # the version is signed too
     with pytest.raises(KeywordListError, match="no vendor signature"):
         keywords.verify_list(signed.split("# signature")[0], public)
     with pytest.raises(KeywordListError, match="not a signed keyword list"):
         keywords.verify_list("发票\n", public)
 
 
+def test_a_list_of_the_first_format_counts_as_version_0(keys):
+    private, line = keys
+    body = "# smsgenie keywords v1\n# issued 2026-01-05\n发票\n"
+    old = body + keywords.SIGNATURE_PREFIX + base64.b64encode(
+        private.sign(keywords.DOMAIN + body.encode())).decode() + "\n"
+    assert keywords.verify_list(old, vendor.parse_public_key(line)[0]) == keywords.VendorList(["发票"], 0, "2026-01-05")
+
+
+def test_a_vendor_list_never_goes_back(q):
+    store = KeywordStore(q.db, q.clock)
+    assert store.vendor_list() is not None  # the test box has one (conftest.give_vendor_list): version 1
+    assert store.replace_vendor(keywords.VendorList(["发票", "赌博", "套现"], 7, "2026-12-01"))
+    assert not store.replace_vendor(keywords.VendorList(["发票"], 7, "2026-12-01"))  # this version already
+    with pytest.raises(KeywordListError, match="version 5; the box has version 7 already"):
+        store.replace_vendor(keywords.VendorList(["发票"], 5, "2026-11-01"))
+    assert not store.replace_vendor(keywords.VendorList(["发票"], 5, "2026-11-01"), only_newer=True)
+    assert sorted(k.word for k in store.all() if k.source == "vendor") == sorted(["套现", "发票", "赌博"])
+    assert store.vendor_list() == keywords.VendorList([], 7, "2026-12-01")
+
+
+def test_the_baseline_words_ship_with_the_package():
+    version, words = keywords.baseline()
+    assert version >= 1 and len(words) >= 50 and "代开发票" in words and "赌博" in words
+    screen = KeywordScreen((w, "vendor") for w in words)
+    for ordinary in ("张伟您好，您的订单已到店，请凭短信领取。", "会员日全场九折，欢迎光临【小王便利店】",
+                     "您预约的洗牙服务在周日下午三点", "年货礼盒到店，送货上门请回复地址"):
+        assert screen.find(ordinary) is None, ordinary  # a shop's everyday texts go
+
+
 def test_keywords_cli_import_add_list(tmp_path, keys):
     private, line = keys
     config = tmp_path / "c.toml"
     config.write_text(f'data_dir = "{tmp_path / "box"}"\n[vendor]\npublic_key = "{line}"\n')
-    make_box(tmp_path / "box")
+    Database.in_data_dir(tmp_path / "box").close()  # a new box: no vendor list yet
     words = tmp_path / "words.txt"
     words.write_text("# vendor list\n发票\n赌博\n", encoding="utf-8")
     runner = CliRunner()
+    key = str(tmp_path / "vendor" / "vendor.key")
+    none_yet = runner.invoke(cli, ["--config", str(config), "keywords", "list"]).output
+    assert "No list from the vendor yet: marketing lists are refused" in none_yet
+    unversioned = runner.invoke(cli, ["vendor", "sign-keywords", "--key", key, str(words), str(tmp_path / "x")])
+    assert unversioned.exit_code == 1 and "--version" in unversioned.output
     signed = tmp_path / "keywords.signed"
-    out = runner.invoke(cli, ["vendor", "sign-keywords", "--key", str(tmp_path / "vendor" / "vendor.key"),
-                              str(words), str(signed)])
-    assert "Signed 2 words" in out.output, out.output
-    assert "Imported the vendor's list: 2 words." in runner.invoke(
-        cli, ["--config", str(config), "keywords", "import", str(signed)]).output
+    out = runner.invoke(cli, ["vendor", "sign-keywords", "--key", key, "--version", "3", str(words), str(signed)])
+    assert "Signed 2 words" in out.output and "(version 3)" in out.output, out.output
+    imported = runner.invoke(cli, ["--config", str(config), "keywords", "import", str(signed)]).output
+    assert f"Imported the vendor's list version 3 of {date.today()}: 2 words." in imported, imported
+    assert "already: nothing changed" in runner.invoke(cli, ["--config", str(config), "keywords", "import",
+                                                             str(signed)]).output
+    older = tmp_path / "older.signed"
+    runner.invoke(cli, ["vendor", "sign-keywords", "--key", key, "--version", "2", str(words), str(older)])
+    back = runner.invoke(cli, ["--config", str(config), "keywords", "import", str(older)])
+    assert back.exit_code == 1 and "never goes back" in back.output
     assert "Added 1 word" in runner.invoke(cli, ["--config", str(config), "keywords", "add", "秒批", "--note",
                                                  "boss said"]).output
     listing = json.loads(runner.invoke(cli, ["--config", str(config), "keywords", "list", "--json"]).output)
     assert [(k["source"], k["word"]) for k in listing] == [("vendor", "发票"), ("vendor", "赌博"), ("local", "秒批")]
+    assert f"The vendor's list: version 3, issued {date.today()}." in runner.invoke(
+        cli, ["--config", str(config), "keywords", "list"]).output
     bad = runner.invoke(cli, ["--config", str(config), "keywords", "remove", "发票"])
     assert bad.exit_code == 1 and "vendor's list changes only by import" in bad.output
     signed.write_text(signed.read_text().replace("赌博", "赌"))
     tampered = runner.invoke(cli, ["--config", str(config), "keywords", "import", str(signed)])
     assert tampered.exit_code == 1 and "signature does not match" in tampered.output
+    baseline = runner.invoke(cli, ["vendor", "sign-keywords", "--key", key, "--baseline", str(tmp_path / "b.txt")])
+    assert baseline.exit_code == 0 and f"(version {keywords.baseline()[0]})" in baseline.output
+
+
+def test_without_a_vendor_list_marketing_is_refused_and_transactional_goes(tmp_path, fake_clock):
+    from appliance.config import Config, WebConfig
+    from appliance.errors import NoVendorKeywords
+    from appliance.intake import Intake
+
+    db = Database.in_data_dir(tmp_path / "data")
+    intake = Intake(db, fake_clock, Config(data_dir=str(tmp_path / "data"), service_code="YL08",
+                                           web=WebConfig(listen="")))
+    path = tmp_path / "l.csv"
+    path.write_text("phone\n13800138000\n", encoding="utf-8")
+    with pytest.raises(NoVendorKeywords, match="no forbidden-word list from the vendor yet"):
+        intake.queue_file(path, "会员日八折")
+    with pytest.raises(NoVendorKeywords):
+        intake.queue_messages([("13800138000", "会员日八折")], name="API")
+    assert intake.queue_file(path, "您的订单已到店", kind="transactional")[0].count == 1
+    assert intake.queue_messages([("13800138000", "取件码 1234")], name="API", kind="transactional").queued == 1
+    db.close()
+
+
+def test_the_daemon_imports_the_images_list_when_newer(tmp_path, keys, caplog, make_config):
+    import dataclasses
+
+    from appliance.config import VendorConfig
+    from tests.conftest import running_daemon
+
+    private, line = keys
+    signed = tmp_path / "vendor-keywords.txt"
+    signed.write_text(keywords.sign_list(private, ["发票", "套现"], date(2026, 12, 1), 4), encoding="utf-8")
+    config = dataclasses.replace(make_config(), vendor=VendorConfig(public_key=line, keywords=str(signed)))
+    caplog.set_level("INFO")
+    with running_daemon(config):
+        pass
+    db = Database.in_data_dir(config.data_dir)
+    assert KeywordStore(db, SystemClock()).vendor_list().version == 4
+    db.close()
+    assert "imported the vendor's keyword list version 4 (2 words)" in caplog.text
+    signed.write_text(signed.read_text().replace("套现", "套"), encoding="utf-8")  # changed on the card
+    with running_daemon(config):
+        pass
+    assert "was not imported: the keyword list's signature does not match" in caplog.text
 
 
 def test_a_blocked_message_costs_nothing(tmp_path, q):

@@ -15,7 +15,7 @@ from appliance import intake as intake_module
 from appliance.accounts import Accounts
 from appliance.intake import Intake
 from appliance.sendlists import SendLists
-from tests.conftest import trusting
+from tests.conftest import give_vendor_list, trusting
 from tests.test_web import PASSWORD, post, token_of, upload
 
 pytest_plugins = ["tests.test_web"]
@@ -117,6 +117,7 @@ def test_keys_are_remembered_for_a_week(tmp_path):
     clock = FakeClock()
     config = Config(data_dir=str(tmp_path), service_code="YL08")
     db = Database.in_data_dir(tmp_path)
+    give_vendor_list(db, clock)
     intake = Intake(db, clock, config)
     first = intake.queue_messages([("13800138000", "hi")], name="API", key="api:1:a")
     assert intake.queue_messages([("13800138000", "hi")], name="API", key="api:1:a").replayed

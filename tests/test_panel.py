@@ -36,7 +36,7 @@ from appliance.ui.screens import Snapshot
 from appliance.ui.text import SMS_TEXTS, ZH, tr
 from hw.buttons import BOUNCE_TIME, mock_buttons
 from hw.display.emulated import EmulatedOled
-from tests.conftest import running_daemon, wait_for
+from tests.conftest import give_vendor_list, running_daemon, wait_for
 
 GOLDEN = Path(__file__).parent / "golden" / "panel"
 ZENHEI = CJK_FONTS[0][0]
@@ -200,6 +200,7 @@ def panel_box(sim, tmp_path):
                     modems=(ModemConfig(port=sim.port, send_timeout=2.0, **NO_CAPS),),
                     panel=PanelConfig(display="emulator", buttons="mock"))
     db = Database.in_data_dir(config.data_dir)
+    give_vendor_list(db)
     q = SendQueue(db, __import__("appliance.clock", fromlist=["SystemClock"]).SystemClock())
     s = Settings(config.data_dir)
     s.set("quiet_hours", "")

@@ -290,11 +290,13 @@ from appliance.config import Config
 from appliance.db import Database
 from appliance.errors import SendListError
 from appliance.intake import Intake
+from appliance.keywords import KeywordStore, VendorList
 from appliance.settings import ShopSettings
 shop = ShopSettings({data!r})
 shop.set("max_list_rows", 5_000_000)
 shop.close()
 db = Database.in_data_dir({data!r})
+KeywordStore(db, SystemClock()).replace_vendor(VendorList(["代开发票"], 1, "2026-11-01"))
 intake = Intake(db, SystemClock(), Config(data_dir={data!r}, service_code="YL08"))
 try:
     queued, preview = intake.queue_file({path!r}, "{{姓名}}您好，会员日九折")

@@ -25,6 +25,7 @@ from appliance.plan import plan_message
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from smsgenie.cli import cli
+from tests.conftest import give_vendor_list
 from web import create_app
 
 PASSWORD = "counter-2026"
@@ -54,6 +55,7 @@ def client(app):
 @pytest.fixture
 def box(app):
     db = Database.in_data_dir(app.config["SMSGENIE"].data_dir)
+    give_vendor_list(db)
     yield SendQueue(db, SystemClock())
     db.close()
 
@@ -681,3 +683,38 @@ def test_only_an_admin_with_the_form_token_can_upload_an_update(tmp_path, app, a
                    content_type="multipart/form-data")
     assert r.status_code == 400 and "The form expired" in r.get_data(as_text=True)
     assert update.pending(app.config["SMSGENIE"].data_dir) is None
+
+
+# --- the vendor's forbidden words (issue 15.4) ------------------------------------------------------------
+
+
+def test_the_admin_imports_the_vendors_list_and_a_box_without_one_refuses_marketing(admin, app, vendor_keys,
+                                                                                   tmp_path):
+    from appliance import keywords
+
+    db = Database.in_data_dir(app.config["SMSGENIE"].data_dir)
+    db.execute("DELETE FROM keyword")  # a box set up without the image's list
+    db.execute("DELETE FROM kv WHERE key = 'vendor_keywords'")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "No list from the vendor yet" in page
+    r = upload(admin, "l.csv", b"phone\n13800138000\n", "会员日八折")
+    assert r.status_code == 400 and "no forbidden-word list from the vendor yet" in r.get_data(as_text=True)
+    token = Accounts(db, SystemClock()).new_token("POS")
+    api = admin.post("/api/v1/messages", json={"to": "13800138000", "text": "会员日"},
+                     headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 409 and "vendor" in api.get_json()["error"]
+    private, _ = vendor_keys
+    signed = keywords.sign_list(private, ["代开发票", "赌博"], date(2026, 12, 1), 2).encode()
+    page = admin.get("/admin/")
+    imported = admin.post("/admin/keywords", data={"csrf_token": token_of(page.get_data(as_text=True)),
+                                                   "action": "import", "list": (io.BytesIO(signed), "kw.txt")},
+                          content_type="multipart/form-data")
+    assert "Imported the vendor&#39;s list version 2: 2 words." in imported.get_data(as_text=True)
+    assert "version 2 · issued 2026-12-01" in admin.get("/admin/").get_data(as_text=True)
+    older = keywords.sign_list(private, ["代开发票"], date(2026, 11, 1), 1).encode()
+    refused = admin.post("/admin/keywords", data={"csrf_token": token_of(page.get_data(as_text=True)),
+                                                  "action": "import", "list": (io.BytesIO(older), "old.txt")},
+                         content_type="multipart/form-data")
+    assert refused.status_code == 400 and "never goes back" in refused.get_data(as_text=True)
+    assert upload(admin, "l.csv", b"phone\n13800138000\n", "会员日八折").status_code in (200, 202)
+    db.close()

@@ -15,7 +15,7 @@ from appliance import update as updates
 from appliance.accounts import DEFAULT_SCOPES, SCOPES, AccountError
 from appliance.audit import day_span
 from appliance.errors import ExportRangeError, KeywordListError, SettingsError, SmsGenieError
-from appliance.keywords import KeywordStore
+from appliance.keywords import KeywordStore, verify_list
 from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
 from appliance.vendor import parse_public_key
@@ -24,6 +24,8 @@ from web.i18n import gettext
 from web.state import accounts, admin_required, clock, config, current_user, db, queue
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+#: Bytes of a vendor keyword list an upload may hold (100,000 words of a few characters fit easily).
+MAX_KEYWORD_LIST = 4 * 2**20
 
 
 def _render(error=None, done=None, new_token=None, status=200):
@@ -37,6 +39,7 @@ def _render(error=None, done=None, new_token=None, status=200):
                            update_waiting_minutes=None if waiting is None else
                            int((datetime.now().timestamp() - waiting.stat().st_mtime) // 60),
                            keywords=KeywordStore(db(), clock()).all(), users=accounts().all(),
+                           vendor_list=KeywordStore(db(), clock()).vendor_list(),
                            tokens=accounts().tokens(), scopes=SCOPES, default_scopes=DEFAULT_SCOPES,
                            device=format_device_id(this_device()), fingerprint=fingerprint,
                            box_key=boxkey.load(cfg.data_dir), shop=shop.read(db().conn),
@@ -91,6 +94,8 @@ def caps(label):
 def keywords():
     store = KeywordStore(db(), clock())
     try:
+        if request.form.get("action") == "import":
+            return _import_vendor_list(store)
         if request.form.get("action") == "remove":
             store.remove_local(request.form.get("word", ""))
         else:
@@ -99,6 +104,26 @@ def keywords():
     except KeywordListError as exc:
         return _render(error=str(exc), status=400)
     return redirect(url_for("admin.page"))
+
+
+def _import_vendor_list(store: KeywordStore):
+    """The vendor's signed list, uploaded: checked against the vendor key, taken only if newer."""
+    upload = request.files.get("list")
+    if upload is None or not upload.filename:
+        return _render(error=gettext("Choose the vendor's signed keyword list file."), status=400)
+    if not config().vendor.public_key:
+        return _render(error=gettext("This box has no vendor key in its config; ask the vendor's technician."),
+                       status=400)
+    try:
+        text = upload.read(MAX_KEYWORD_LIST + 1).decode("utf-8")
+    except UnicodeDecodeError:
+        return _render(error=gettext("That file is not a keyword list (not UTF-8 text)."), status=400)
+    signed = verify_list(text, parse_public_key(config().vendor.public_key)[0])
+    if not store.replace_vendor(signed):
+        return _render(done=gettext("The box has the vendor's list version %(v)s already: nothing changed.",
+                                    v=signed.version))
+    return _render(done=gettext("Imported the vendor's list version %(v)s: %(n)s words.", v=signed.version,
+                                n=len(signed.words)))
 
 
 @bp.route("/users", methods=["POST"])

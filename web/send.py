@@ -73,6 +73,7 @@ def upload():
         return _form_error(gettext("%(name)s is not a CSV or Excel (.xlsx) file.", name=name))
     try:
         _start_at(_intake(), request.form.get("start_at", ""))
+        _intake().require_vendor_keywords(request.form.get("kind", MARKETING))
     except (SendListError, IntakeError) as exc:
         return _form_error(str(exc))
     token = secrets.token_urlsafe(16)

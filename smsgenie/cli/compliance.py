@@ -100,10 +100,13 @@ def keywords_import(g: Globals, file: str) -> None:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read {file}: {exc}") from None
-    words = verify_list(text, public_key)
+    signed = verify_list(text, public_key)
     q = g.open_queue()
-    KeywordStore(q.db, q.clock).replace_vendor(words)
-    click.echo(f"Imported the vendor's list: {plural(len(words), 'word')}.")
+    if KeywordStore(q.db, q.clock).replace_vendor(signed):
+        click.echo(f"Imported the vendor's list version {signed.version} of {signed.issued}: "
+                   f"{plural(len(signed.words), 'word')}.")
+    else:
+        click.echo(f"The box has the vendor's list version {signed.version} already: nothing changed.")
 
 
 @keywords.command("add")
@@ -142,6 +145,13 @@ def keywords_list(g: Globals, as_json: bool) -> None:
         click.echo(json.dumps([asdict(k) for k in entries], ensure_ascii=False))
         return
     vendor_n = sum(1 for k in entries if k.source == "vendor")
+    current = KeywordStore(q.db, q.clock).vendor_list()
+    if current is None:
+        click.echo("No list from the vendor yet: marketing lists are refused until one is imported "
+                   "(smsgenie keywords import FILE).")
+    else:
+        click.echo(f"The vendor's list: version {current.version}" + (f", issued {current.issued}"
+                                                                     if current.issued else "") + ".")
     click.echo(f"{vendor_n} from the vendor, {len(entries) - vendor_n} the shop's own.")
     for k in entries:
         click.echo(f"  {k.source:<6} {k.word}" + (f"  ({k.note})" if k.note else ""))

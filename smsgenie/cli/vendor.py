@@ -9,6 +9,7 @@ import click
 
 from appliance import update
 from appliance.device import parse_device_id
+from appliance.keywords import baseline as package_baseline
 from appliance.keywords import read_words, sign_list
 from appliance.vendor import keygen as make_key
 from appliance.vendor import load_private_key, write_codes_csv
@@ -34,20 +35,32 @@ def keygen(out_dir: str) -> None:
 
 @vendor.command("sign-keywords")
 @click.option("--key", "key_path", required=True, metavar="FILE", help="vendor.key")
-@click.argument("words_file", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--version", "version", type=click.IntRange(1), metavar="N",
+              help="The list's version: higher than any list signed before (boxes refuse an older one).")
+@click.option("--baseline", is_flag=True, help="Sign the baseline words shipped with the package (their version).")
+@click.argument("files", nargs=-1, required=True, metavar="[WORDS_FILE] OUT")
 @friendly_errors
-def sign_keywords(key_path: str, words_file: str, out: str) -> None:
-    """Sign WORDS_FILE (one word per line) into OUT, for boxes to import."""
-    words = read_words(Path(words_file).read_text(encoding="utf-8-sig"))
+def sign_keywords(key_path: str, version: int | None, baseline: bool, files: tuple[str, ...]) -> None:
+    """Sign WORDS_FILE (one word per line) into OUT, for boxes to import; or, with --baseline, the package's
+    baseline words (then give OUT alone)."""
+    words_file, out = (None, files[0]) if len(files) == 1 else files[:2]
+    if len(files) > 2 or (baseline and words_file) or (not baseline and not words_file):
+        raise click.ClickException("give the words file and OUT, or --baseline and OUT")
+    if baseline:
+        shipped, words = package_baseline()
+        version = version or shipped
+    else:
+        if version is None:
+            raise click.ClickException("give the list's --version: higher than the last list you signed")
+        words = read_words(Path(words_file).read_text(encoding="utf-8-sig"))
     if not words:
         raise click.ClickException(f"{words_file} has no words (one per line)")
     try:
         with open(out, "x", encoding="utf-8") as f:
-            f.write(sign_list(load_private_key(key_path), words, date.today()))
+            f.write(sign_list(load_private_key(key_path), words, date.today(), version))
     except FileExistsError:
         raise click.ClickException(f"{out} already exists: choose a new file name") from None
-    click.echo(f"Signed {plural(len(words), 'word')} into {out}.")
+    click.echo(f"Signed {plural(len(words), 'word')} into {out} (version {version}).")
 
 
 @vendor.command()

@@ -145,8 +145,10 @@ def _config(data_dir: Path, modem_port: str, public_line: str, port: int) -> Con
 def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> None:
     """What a shop does on its first day: buy credit, get the vendor's word list, set its signature, send."""
     buyer.buy(20)
+    version, baseline = keywords.baseline()  # the vendor's baseline words, as the image installs them signed
     KeywordStore(q.db, q.clock).replace_vendor(
-        keywords.verify_list(keywords.sign_list(buyer.private_key, DEMO_KEYWORDS, date.today()),
+        keywords.verify_list(keywords.sign_list(buyer.private_key, list(dict.fromkeys(baseline + DEMO_KEYWORDS)),
+                                                date.today(), version),
                              vendor.parse_public_key(buyer.public_line)[0]))
     save_setting(config.data_dir, "signature", SIGNATURE)
     if not shop.read(q.db.conn).name:  # the set-up page shows it, to keep or change

@@ -70,6 +70,9 @@ if [ ! -e /etc/smsgenie/config.toml ]; then
         sed -i "s|^public_key = .*|public_key = \"$(tr -d '\n' < "$src/vendor.pub")\"|" /etc/smsgenie/config.toml
     fi
 fi
+if [ -f "$src/vendor-keywords.txt" ]; then  # the vendor's signed word list: the daemon imports it at start
+    install -m 0644 "$src/vendor-keywords.txt" /etc/smsgenie/vendor-keywords.txt
+fi
 
 # --- Raspberry Pi settings: I2C (the OLED), the UART (a HAT's AT port), no serial console --------
 # Written here rather than through raspi-config, which also pokes the running kernel (dtparam,
