@@ -81,6 +81,10 @@ class TopUpUnsupported(TopUpError):
     """The code is of a newer format than this box understands."""
 
 
+class TopUpNeedsKeywords(TopUpError):
+    """The code asks for a newer vendor keyword list than the box has: import it, then the code counts."""
+
+
 class VendorKeyError(LedgerError, ValueError):
     """The vendor key is missing, unreadable or malformed."""
 

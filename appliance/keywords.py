@@ -139,7 +139,7 @@ class KeywordStore:
         ``only_newer``, as at start with the image's list, it is passed over: False)."""
         now = self.clock.time()
         with self.db.atomic() as conn:
-            current = self._vendor(conn)
+            current = self.vendor_list_in(conn)
             if current is not None and signed.version < current.version and only_newer:
                 return False
             if current is not None and signed.version < current.version:
@@ -157,10 +157,11 @@ class KeywordStore:
 
     def vendor_list(self) -> VendorList | None:
         """The vendor list the box has (version, date; ``words`` is empty: read them with :meth:`all`)."""
-        return self._vendor(self.db.conn)
+        return self.vendor_list_in(self.db.conn)
 
     @staticmethod
-    def _vendor(conn) -> VendorList | None:
+    def vendor_list_in(conn) -> VendorList | None:
+        """:meth:`vendor_list` inside the caller's transaction."""
         stored = kv.get(conn, "vendor_keywords")
         if stored is not None:
             data = json.loads(stored)

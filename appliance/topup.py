@@ -13,10 +13,20 @@ Payload (20 bytes, big-endian)::
     issued    2   days since 2024-01-01 (UTC)
     expires   2   last valid day, days since 2024-01-01 (box local date); 0 = never
 
+Format 2 (22 bytes) adds, at the end::
+
+    keywords  2   the oldest vendor keyword list (its version) the box must have to take the code
+
+so new forbidden words reach boxes with the credit they buy: a box with an
+older list refuses the code (nothing spent) until the list the vendor sent
+with it is imported (appliance/keywords.py). The vendor mints format 2 only
+when it asks for a list (``vendor mint --min-keywords N``).
+
 The code is payload + signature (64 bytes) + CRC-16/CCITT of both (2 bytes),
 in Crockford base32 (no I, L, O, U; read case-insensitively, O as 0, I and L
-as 1), in groups of five: 138 characters. The CRC catches a typo before the
-signature is even checked, so a clerk hears "typo" rather than "forged".
+as 1), in groups of five: 138 characters (format 2: 141). The CRC catches a
+typo before the signature is even checked, so a clerk hears "typo" rather
+than "forged".
 """
 
 from __future__ import annotations
@@ -35,20 +45,24 @@ from appliance.errors import (
     TopUpAlreadyRedeemed,
     TopUpExpired,
     TopUpForged,
+    TopUpNeedsKeywords,
     TopUpTypo,
     TopUpUnsupported,
     TopUpWrongDevice,
 )
 
-VERSION = 1
+VERSION = 2
 EPOCH = date(2024, 1, 1)
 DOMAIN = b"smsgenie topup v1\x00"  # signatures over codes can never be mistaken for other signatures
-PAYLOAD = struct.Struct(">B5s6sIHH")
+#: The payload of each format this box reads.
+PAYLOADS = {1: struct.Struct(">B5s6sIHH"), 2: struct.Struct(">B5s6sIHHH")}
+PAYLOAD = PAYLOADS[1]
 SIGNATURE_BYTES = 64
-CODE_BYTES = PAYLOAD.size + SIGNATURE_BYTES + 2
 GROUP = 5
-
-CODE_CHARS = -(-CODE_BYTES * 8 // 5)
+#: Characters of a code of each format.
+CHARS = {v: -(-(p.size + SIGNATURE_BYTES + 2) * 8 // 5) for v, p in PAYLOADS.items()}
+CODE_BYTES = PAYLOAD.size + SIGNATURE_BYTES + 2
+CODE_CHARS = CHARS[1]
 
 
 def format_code(raw: str) -> str:
@@ -68,6 +82,8 @@ class TopUpCode:
     expires: date | None
     key_id: str
     """Fingerprint of the vendor key that signed it: spent serials are kept per key."""
+    min_keywords: int = 0
+    """The oldest vendor keyword list version the box must have to take it (0: any, or none)."""
 
     @property
     def serial_text(self) -> str:
@@ -75,16 +91,18 @@ class TopUpCode:
 
 
 def sign(private_key: Ed25519PrivateKey, *, device: bytes, serial: bytes, credits: int, issued: date,
-         expires: date | None) -> str:
-    """Make a code (the vendor's side)."""
+         expires: date | None, min_keywords: int = 0) -> str:
+    """Make a code (the vendor's side); format 2 when it asks for a keyword list version."""
     if not 0 < credits < 2 ** 32:
         raise ValueError("credits must be between 1 and 4,294,967,295")
     if len(device) != 5 or len(serial) != 6:
         raise ValueError("device id must be 5 bytes and serial 6 bytes")
     if expires is not None and expires < issued:
         raise ValueError(f"the code would expire ({expires}) before it is issued ({issued})")
-    payload = PAYLOAD.pack(VERSION, device, serial, credits, day_number(issued),
-                           day_number(expires) if expires else 0)
+    if not 0 <= min_keywords < 2 ** 16:
+        raise ValueError("the keyword list version must be between 0 and 65,535")
+    fields = [device, serial, credits, day_number(issued), day_number(expires) if expires else 0]
+    payload = (PAYLOADS[2].pack(2, *fields, min_keywords) if min_keywords else PAYLOADS[1].pack(1, *fields))
     body = payload + private_key.sign(DOMAIN + payload)
     return format_code(crockford.encode(body + struct.pack(">H", binascii.crc_hqx(body, 0xFFFF))))
 
@@ -92,10 +110,10 @@ def sign(private_key: Ed25519PrivateKey, *, device: bytes, serial: bytes, credit
 def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, today: date) -> TopUpCode:
     """Check a code for this box; each reason for refusal has its own exception and message."""
     raw = crockford.normalise(code)
-    if len(raw) != CODE_CHARS:
-        how = "short" if len(raw) < CODE_CHARS else "long"
-        raise TopUpTypo(f"the code is too {how}: {len(raw)} characters, a top-up code has {CODE_CHARS}. "
-                        f"Copy it again, whole")
+    if len(raw) not in CHARS.values():
+        how = "short" if len(raw) < CHARS[1] else "long"
+        raise TopUpTypo(f"the code is too {how}: {len(raw)} characters, a top-up code has {CHARS[1]} (or "
+                        f"{CHARS[2]}). Copy it again, whole")
     try:
         data = crockford.decode(raw)
     except ValueError as exc:
@@ -103,11 +121,15 @@ def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, 
     body, crc = data[:-2], struct.unpack(">H", data[-2:])[0]
     if binascii.crc_hqx(body, 0xFFFF) != crc:
         raise TopUpTypo("the code has a typo (its check digits do not match): check it character by character")
-    payload, signature = body[:PAYLOAD.size], body[PAYLOAD.size:]
-    version, dev, serial, credits, issued, expires = PAYLOAD.unpack(payload)
-    if version != VERSION:
-        raise TopUpUnsupported(f"this code is of format {version}; this box reads format {VERSION}. "
+    version = body[0]
+    layout = PAYLOADS.get(version)
+    if layout is None or len(body) != layout.size + SIGNATURE_BYTES:
+        if layout is not None or version <= VERSION:
+            raise TopUpTypo("the code has a typo (its length does not match its format): copy it again, whole")
+        raise TopUpUnsupported(f"this code is of format {version}; this box reads formats up to {VERSION}. "
                                f"Update the box's software, or ask the vendor for a format {VERSION} code")
+    payload, signature = body[:layout.size], body[layout.size:]
+    version, dev, serial, credits, issued, expires, *more = layout.unpack(payload)
     try:
         public_key.verify(signature, DOMAIN + payload)
     except InvalidSignature:
@@ -119,7 +141,7 @@ def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, 
     expiry = EPOCH + timedelta(days=expires) if expires else None
     if expiry is not None and today > expiry:
         raise TopUpExpired(f"this code expired on {expiry.isoformat()}. Ask your vendor for a new one")
-    return TopUpCode(dev, serial, credits, EPOCH + timedelta(days=issued), expiry, key_id)
+    return TopUpCode(dev, serial, credits, EPOCH + timedelta(days=issued), expiry, key_id, *more)
 
 
 def redeem(queue, code: TopUpCode, key=None) -> int:
@@ -132,6 +154,8 @@ def redeem(queue, code: TopUpCode, key=None) -> int:
     """
     ledger = queue.ledger
     with queue.db.atomic() as conn:
+        if code.min_keywords:
+            _check_keywords(conn, code.min_keywords)
         spent = conn.execute("SELECT redeemed_at, credits FROM spent_code WHERE key_id = ? AND serial = ?",
                              (code.key_id, code.serial_text)).fetchone()
         if spent:
@@ -152,6 +176,17 @@ def redeem(queue, code: TopUpCode, key=None) -> int:
                      " VALUES (?, ?, ?, ?, ?, ?)",
                      (code.key_id, code.serial_text, queue.clock.time(), code.credits, ledger_id, receipt_code))
         return balance
+
+
+def _check_keywords(conn, needed: int) -> None:
+    from appliance.keywords import KeywordStore  # noqa: PLC0415 - the screen is only needed here
+
+    current = KeywordStore.vendor_list_in(conn)
+    if current is None or current.version < needed:
+        has = f"version {current.version}" if current is not None else "no vendor list"
+        raise TopUpNeedsKeywords(f"this code needs the vendor's keyword list version {needed} or newer, and this "
+                                 f"box has {has}: import the list the vendor sent with the code (admin page, or "
+                                 f"'smsgenie keywords import FILE'), then enter the code again. Nothing was spent")
 
 
 def receipt_of(queue, code: TopUpCode) -> str | None:

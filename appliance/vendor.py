@@ -87,8 +87,9 @@ def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
 
 
 def mint(private_key: Ed25519PrivateKey, device: bytes, credits: int, *, count: int = 1,
-         expires: date | None = None, issued: date | None = None) -> list[tuple[str, str]]:
-    """``count`` fresh codes for ``device``; returns (serial, code) pairs."""
+         expires: date | None = None, issued: date | None = None, min_keywords: int = 0) -> list[tuple[str, str]]:
+    """``count`` fresh codes for ``device``; returns (serial, code) pairs. With ``min_keywords``, a box takes
+    them only once it has the vendor's keyword list of that version or newer."""
     if count < 1:
         raise ValueError("count must be at least 1")
     issued = issued or date.today()
@@ -96,7 +97,7 @@ def mint(private_key: Ed25519PrivateKey, device: bytes, credits: int, *, count: 
     for _ in range(count):
         serial = os.urandom(6)
         code = topup.sign(private_key, device=device, serial=serial, credits=credits, issued=issued,
-                          expires=expires)
+                          expires=expires, min_keywords=min_keywords)
         out.append((crockford.encode(serial), code))
     return out
 

@@ -250,11 +250,48 @@ def test_each_refusal_has_its_own_reason(bare_queue, keys, tmp_path):
 def test_a_newer_format_is_named_as_such(keys):
     private, public, key_id, _ = keys
     raw = bytearray(crockford.decode(crockford.normalise(code_for(private))))
-    raw[0] = 2
+    raw[0] = 3
     body = bytes(raw[:-2])
     newer = crockford.encode(body + topup.binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big"))
-    with pytest.raises(TopUpUnsupported, match="format 2"):
+    with pytest.raises(TopUpUnsupported, match="format 3; this box reads formats up to 2"):
         topup.verify(newer, public, key_id, BOX, TODAY)
+
+
+def test_a_code_that_needs_a_newer_keyword_list_waits_for_it(bare_queue, keys):
+    """Format 2 carries the oldest vendor keyword list the box must have: new words come with the credit."""
+    from appliance.errors import TopUpNeedsKeywords
+    from appliance.keywords import KeywordStore, VendorList
+
+    private, public, key_id, _ = keys
+    code = topup.sign(private, device=BOX, serial=os.urandom(6), credits=80, issued=TODAY, expires=None,
+                      min_keywords=7)
+    assert len(crockford.normalise(code)) == topup.CHARS[2] == 141
+    verified = topup.verify(code, public, key_id, BOX, TODAY)
+    assert verified.min_keywords == 7 and verified.credits == 80
+    with pytest.raises(TopUpNeedsKeywords, match="needs the vendor's keyword list version 7 or newer, and this box "
+                                                 "has no vendor list"):
+        topup.redeem(bare_queue, verified)
+    store = KeywordStore(bare_queue.db, bare_queue.clock)
+    store.replace_vendor(VendorList(["发票"], 6, "2026-11-01"))
+    with pytest.raises(TopUpNeedsKeywords, match="has version 6.*Nothing was spent"):
+        topup.redeem(bare_queue, verified)
+    assert bare_queue.ledger.balance() == 0
+    store.replace_vendor(VendorList(["发票", "套现"], 7, "2026-12-01"))
+    assert topup.redeem(bare_queue, verified) == 80
+    tampered = tamper(code, 40)
+    with pytest.raises((TopUpTypo, TopUpForged)):
+        topup.verify(tampered, public, key_id, BOX, TODAY)
+    assert topup.verify(code_for(private), public, key_id, BOX, TODAY).min_keywords == 0  # format 1 still reads
+
+
+def test_vendor_mint_asks_for_a_keyword_list(tmp_path, keys):
+    runner = CliRunner()
+    out = tmp_path / "v"
+    runner.invoke(cli, ["vendor", "keygen", "--out", str(out)])
+    result = runner.invoke(cli, ["vendor", "mint", "--key", str(out / "vendor.key"), "--device",
+                                 format_device_id(BOX), "--credits", "50", "--min-keywords", "3"])
+    public, key_id = vendor.parse_public_key((out / "vendor.pub").read_text())
+    assert topup.verify(result.output.strip(), public, key_id, BOX, date.today()).min_keywords == 3
 
 
 def test_replay_is_refused_after_a_restart(tmp_path, keys, fake_clock):

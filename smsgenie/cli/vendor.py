@@ -70,16 +70,19 @@ def sign_keywords(key_path: str, version: int | None, baseline: bool, files: tup
 @click.option("--count", type=click.IntRange(1, 100_000), default=1, show_default=True)
 @click.option("--expires", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last valid day, YYYY-MM-DD.")
 @click.option("--csv", "csv_path", metavar="FILE", help="Write serial,device,credits,expires,code rows here.")
+@click.option("--min-keywords", type=click.IntRange(0, 65_535), default=0, metavar="N",
+              help="The box takes the codes only once it has your keyword list version N or newer (send it along).")
 @friendly_errors
 def mint(key_path: str, device: str, credits: int, count: int, expires: datetime | None,
-         csv_path: str | None) -> None:
+         csv_path: str | None, min_keywords: int) -> None:
     """Make top-up codes for one box, one per line."""
     dev = parse_device_id(device)
     last_day = expires.date() if expires else None
     if last_day is not None and last_day < date.today():
         raise click.ClickException(f"--expires {last_day} has already passed: give the last day the codes may "
                                    f"be redeemed, today or later")
-    codes = make_codes(load_private_key(key_path), dev, credits, count=count, expires=last_day)
+    codes = make_codes(load_private_key(key_path), dev, credits, count=count, expires=last_day,
+                       min_keywords=min_keywords)
     if csv_path:
         try:
             write_codes_csv(csv_path, codes, dev, credits, last_day)
