@@ -23,6 +23,7 @@ from appliance.attempts import Attempts
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import SmsGenieError
+from appliance.text import say
 
 ROLES = ("admin", "staff")
 #: Wrong set-up PINs before the PIN stops working (a new one comes with the next start, or setup-pin --new).
@@ -77,7 +78,9 @@ def _dummy_hash() -> str:
 
 
 def waiting(seconds: float) -> str:
-    return f"{seconds:.0f} seconds" if seconds < 90 else f"{seconds / 60:.0f} minutes"
+    if seconds < 90:
+        return say("{n} seconds", n=f"{seconds:.0f}")
+    return say("{n} minutes", n=f"{seconds / 60:.0f}")
 
 
 def token_digest(token: str) -> str:
@@ -129,13 +132,13 @@ class Accounts:
     def create(self, username: str, password: str, role: str) -> User:
         username = username.strip()
         if not username or len(username) > 32 or any(c.isspace() for c in username):
-            raise AccountError("a username is 1 to 32 characters without spaces")
+            raise AccountError(say("a username is 1 to 32 characters without spaces"))
         if role not in ROLES:
-            raise AccountError(f"the role is {' or '.join(ROLES)}")
+            raise AccountError(say("the role is {roles}", roles=" or ".join(ROLES)))
         check_password(password, username)
         with self.db.atomic() as conn:
             if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
-                raise AccountError(f"there is already a user called {username!r}")
+                raise AccountError(say("there is already a user called {name}", name=repr(username)))
             cur = conn.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
                                (username, hash_secret(password), role, self.clock.time()))
             return User(cur.lastrowid, username, role)
@@ -147,10 +150,10 @@ class Accounts:
         keys = {f"address:{address}": "address", f"account:{username.lower()}": "account"}
         refused = Attempts(self.db, self.clock).begin(keys)
         if refused is not None:
-            raise LoginRefused(f"too many wrong tries: wait {waiting(refused.wait)}, then try again")
+            raise LoginRefused(say("too many wrong tries: wait {wait}, then try again", wait=waiting(refused.wait)))
         row = self.db.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
         if not check_secret(password, row["password_hash"] if row else _dummy_hash()) or row is None:
-            raise LoginRefused("wrong username or password")
+            raise LoginRefused(say("wrong username or password"))
         Attempts(self.db, self.clock).succeeded(keys)
         return User(row["id"], row["username"], row["role"])
 
@@ -175,13 +178,13 @@ class Accounts:
     def change_password(self, user_id: int, old: str, new: str) -> None:
         row = self.db.execute("SELECT username, password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
         if row is None or not check_secret(old, row["password_hash"]):
-            raise AccountError("the current password is not right")
+            raise AccountError(say("the current password is not right"))
         self.set_password(user_id, new)
 
     def set_password(self, user_id: int, new: str) -> None:
         row = self.db.execute("SELECT username FROM users WHERE id = ?", (user_id,)).fetchone()
         if row is None:
-            raise AccountError("no such user")
+            raise AccountError(say("no such user"))
         check_password(new, row["username"])
         with self.db.atomic() as conn:  # a new password ends every session the old one opened
             conn.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0,"
@@ -190,14 +193,14 @@ class Accounts:
     def set_role(self, user_id: int, role: str) -> None:
         """Make a user admin or staff; their sessions end (they sign in again with the new rights)."""
         if role not in ROLES:
-            raise AccountError(f"the role is {' or '.join(ROLES)}")
+            raise AccountError(say("the role is {roles}", roles=" or ".join(ROLES)))
         with self.db.atomic() as conn:
             row = conn.execute("SELECT role FROM users WHERE id = ?", (user_id,)).fetchone()
             if row is None:
-                raise AccountError("no such user")
+                raise AccountError(say("no such user"))
             admins = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetchone()[0]
             if row["role"] == "admin" and role != "admin" and admins <= 1:
-                raise AccountError("this is the last admin; make another admin first")
+                raise AccountError(say("this is the last admin; make another admin first"))
             conn.execute("UPDATE users SET role = ?, session_epoch = session_epoch + 1 WHERE id = ?", (role, user_id))
 
     # --- sessions ------------------------------------------------------------------------
@@ -225,10 +228,10 @@ class Accounts:
         with self.db.atomic() as conn:
             row = conn.execute("SELECT role FROM users WHERE id = ?", (user_id,)).fetchone()
             if row is None:
-                raise AccountError("no such user")
+                raise AccountError(say("no such user"))
             admins = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetchone()[0]
             if row["role"] == "admin" and admins <= 1:
-                raise AccountError("this is the last admin; make another admin first")
+                raise AccountError(say("this is the last admin; make another admin first"))
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
 
     # --- the first-run set-up PIN ----------------------------------------------------------
@@ -253,7 +256,7 @@ class Accounts:
         """Create the first admin, if ``pin`` is the set-up PIN. Five wrong PINs void it; each try is counted
         before the PIN is checked, so tries at the same moment get no more chances."""
         if self.any_users():
-            raise AccountError("the box is already set up; log in instead")
+            raise AccountError(say("the box is already set up; log in instead"))
         with self.db.atomic() as conn:
             pin_hash = kv.get(conn, "setup_pin")
             failures = int(kv.get(conn, "setup_pin_failures") or 0) + 1
@@ -263,14 +266,14 @@ class Accounts:
             elif pin_hash is not None:
                 kv.put(conn, "setup_pin_failures", str(failures))
         if pin_hash is None:
-            raise AccountError("there is no set-up PIN now: restart the box, or on the box run "
-                               "'smsgenie setup-pin --new'")
+            raise AccountError(say("there is no set-up PIN now: restart the box, or on the box run "
+                                   "'smsgenie setup-pin --new'"))
         if not check_secret(pin.strip(), pin_hash):
             if failures >= MAX_FAILURES:
                 with self.db.atomic() as conn:
                     kv.delete(conn, "setup_pin", "setup_pin_shown")
-                raise AccountError("too many wrong PINs: that PIN no longer works; restart the box for a new one")
-            raise AccountError("that is not the set-up PIN shown on the box")
+                raise AccountError(say("too many wrong PINs: that PIN no longer works; restart the box for a new one"))
+            raise AccountError(say("that is not the set-up PIN shown on the box"))
         user = self.create(username, password, "admin")
         with self.db.atomic() as conn:
             kv.delete(conn, "setup_pin", "setup_pin_shown", "setup_pin_failures")
@@ -282,10 +285,10 @@ class Accounts:
         """Make a token for ``name`` (e.g. "POS") that may do ``scopes`` (see :data:`SCOPES`); the plain
         token is returned once and not kept."""
         if not name.strip():
-            raise AccountError("give the token a name, such as the system that will use it")
+            raise AccountError(say("give the token a name, such as the system that will use it"))
         scopes = sorted(set(scopes))
         if not scopes or not set(scopes) <= set(SCOPES):
-            raise AccountError(f"a token may do some of: {', '.join(SCOPES)}")
+            raise AccountError(say("a token may do some of: {scopes}", scopes=", ".join(SCOPES)))
         token = "sg_" + secrets.token_urlsafe(32)
         with self.db.atomic() as conn:
             conn.execute("INSERT INTO api_tokens (name, token_hash, created_at, scopes) VALUES (?, ?, ?, ?)",
@@ -318,8 +321,8 @@ class Accounts:
 
 def check_password(password: str, username: str = "") -> None:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+        raise AccountError(say("a password needs at least {n} characters", n=MIN_PASSWORD))
     if username and username.lower() in password.lower():
-        raise AccountError("the password must not contain the username")
+        raise AccountError(say("the password must not contain the username"))
     if password.lower() in COMMON_PASSWORDS or len(set(password)) < 4:
-        raise AccountError("that password is one guessers try first: choose another (a short sentence works)")
+        raise AccountError(say("that password is one guessers try first: choose another (a short sentence works)"))

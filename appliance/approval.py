@@ -29,6 +29,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.messages import TRANSACTIONAL
+from appliance.text import say
 
 AWAITING = "awaiting"
 DECLINED = "declined"
@@ -54,7 +55,7 @@ def needs(conn: sqlite3.Connection, setting: str, kind: str, by: str | None) -> 
 
 def declined_reason(who: str | None) -> str:
     """What the record says of a message whose list an admin declined."""
-    return f"the list was declined by {who or 'an admin'} at approval; not sent, not charged"
+    return say("the list was declined by {who} at approval; not sent, not charged", who=who or "an admin")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ class Approvals:
             if row is None:
                 raise MessageNotFound(f"no send list {list_id}")
             if row["state"] != AWAITING:
-                raise ListStateError(f"the list is {row['state']}, not awaiting approval: someone decided already")
+                raise ListStateError(say("the list is {state}, not awaiting approval: someone decided already",
+                                         state=row["state"]))
             conn.execute("UPDATE send_list SET state = ?, approved_by = ?, approved_at = ? WHERE id = ?",
                          (state, who, self.clock.time(), list_id))
         from appliance.sendlists import SendLists  # noqa: PLC0415 - sendlists builds on the queue, as this does

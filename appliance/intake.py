@@ -55,6 +55,7 @@ from appliance.sendlist import Table, open_table
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.template import Template
+from appliance.text import say
 
 #: A start time this far in the past is taken as "now" (the form was filled a moment ago).
 START_GRACE_SECONDS = 120.0
@@ -199,10 +200,10 @@ class Intake:
     def require_vendor_keywords(self, kind: str) -> None:
         """Marketing goes only from a box that has the vendor's forbidden words (appliance/keywords.py)."""
         if kind == MARKETING and KeywordStore(self.db, self.clock).vendor_list() is None:
-            raise NoVendorKeywords(
+            raise NoVendorKeywords(say(
                 "this box has no forbidden-word list from the vendor yet, so marketing lists are refused: the "
                 "admin imports the vendor's signed list (admin page, or 'smsgenie keywords import FILE'). "
-                "Transactional messages (a customer's own order or appointment) can be sent meanwhile")
+                "Transactional messages (a customer's own order or appointment) can be sent meanwhile"))
 
     def check_start(self, start_at: float | None) -> float | None:
         """A start time for a list: None (now) or a time to come; one a moment ago counts as now."""

@@ -45,6 +45,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import KeywordListError
 from appliance.forbidden import KeywordScreen, normalise
+from appliance.text import say
 
 HEADER = "# smsgenie keywords v2"
 HEADER_V1 = "# smsgenie keywords v1"
@@ -76,7 +77,8 @@ def _header_int(text: str, prefix: str) -> int:
             try:
                 return int(line[len(prefix):].strip())
             except ValueError:
-                raise KeywordListError(f"the keyword list's {prefix.strip('# ')!r} line is not a number") from None
+                raise KeywordListError(say("the keyword list's {line!r} line is not a number",
+                                           line=prefix.strip("# "))) from None
         if line and not line.startswith("#"):
             break
     return 0
@@ -95,7 +97,7 @@ def read_words(text: str) -> list[str]:
 def sign_list(private_key: Ed25519PrivateKey, words: list[str], issued: date, version: int) -> str:
     """The vendor's side: a signed list of ``words``, numbered ``version`` (each list a higher one)."""
     if version < 1:
-        raise KeywordListError("a keyword list's version is a whole number from 1, higher for each new list")
+        raise KeywordListError(say("a keyword list's version is a whole number from 1, higher for each new list"))
     body = "\n".join([HEADER, f"# version {version}", f"# issued {issued.isoformat()}", *words]) + "\n"
     signature = private_key.sign(DOMAIN + body.encode("utf-8"))
     return body + SIGNATURE_PREFIX + base64.b64encode(signature).decode("ascii") + "\n"
@@ -105,17 +107,18 @@ def verify_list(text: str, public_key: Ed25519PublicKey) -> VendorList:
     """A signed list's words, version and date; KeywordListError if it is not one, or not the vendor's."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if not text.startswith((HEADER, HEADER_V1)):
-        raise KeywordListError(f"not a signed keyword list (it should start with {HEADER!r})")
+        raise KeywordListError(say("not a signed keyword list (it should start with {header!r})", header=HEADER))
     cut = text.rfind("\n" + SIGNATURE_PREFIX)
     if cut < 0:
-        raise KeywordListError("the keyword list has no vendor signature line; ask the vendor for the signed file")
+        raise KeywordListError(say("the keyword list has no vendor signature line; ask the vendor for the signed "
+                                   "file"))
     body = text[:cut + 1]
     try:
         signature = base64.b64decode(text[cut + 1 + len(SIGNATURE_PREFIX):].strip(), validate=True)
         public_key.verify(signature, DOMAIN + body.encode("utf-8"))
     except (binascii.Error, ValueError, InvalidSignature):
-        raise KeywordListError("the keyword list's signature does not match the vendor key: it was changed "
-                               "after signing, or is not from your vendor") from None
+        raise KeywordListError(say("the keyword list's signature does not match the vendor key: it was changed "
+                                   "after signing, or is not from your vendor")) from None
     issued = next((line[len("# issued "):].strip() for line in body.splitlines() if line.startswith("# issued ")), "")
     return VendorList(read_words(body), _header_int(body, "# version ") if text.startswith(HEADER) else 0, issued)
 
@@ -143,9 +146,9 @@ class KeywordStore:
             if current is not None and signed.version < current.version and only_newer:
                 return False
             if current is not None and signed.version < current.version:
-                raise KeywordListError(f"this is the vendor's keyword list version {signed.version}; the box has "
-                                       f"version {current.version} already, and a list never goes back to an "
-                                       f"older one. Ask the vendor for their newest list")
+                raise KeywordListError(say("this is the vendor's keyword list version {given}; the box has version "
+                                           "{has} already, and a list never goes back to an older one. Ask the "
+                                           "vendor for their newest list", given=signed.version, has=current.version))
             if current is not None and signed.version == current.version and signed.version:
                 return False
             conn.execute("DELETE FROM keyword WHERE source = 'vendor'")
@@ -176,7 +179,7 @@ class KeywordStore:
             for word in words:
                 word = word.strip()
                 if not normalise(word):
-                    raise KeywordListError(f"{word!r} has no letters or digits to match")
+                    raise KeywordListError(say("{word!r} has no letters or digits to match", word=word))
                 added += conn.execute("INSERT OR IGNORE INTO keyword (source, word, added_at, note)"
                                       " VALUES ('local', ?, ?, ?)", (word, self.clock.time(), note or None)).rowcount
         return added
@@ -200,6 +203,7 @@ def import_file(store: KeywordStore, path: str | os.PathLike, public_key: Ed2551
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise KeywordListError(f"cannot read the keyword list {path}: {exc}") from None
+        raise KeywordListError(say("cannot read the keyword list {path}: {why}", path=str(path),
+                                   why=str(exc))) from None
     signed = verify_list(text, public_key)
     return signed, store.replace_vendor(signed, only_newer=only_newer)

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import phonenumbers
 from phonenumbers import PhoneNumberType, carrier
 
+from appliance.text import say
+
 CARRIERS = {
     "China Mobile": "China Mobile",
     "China Unicom": "China Unicom",
@@ -44,6 +46,10 @@ class NumberProblem(ValueError):
         self.reason = reason
         super().__init__(detail)
 
+
+#: Why a value is refused (a row's reason in the preview).
+INVALID = say("invalid")
+NOT_MOBILE = say("not a mobile number")
 
 _CN_MOBILE_SHAPE = re.compile(r"(?:\+86|0086|86)?(1\d{10})")
 _CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
@@ -87,10 +93,10 @@ def normalise(raw: str, region: str = "CN") -> Number:
             national = shape.group(1)
             return Number("+86" + national, _cn_carrier(national))
     if not text:
-        raise NumberProblem("invalid", "no phone number")
+        raise NumberProblem(INVALID, say("no phone number"))
     if _SCIENTIFIC.fullmatch(text):
-        raise NumberProblem("invalid", f"Excel turned this number into {raw.strip()!r} and lost digits: format the "
-                                       f"phone column as Text in Excel and export again")
+        raise NumberProblem(INVALID, say("Excel turned this number into {value!r} and lost digits: format the "
+                                         "phone column as Text in Excel and export again", value=raw.strip()))
     if text.startswith("00"):
         text = "+" + text[2:]
     elif region == "CN" and len(text) == 13 and text.startswith("86") and text.isdigit():
@@ -98,11 +104,12 @@ def normalise(raw: str, region: str = "CN") -> Number:
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        raise NumberProblem("invalid", f"{raw.strip()!r} is not a phone number") from None
+        raise NumberProblem(INVALID, say("{value!r} is not a phone number", value=raw.strip())) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise NumberProblem("invalid", f"{raw.strip()!r} is not a valid phone number")
+        raise NumberProblem(INVALID, say("{value!r} is not a valid phone number", value=raw.strip()))
     if phonenumbers.number_type(parsed) not in MOBILE_TYPES:
-        raise NumberProblem("not a mobile number", f"{raw.strip()!r} is not a mobile number (SMS needs a mobile)")
+        raise NumberProblem(NOT_MOBILE, say("{value!r} is not a mobile number (SMS needs a mobile)",
+                                            value=raw.strip()))
     name = carrier.name_for_number(parsed, "en")
     return Number(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
                   CARRIERS.get(name, name))

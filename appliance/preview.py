@@ -23,6 +23,7 @@ from appliance.plan import cost
 from appliance.privacy import mask_number
 from appliance.sendlist import Table
 from appliance.template import Template
+from appliance.text import message_of, say
 from hw.modem.segments import GSM7, split
 
 SAMPLE_ROWS = 5
@@ -33,15 +34,19 @@ PROGRESS_EVERY = 1000
 #: The same text to this many numbers, with no merge field, looks like spam to carriers.
 IDENTICAL_TEXT_WARNING = 50
 
-INVALID = "invalid"
-NOT_MOBILE = "not a mobile number"
-DUPLICATE = "duplicate"
-OPTED_OUT = "opted out"
-FORBIDDEN = "blocked by a forbidden word"
-UNREADABLE = "unreadable characters"
-TOO_LONG = "message too long"
-EMPTY = "empty message"
-CONTROL = "control characters"
+INVALID = phones.INVALID
+NOT_MOBILE = phones.NOT_MOBILE
+DUPLICATE = say("duplicate")
+OPTED_OUT = say("opted out")
+FORBIDDEN = say("blocked by a forbidden word")
+UNREADABLE = say("unreadable characters")
+TOO_LONG = say("message too long")
+EMPTY = say("empty message")
+CONTROL = say("control characters")
+#: Each row's detail that says the same for every row, made once.
+_UNREADABLE_ROW = say("the row has characters that are not valid text; re-save the file as CSV UTF-8")
+_ALREADY_LISTED = say("the number is already in the list")
+_ASKED_NOT_TO = say("the customer asked not to get texts")
 #: Characters no phone shows (C0 and C1 controls), but line breaks, which SMS carries.
 _CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -173,21 +178,20 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
             continue
         raw = cells[phone] if phone < len(cells) else ""
         if "\ufffd" in "\x00".join(cells):
-            _refuse(preview, row_no, raw, UNREADABLE,
-                    "the row has characters that are not valid text; re-save the file as CSV UTF-8")
+            _refuse(preview, row_no, raw, UNREADABLE, _UNREADABLE_ROW)
             continue
         try:
             number = phones.normalise(raw, region)
         except phones.NumberProblem as problem:
-            _refuse(preview, row_no, raw, problem.reason, str(problem))
+            _refuse(preview, row_no, raw, problem.reason, message_of(problem))
             continue
         key = int(number.e164[1:])
         if key in seen:
-            _refuse(preview, row_no, raw, DUPLICATE, "the number is already in the list")
+            _refuse(preview, row_no, raw, DUPLICATE, _ALREADY_LISTED)
             continue
         seen.add(key)
         if number.e164 in opted_out:
-            _refuse(preview, row_no, raw, OPTED_OUT, "the customer asked not to get texts")
+            _refuse(preview, row_no, raw, OPTED_OUT, _ASKED_NOT_TO)
             continue
         text, refusal, priced = _message(pieces_of(cells), template.signature, screen, costs)
         if refusal is not None:
@@ -227,7 +231,7 @@ def _message(pieces: list[str], signature: str, screen: KeywordScreen, costs: di
     try:
         return text, None, _priced(costs, text)
     except MessageTextError as exc:
-        return text, (TOO_LONG, str(exc)), None
+        return text, (TOO_LONG, message_of(exc)), None
 
 
 def _priced(costs: dict, text: str) -> tuple[str, int, str | None]:
@@ -244,14 +248,15 @@ def _text_problem(text: str, pieces: list[str], signature: str, screen: KeywordS
     """Why this text, as the customer would read it, cannot go: nothing but the signature, a character no
     phone shows, or a forbidden word (reason, detail); None when it can."""
     if not (text.replace(signature, "") if signature else text).strip():
-        return EMPTY, "the message has no text" + (" but the signature" if signature else "")
+        return EMPTY, say("the message has no text but the signature") if signature else say("the message has no text")
     control = None if text.isprintable() else _CONTROL.search(text)  # (a line break is not printable: look)
     if control is not None:
-        return CONTROL, (f"the text has the control character U+{ord(control.group()):04X}, which no phone shows: "
-                         f"remove it")
+        return CONTROL, say("the text has the control character U+{code:04X}, which no phone shows: remove it",
+                            code=ord(control.group()))
     hit = screen.find_pieces(pieces)
     if hit is not None:
-        return FORBIDDEN, f"contains {hit.word!r} ({'vendor list' if hit.source == 'vendor' else 'shop list'})"
+        return FORBIDDEN, say("contains {word!r} ({list})", word=hit.word,
+                              list=say("vendor list") if hit.source == "vendor" else say("shop list"))
     return None
 
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from appliance import kv
 from appliance.db import Database
 from appliance.errors import SettingsError
+from appliance.text import Text, say
 
 NAME_MAX = 40
 LICENCE_MAX = 40
@@ -33,22 +34,23 @@ def read(conn: sqlite3.Connection) -> Shop:
     return Shop(kv.get(conn, "shop_name") or "", kv.get(conn, "shop_licence") or "")
 
 
-def _clean(value: str, what: str, longest: int, required: bool) -> str:
+def _clean(value: str, what: Text, longest: int, required: bool) -> str:
     text = " ".join(str(value).split())
     if required and not text:
-        raise SettingsError(f"the shop's {what} is needed: the message record names the shop that sent each text")
+        raise SettingsError(say("the shop's {what} is needed: the message record names the shop that sent each "
+                                "text", what=what))
     if len(text) > longest:
-        raise SettingsError(f"the shop's {what} is at most {longest} characters")
+        raise SettingsError(say("the shop's {what} is at most {n} characters", what=what, n=longest))
     if any(unicodedata.category(c).startswith("C") for c in text):
-        raise SettingsError(f"the shop's {what} has a control character in it")
+        raise SettingsError(say("the shop's {what} has a control character in it", what=what))
     return text
 
 
 def check(name: str, licence: str) -> Shop:
     """The shop's name (required) and registration or licence number (may be empty), tidied; or
     :class:`SettingsError` saying what is wrong."""
-    return Shop(_clean(name, "name", NAME_MAX, True),
-                _clean(licence, "registration or licence number", LICENCE_MAX, False))
+    return Shop(_clean(name, say("name"), NAME_MAX, True),
+                _clean(licence, say("registration or licence number"), LICENCE_MAX, False))
 
 
 def save(db: Database, name: str, licence: str) -> Shop:

@@ -50,6 +50,7 @@ from appliance.errors import (
     TopUpUnsupported,
     TopUpWrongDevice,
 )
+from appliance.text import say
 
 VERSION = 2
 EPOCH = date(2024, 1, 1)
@@ -111,36 +112,40 @@ def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, 
     """Check a code for this box; each reason for refusal has its own exception and message."""
     raw = crockford.normalise(code)
     if len(raw) not in CHARS.values():
-        how = "short" if len(raw) < CHARS[1] else "long"
-        raise TopUpTypo(f"the code is too {how}: {len(raw)} characters, a top-up code has {CHARS[1]} (or "
-                        f"{CHARS[2]}). Copy it again, whole")
+        if len(raw) < CHARS[1]:
+            raise TopUpTypo(say("the code is too short: {n} characters, a top-up code has {chars} (or {chars2}). "
+                                "Copy it again, whole", n=len(raw), chars=CHARS[1], chars2=CHARS[2]))
+        raise TopUpTypo(say("the code is too long: {n} characters, a top-up code has {chars} (or {chars2}). Copy "
+                            "it again, whole", n=len(raw), chars=CHARS[1], chars2=CHARS[2]))
     try:
         data = crockford.decode(raw)
     except ValueError as exc:
-        raise TopUpTypo(f"the code has a typo: {exc}. Check it character by character") from None
+        raise TopUpTypo(say("the code has a typo ({what}): check it character by character",
+                            what=str(exc))) from None
     body, crc = data[:-2], struct.unpack(">H", data[-2:])[0]
     if binascii.crc_hqx(body, 0xFFFF) != crc:
-        raise TopUpTypo("the code has a typo (its check digits do not match): check it character by character")
+        raise TopUpTypo(say("the code has a typo (its check digits do not match): check it character by character"))
     version = body[0]
     layout = PAYLOADS.get(version)
     if layout is None or len(body) != layout.size + SIGNATURE_BYTES:
         if layout is not None or version <= VERSION:
-            raise TopUpTypo("the code has a typo (its length does not match its format): copy it again, whole")
-        raise TopUpUnsupported(f"this code is of format {version}; this box reads formats up to {VERSION}. "
-                               f"Update the box's software, or ask the vendor for a format {VERSION} code")
+            raise TopUpTypo(say("the code has a typo (its length does not match its format): copy it again, whole"))
+        raise TopUpUnsupported(say("this code is of format {version}; this box reads formats up to {latest}. Update "
+                                   "the box's software, or ask the vendor for a format {latest} code",
+                                   version=version, latest=VERSION))
     payload, signature = body[:layout.size], body[layout.size:]
     version, dev, serial, credits, issued, expires, *more = layout.unpack(payload)
     try:
         public_key.verify(signature, DOMAIN + payload)
     except InvalidSignature:
-        raise TopUpForged("this code was not issued by your vendor (its signature does not match the vendor key "
-                          "in the box's config). Ask your vendor for a new code") from None
+        raise TopUpForged(say("this code was not issued by your vendor (its signature does not match the vendor "
+                              "key in the box's config). Ask your vendor for a new code")) from None
     if dev != device:
-        raise TopUpWrongDevice(f"this code is for box {format_device_id(dev)}, and this box is "
-                               f"{format_device_id(device)}. Ask your vendor for a code for this box")
+        raise TopUpWrongDevice(say("this code is for box {other}, and this box is {this}. Ask your vendor for a "
+                                   "code for this box", other=format_device_id(dev), this=format_device_id(device)))
     expiry = EPOCH + timedelta(days=expires) if expires else None
     if expiry is not None and today > expiry:
-        raise TopUpExpired(f"this code expired on {expiry.isoformat()}. Ask your vendor for a new one")
+        raise TopUpExpired(say("this code expired on {day}. Ask your vendor for a new one", day=expiry.isoformat()))
     return TopUpCode(dev, serial, credits, EPOCH + timedelta(days=issued), expiry, key_id, *more)
 
 
@@ -160,8 +165,8 @@ def redeem(queue, code: TopUpCode, key=None) -> int:
                              (code.key_id, code.serial_text)).fetchone()
         if spent:
             when = datetime.fromtimestamp(spent["redeemed_at"]).strftime("%Y-%m-%d %H:%M")
-            raise TopUpAlreadyRedeemed(f"this code was already redeemed on {when} (+{spent['credits']} credits); "
-                                       f"a code counts once")
+            raise TopUpAlreadyRedeemed(say("this code was already redeemed on {when} (+{credits} credits); a code "
+                                           "counts once", when=when, credits=spent["credits"]))
         balance = ledger.record(conn, "topup", code.credits, code_serial=code.serial_text,
                                 note=f"top-up code {code.serial_text}")
         ledger_id = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0]
@@ -183,10 +188,11 @@ def _check_keywords(conn, needed: int) -> None:
 
     current = KeywordStore.vendor_list_in(conn)
     if current is None or current.version < needed:
-        has = f"version {current.version}" if current is not None else "no vendor list"
-        raise TopUpNeedsKeywords(f"this code needs the vendor's keyword list version {needed} or newer, and this "
-                                 f"box has {has}: import the list the vendor sent with the code (admin page, or "
-                                 f"'smsgenie keywords import FILE'), then enter the code again. Nothing was spent")
+        has = say("version {v}", v=current.version) if current is not None else say("no vendor list")
+        raise TopUpNeedsKeywords(say("this code needs the vendor's keyword list version {needed} or newer, and "
+                                     "this box has {has}: import the list the vendor sent with the code (admin "
+                                     "page, or 'smsgenie keywords import FILE'), then enter the code again. Nothing "
+                                     "was spent", needed=needed, has=has))
 
 
 def receipt_of(queue, code: TopUpCode) -> str | None:

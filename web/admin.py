@@ -20,7 +20,7 @@ from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
 from appliance.vendor import parse_public_key
 from web.credit import this_device
-from web.i18n import gettext
+from web.i18n import gettext, translate
 from web.state import accounts, admin_required, clock, config, current_user, db, queue
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -62,7 +62,7 @@ def settings():
             if key in request.form:
                 save_setting(config().data_dir, key, request.form.getlist(key)[-1])  # a checkbox: its last
     except SettingsError as exc:
-        return _render(error=str(exc), status=400)
+        return _render(error=translate(exc), status=400)
     return _render(done=gettext("Settings saved."))
 
 
@@ -72,7 +72,7 @@ def shop_identity():
     try:
         shop.save(db(), request.form.get("shop_name", ""), request.form.get("shop_licence", ""))
     except SettingsError as exc:
-        return _render(error=str(exc), status=400)
+        return _render(error=translate(exc), status=400)
     return _render(done=gettext("Settings saved."))
 
 
@@ -85,7 +85,7 @@ def caps(label):
     try:
         save_caps(config().data_dir, label, {name: request.form.get(name, "") for name in CAP_FIELDS})
     except SettingsError as exc:
-        return _render(error=str(exc), status=400)
+        return _render(error=translate(exc), status=400)
     return _render(done=gettext("Caps of %(label)s saved; the box uses them within a minute.", label=label))
 
 
@@ -102,7 +102,7 @@ def keywords():
             words = [w for w in request.form.get("words", "").split() if w]
             store.add_local(words, request.form.get("note", ""))
     except KeywordListError as exc:
-        return _render(error=str(exc), status=400)
+        return _render(error=translate(exc), status=400)
     return redirect(url_for("admin.page"))
 
 
@@ -148,7 +148,7 @@ def users():
                 raise AccountError(gettext("Ask another admin to change your own role."))
             acc.set_role(uid, request.form.get("role", ""))
     except (AccountError, ValueError) as exc:
-        return _render(error=str(exc), status=400)
+        return _render(error=translate(exc), status=400)
     return redirect(url_for("admin.page"))
 
 
@@ -163,7 +163,7 @@ def tokens():
             token = acc.new_token(request.form.get("name", ""), request.form.getlist("scope") or DEFAULT_SCOPES)
             return _render(new_token=token)
     except (AccountError, ValueError) as exc:
-        return _render(error=str(exc), status=400)
+        return _render(error=translate(exc), status=400)
     return redirect(url_for("admin.page"))
 
 
@@ -207,7 +207,7 @@ def update():
     try:
         bundle = updates.stage_upload(cfg.data_dir, path, parse_public_key(cfg.vendor.public_key)[0])
     except SmsGenieError as exc:
-        return _render(error=gettext("Update refused: %(why)s", why=str(exc)), status=400)
+        return _render(error=gettext("Update refused: %(why)s", why=translate(exc)), status=400)
     finally:
         path.unlink(missing_ok=True)
     return _render(done=gettext("SMS Genie %(version)s is signed by your vendor and is being installed; the box "

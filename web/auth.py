@@ -7,7 +7,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from appliance import shop
 from appliance.accounts import AccountError, LoginRefused
 from appliance.errors import SettingsError
-from web.i18n import LANGUAGES, gettext
+from web.i18n import LANGUAGES, gettext, translate
 from web.state import accounts, current_user, db, end_session, login_required, safe_next, start_session
 
 bp = Blueprint("auth", __name__)
@@ -28,7 +28,7 @@ def setup():
                 user = acc.setup_admin(request.form.get("pin", ""), request.form.get("username", ""),
                                        request.form.get("password", ""))
             except (AccountError, SettingsError) as exc:
-                error = str(exc)
+                error = translate(exc)
             else:
                 shop.save(db(), *identity)
                 start_session(user)
@@ -47,7 +47,7 @@ def login():
             user = acc.login(request.form.get("username", ""), request.form.get("password", ""),
                              address=request.remote_addr or "unknown")
         except LoginRefused as exc:
-            error = str(exc)
+            error = translate(exc)
         else:
             start_session(user)
             return redirect(safe_next(request.args.get("next")))
@@ -78,7 +78,7 @@ def password():
                 start_session(user)  # the other devices are signed out; this one goes on
                 done = gettext("Password changed.")
             except AccountError as exc:
-                error = str(exc)
+                error = translate(exc)
     return render_template("password.html", error=error, done=done), (400 if error else 200)
 
 

@@ -10,7 +10,7 @@ from appliance import boxkey, topup
 from appliance.device import format_device_id, this_device_id
 from appliance.errors import TopUpError, VendorKeyError
 from appliance.vendor import parse_public_key
-from web.i18n import gettext
+from web.i18n import gettext, translate
 from web.state import admin_required, config, queue
 
 bp = Blueprint("credit", __name__)
@@ -39,7 +39,7 @@ def page():
                              balance=balance)
             receipt = topup.receipt_of(q, code)
         except (TopUpError, VendorKeyError) as exc:
-            error = str(exc)
+            error = translate(exc)
     return render_template("topup.html", error=error, result=result, receipt=receipt, balance=q.ledger.balance(),
                            entries=list(reversed(q.ledger.history(100))), device=format_device_id(this_device())), \
         (400 if error else 200)

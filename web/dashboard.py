@@ -17,7 +17,7 @@ from appliance.pause import SendingPause
 from appliance.progress import failures_by_reason
 from appliance.sendlists import SendLists
 from appliance.status import signal_bars, status
-from web.i18n import gettext
+from web.i18n import gettext, translate
 from web.state import clock, config, current_user, db, login_required, may_steer, queue, safe_next, state_label
 
 bp = Blueprint("dash", __name__)
@@ -95,5 +95,5 @@ def list_action(list_id: int, action: str):
         else:
             return redirect(url_for("history.lists"))
     except (ListStateError, MessageNotFound) as exc:
-        return render_template("error.html", title="", message=str(exc)), 409
+        return render_template("error.html", title="", message=translate(exc)), 409
     return redirect(safe_next(request.form.get("next")) if request.form.get("next") else url_for("history.lists"))

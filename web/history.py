@@ -13,7 +13,7 @@ from appliance.errors import MessageNotFound
 from appliance.inbox import Inbox
 from appliance.optout import OptOuts
 from appliance.sendlists import SendLists
-from web.i18n import gettext
+from web.i18n import gettext, translate
 from web.state import admin_required, clock, current_user, db, login_required, queue, show_number
 
 bp = Blueprint("history", __name__)
@@ -102,7 +102,7 @@ def optouts():
                 outs.remove(number, reason)
             return redirect(url_for("history.optouts"))
         except (phones.NumberProblem, ValueError) as exc:
-            error = str(exc)
+            error = translate(exc)
     return render_template("optouts.html", entries=outs.all(), error=error), (400 if error else 200)
 
 

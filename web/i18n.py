@@ -9,17 +9,22 @@ Babel looks for zh_CN as zh_Hans_CN, then zh.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Callable
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, format_datetime, format_decimal, gettext, lazy_gettext, ngettext
 
+from appliance.text import Text, message_of
+
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 SOURCE = Path(__file__).parent / "translations"
 
-__all__ = ["LANGUAGES", "format_datetime", "format_decimal", "gettext", "init_app", "lazy_gettext", "ngettext"]
+__all__ = ["LANGUAGES", "format_datetime", "format_decimal", "gettext", "init_app", "lazy_gettext", "ngettext",
+           "translate", "translator"]
 
 
 def select_locale() -> str:
@@ -46,10 +51,54 @@ def compile_translations(target: Path) -> Path:
     return target
 
 
+def _fill(message: Text, lookup: Callable[[str], str]) -> str:
+    values = {k: _fill(v, lookup) if isinstance(v, Text) else v for k, v in message.values.items()}
+    try:
+        return lookup(message.template).format(**values)
+    except (KeyError, IndexError, ValueError):  # a translation that lost a field: the English, whole
+        return str(message)
+
+
+def translate(message) -> str:
+    """A message from the domain (appliance.text.Text, or an exception raised with one) in the page's
+    language; anything else as it is."""
+    if isinstance(message, BaseException):
+        message = message_of(message)
+    if not isinstance(message, Text):
+        return "" if message is None else str(message)
+    return _fill(message, gettext)
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog(language: str):
+    path = SOURCE / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as f:
+        return read_po(f)
+
+
+def translator(language: str) -> Callable[[object], str]:
+    """:func:`translate` outside a request (the command line): ``language`` "zh"/"zh_CN" or anything else
+    for English. Reads the catalogue's .po text directly: nothing to compile, nothing written."""
+    if not language.lower().startswith("zh"):
+        return lambda message: str(message_of(message) if isinstance(message, BaseException) else message)
+    catalog = _catalog("zh")
+
+    def lookup(template: str) -> str:
+        entry = catalog.get(template)
+        return entry.string if entry is not None and entry.string and not entry.fuzzy else template
+
+    def say_it(message) -> str:
+        if isinstance(message, BaseException):
+            message = message_of(message)
+        return _fill(message, lookup) if isinstance(message, Text) else str(message)
+    return say_it
+
+
 def init_app(app: Flask, data_dir: Path) -> None:
     directory = compile_translations(data_dir / "cache" / "translations")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(directory)
     Babel(app, locale_selector=select_locale)
+    app.jinja_env.filters["tr"] = translate
     app.jinja_env.globals.update(_=gettext, ngettext=ngettext, LANGUAGES=LANGUAGES,
                                  current_language=select_locale, format_datetime=format_datetime,
                                  format_decimal=format_decimal)

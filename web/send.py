@@ -21,7 +21,7 @@ from appliance.jobs import Job, Progress
 from appliance.messages import KINDS, MARKETING
 from appliance.preview import Preview
 from appliance.sendlist import count_rows
-from web.i18n import gettext
+from web.i18n import gettext, translate
 from web.state import clock, config, current_user, db, jobs, login_required
 
 bp = Blueprint("send", __name__)
@@ -75,7 +75,7 @@ def upload():
         _start_at(_intake(), request.form.get("start_at", ""))
         _intake().require_vendor_keywords(request.form.get("kind", MARKETING))
     except (SendListError, IntakeError) as exc:
-        return _form_error(str(exc))
+        return _form_error(translate(exc))
     token = secrets.token_urlsafe(16)
     path = _upload_path(token)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -167,7 +167,7 @@ def confirm():
             raise SendListError(gettext("Choose marketing or transactional."))
         start_at = _start_at(intake, request.form.get("start_at", ""))
     except (SendListError, IntakeError) as exc:
-        return _form_error(str(exc))
+        return _form_error(translate(exc))
     text, name, by = request.form.get("text", ""), request.form.get("name", "list"), f"user:{current_user().id}"
     if jobs().start(f"queue:{token}", queue_list, _box(), str(path), text, name, kind, start_at, key, by,
                     total=count_rows(path)) is None:  # a double click, a moment apart

@@ -203,6 +203,22 @@ def _state_labels() -> dict:
 STATE_LABELS = _state_labels()
 
 
+def _carrier_labels() -> dict:
+    from web.i18n import lazy_gettext as _  # noqa: PLC0415
+
+    return {"China Mobile": _("China Mobile"), "China Unicom": _("China Unicom"), "China Telecom": _("China Telecom"),
+            "China Broadnet": _("China Broadnet"), "other": _("other carriers"), "": _("any carrier")}
+
+
+CARRIER_LABELS = _carrier_labels()
+
+
+def carrier_label(name: str | None) -> str:
+    """A carrier as the domain names it (appliance/phones.py) in the page's language."""
+    label = CARRIER_LABELS.get(name or "")
+    return str(label) if label is not None else name
+
+
 def state_label(code: str | None) -> str:
     """A message's, list's or modem's state (a code in the database and the API) in the page's language."""
     label = STATE_LABELS.get(code or "")
@@ -221,5 +237,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["state"] = state_label
     app.jinja_env.filters["who"] = who
+    app.jinja_env.filters["carrier"] = carrier_label
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["may_steer"] = may_steer
