@@ -26,6 +26,7 @@ from datetime import datetime, time, timedelta
 
 from appliance.config import ModemConfig
 from appliance.errors import SettingsError
+from appliance.text import say
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ def gate(conn: sqlite3.Connection, modem: str, caps: Caps, now: float, in_flight
         left = cap - used
         allowed = min(allowed, left)
         if left <= 0 and (worst is None or resume > worst[1]):
-            worst = (f"{what} cap of {cap} reached", resume)
+            worst = (say("{what} cap of {cap} reached", what=what, cap=cap), resume)
 
-    for seconds, cap, what in ((60, caps.per_minute, "per-minute"), (3600, caps.per_hour, "hourly")):
+    for seconds, cap, what in ((60, caps.per_minute, say("per-minute")), (3600, caps.per_hour, say("hourly"))):
         if cap > 0:
             used = conn.execute("SELECT COUNT(*) FROM send_log WHERE modem = ? AND at > ?",
                                 (modem, now - seconds)).fetchone()[0] + in_flight
@@ -120,14 +121,14 @@ def gate(conn: sqlite3.Connection, modem: str, caps: Caps, now: float, in_flight
     if caps.per_day > 0:
         used = conn.execute("SELECT COUNT(*) FROM send_log WHERE modem = ? AND at >= ?",
                             (modem, day_start)).fetchone()[0] + in_flight
-        consider(caps.per_day, used, "daily", next_day)
+        consider(caps.per_day, used, say("daily"), next_day)
     if caps.distinct_per_day > 0:
         used = conn.execute("SELECT COUNT(DISTINCT recipient) FROM send_log WHERE modem = ? AND at >= ?",
                             (modem, day_start)).fetchone()[0]
         if in_flight_to and not conn.execute("SELECT 1 FROM send_log WHERE modem = ? AND at >= ? AND recipient = ?"
                                              " LIMIT 1", (modem, day_start, in_flight_to)).fetchone():
             used += 1
-        consider(caps.distinct_per_day, used, "daily distinct-recipient", next_day)
+        consider(caps.distinct_per_day, used, say("daily distinct-recipient"), next_day)
     if worst is not None:
         return Gate(0, worst[0], worst[1])
     return Gate(allowed)

@@ -25,6 +25,7 @@ from appliance.pause import SendingPause
 from appliance.privacy import mask_iccid
 from appliance.progress import progress
 from appliance.sendqueue import SendQueue
+from appliance.text import Text, from_json, say
 
 
 def signal_bars(signal: int) -> int:
@@ -34,10 +35,49 @@ def signal_bars(signal: int) -> int:
     return 1 if signal < 10 else 2 if signal < 15 else 3 if signal < 20 else 4
 
 
+#: What the modem driver (hw/modem) says of itself, in fixed words, as a person reads it (the page and the
+#: command line translate these; what the driver builds from the modem's own answer stays as it came).
+MODEM_WORDS = {
+    "not registered, not searching": say("not registered, not searching"),
+    "registered, home network": say("registered, home network"),
+    "searching for a network": say("searching for a network"),
+    "registration denied": say("registration denied"),
+    "registration state unknown": say("registration state unknown"),
+    "registered, roaming": say("registered, roaming"),
+    "registered for SMS only, home network": say("registered for SMS only, home network"),
+    "registered for SMS only, roaming": say("registered for SMS only, roaming"),
+    "emergency calls only": say("emergency calls only"),
+    "registered (CSFB not preferred), home network": say("registered (CSFB not preferred), home network"),
+    "registered (CSFB not preferred), roaming": say("registered (CSFB not preferred), roaming"),
+    "talking to the modem": say("talking to the modem"),
+    "modem port closed": say("modem port closed"),
+    "the modem does not answer AT": say("the modem does not answer AT"),
+    "setting up the modem": say("setting up the modem"),
+    "no SIM card: insert the shop's SIM card (contacts down) and restart":
+        say("no SIM card: insert the shop's SIM card (contacts down) and restart"),
+    "the SIM is busy starting up": say("the SIM is busy starting up"),
+    "the SIM needs a PIN: set sim_pin in the config, or remove the PIN":
+        say("the SIM needs a PIN: set sim_pin in the config, or remove the PIN"),
+    "the SIM is blocked (PUK needed): unblock it in a phone first":
+        say("the SIM is blocked (PUK needed): unblock it in a phone first"),
+    "the modem restarted": say("the modem restarted"),
+    "no SIM card: insert the shop's SIM card": say("no SIM card: insert the shop's SIM card"),
+    "the smsgenie daemon stopped": say("the smsgenie daemon stopped"),
+    "restarting, as asked at the counter": say("restarting, as asked at the counter"),
+}
+NOT_RUNNING = say("the smsgenie daemon is not running")
+
+
+def modem_words(detail) -> str:
+    """A modem's detail as a Text where the words are known (see :data:`MODEM_WORDS`)."""
+    detail = from_json(detail)
+    return MODEM_WORDS.get(detail, detail) if isinstance(detail, str) and not isinstance(detail, Text) else detail
+
+
 def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dict:
-    state, detail = data.get("state", "unknown"), data.get("detail", "")
+    state, detail = data.get("state", "unknown"), modem_words(data.get("detail", ""))
     if not running:
-        state, detail = "stopped", "the smsgenie daemon is not running"
+        state, detail = "stopped", NOT_RUNNING
     return {
         "label": data.get("label", ""),
         "state": state,
@@ -50,7 +90,7 @@ def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dic
         "sim_carrier": data.get("sim_carrier", ""),
         "iccid": mask_iccid(data.get("iccid", "")),
         "model": data.get("model", ""),
-        "paused": data.get("paused") if running else None,
+        "paused": from_json(data.get("paused")) if running else None,
         "resumes_at": data.get("resumes_at") if running else None,
         "sent": usage or {},
         "updated_at": data.get("updated_at"),

@@ -42,3 +42,18 @@ def message_of(exc: BaseException) -> str:
     if exc.args and isinstance(exc.args[0], Text):
         return exc.args[0]
     return str(exc)
+
+
+def to_json(value):
+    """A Text as JSON that keeps it a Text (``{"say": template, "values": {...}}``; for what the daemon
+    writes to the database for the page to read: a modem's state, why sending waits); others as they are."""
+    if isinstance(value, Text):
+        return {"say": value.template, "values": {k: to_json(v) for k, v in value.values.items()}}
+    return value
+
+
+def from_json(value):
+    """:func:`to_json` undone."""
+    if isinstance(value, dict) and "say" in value:
+        return Text(value["say"], **{k: from_json(v) for k, v in value.get("values", {}).items()})
+    return value

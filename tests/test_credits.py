@@ -435,3 +435,20 @@ def test_a_damaged_vendor_key_in_the_config_is_refused_at_start(tmp_path):
     assert result.exit_code == 1 and "'vendor.public_key' is not usable" in result.output
     with pytest.raises(VendorKeyError, match="must start with"):
         vendor.parse_public_key("AAAA")
+
+
+def test_cli_errors_speak_chinese_to_a_chinese_terminal(box_cli, keys, monkeypatch):
+    """Under LANG=zh_CN.UTF-8 the command line's errors come through the same catalogue as the page's."""
+    private = keys[0]
+    code = code_for(private, 30, issued=date.today())
+    assert box_cli("topup", code).exit_code == 0
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    again = box_cli("topup", code)
+    assert again.exit_code == 1 and again.output.startswith("Error: 此充值码已于 ")
+    assert "（+30 条）；每个充值码只能用一次" in again.output and again.output.count("\n") == 1
+    typo = box_cli("topup", tamper(code, 3))
+    assert "充值码有输入错误（校验位不符）" in typo.output
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert "already redeemed" in box_cli("topup", code).output

@@ -722,3 +722,62 @@ def test_the_admin_imports_the_vendors_list_and_a_box_without_one_refuses_market
     assert refused.status_code == 400 and "never goes back" in refused.get_data(as_text=True)
     assert upload(admin, "l.csv", b"phone\n13800138000\n", "会员日八折").status_code in (200, 202)
     db.close()
+
+
+ENGLISH_SENTENCE = re.compile(r"[A-Za-z][a-z']+(?:[ ,;:()-]+[a-z][a-z']*){2,}")
+#: English a Chinese page may show that is not prose: keys and options (commands are in <code>).
+NOT_PROSE = re.compile(r"ed25519:\S+|--[a-z-]+")
+
+
+def _sentences(html: str) -> list[str]:
+    """Runs of three or more English words in what a page shows (its text, not its markup or code)."""
+    text = re.sub(r"<(script|style|code|textarea)\b.*?</\1>", " ", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", "\n", text)
+    text = NOT_PROSE.sub(" ", __import__("html").unescape(text))
+    return [m.group(0) for m in ENGLISH_SENTENCE.finditer(text)]
+
+
+def test_every_page_in_chinese_shows_no_english_sentence(app, box, tmp_path):
+    """Each page a shop user opens, in Chinese (the default), with a list, refused rows, a message, an error:
+    no untranslated English sentence."""
+    zh = app.test_client()  # asked for no language: Chinese
+    pin = Accounts(box.db, box.clock).new_setup_pin()
+    post(zh, "/setup", {"pin": pin, "shop_name": "小王便利店", "username": "boss", "password": PASSWORD,
+                        "password2": PASSWORD})
+    box.ledger.adjust(50, "credit")
+    csv = "手机号,姓名\r\n13800138000,张伟\r\n12345,错号\r\n13800138000,重复\r\n".encode("gbk")
+    page = upload(zh, "顾客.csv", csv, "{姓名}您好，订单已到店")
+    shown = {"preview": page.get_data(as_text=True)}
+    html = page.get_data(as_text=True)
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    done = zh.post("/send/confirm", data={"csrf_token": token_of(html), "token": token, "name": "顾客.csv",
+                                          "text": "{姓名}您好，订单已到店", "kind": "marketing", "start_at": ""})
+    list_id = int(done.headers["Location"].split("/history/")[1].split("?")[0])
+    mid = box.messages()[0].id
+    bad_code = post(zh, "/topup", {"code": "0" * 138})
+    shown["topup error"] = bad_code.get_data(as_text=True)
+    for url in ("/", "/send", "/history", f"/history/{list_id}", f"/message/{mid}", "/inbox", "/optouts",
+                "/optouts/log", "/topup", "/admin/", "/device/", "/password"):
+        r = zh.get(url)
+        assert r.status_code == 200, url
+        shown[url] = r.get_data(as_text=True)
+    english = {name: found for name, html in shown.items() if (found := _sentences(html))}
+    assert not english, english
+
+
+def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(app):
+    """The daemon writes a modem's state and why sending waits to the database as Text (appliance/text.py
+    to_json): the page reads them back and says them in the reader's language."""
+    from appliance.status import MODEM_WORDS, modem_words
+    from appliance.text import from_json, say, to_json
+    from hw.modem.state import REGISTRATION
+    from web.i18n import translate
+
+    assert set(REGISTRATION.values()) <= set(MODEM_WORDS)  # every registration state has its words
+    waits = from_json(to_json(say("{what} cap of {cap} reached", what=say("hourly"), cap=150)))
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert translate(waits) == "已达到每小时上限 150"
+        assert translate(modem_words("registered, home network")) == "已注册，本地网络"
+        assert translate(modem_words("AT+CSQ timed out")) == "AT+CSQ timed out"  # the modem's own answer, as came
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert translate(waits) == "hourly cap of 150 reached"

@@ -31,6 +31,7 @@ def snapshot() -> dict:
     for m in data["modems"]:
         m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
+        m["detail"], m["paused"] = translate(m["detail"]), m["paused"] and translate(m["paused"])
     data["recent_errors"] = failures_by_reason(db(), clock().time() - 86400)
     data["lists"] = [{**{k: v for k, v in lst.items() if k not in ("template", "cancelled_by")},
                       "progress_text": state_label(lst["progress"]),

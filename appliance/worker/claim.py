@@ -21,6 +21,7 @@ from appliance.pause import SendingPause
 from appliance.policy import UNLIMITED, caps_for, quiet_until
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
+from appliance.text import say
 from appliance.timecheck import ClockCheck
 from appliance.worker.pool import Pool
 
@@ -62,13 +63,13 @@ class Claimer:
         now = self.clock.time()
         held = self.pause_switch.current()
         if held is not None:
-            self._pause(f"sending paused by {held['by']}", None)
+            self._pause(say("sending paused by {who}", who=held["by"]), None)
             return None
         behind = self.clock_check.behind()
         if behind:
-            self._pause(f"the clock is {behind / 60:.0f} min behind the last time this box recorded: waiting for "
-                        f"network time so the record's times are right (is the box online? if the clock is "
-                        f"right, 'smsgenie clock reset')", now + 60)
+            self._pause(say("the clock is {minutes} min behind the last time this box recorded: waiting for "
+                            "network time so the record's times are right (is the box online? if the clock is "
+                            "right, 'smsgenie clock reset')", minutes=f"{behind / 60:.0f}"), now + 60)
             return None
         self._refresh_settings()
         quiet_end = quiet_until(now, self._quiet_spec)
@@ -83,10 +84,10 @@ class Claimer:
             self.paused = None
             return msg
         if quiet_end is not None and self.queue.has_due(marketing_only=True):
-            self._pause("quiet hours: marketing lists wait", quiet_end)
+            self._pause(say("quiet hours: marketing lists wait"), quiet_end)
         elif gate_now.allowed < UNLIMITED and self.queue.has_due(more_parts_than=gate_now.allowed):
-            self._pause(f"the caps allow {gate_now.allowed} more part{'s' if gate_now.allowed != 1 else ''} "
-                        f"now and the next message needs more", self.clock.time() + 60)
+            self._pause(say("the caps allow {n} more part(s) now and the next message needs more",
+                            n=gate_now.allowed), self.clock.time() + 60)
         else:
             self.paused = None
         return None

@@ -6,6 +6,7 @@ import os
 
 from appliance.clock import Clock
 from appliance.modemstatus import ModemStatusBoard
+from appliance.text import say, to_json
 from hw.modem.driver import ModemState
 
 #: Seconds between heartbeats written for ``smsgenie status``.
@@ -35,12 +36,12 @@ class StatusPublisher:
             return
         data = modem.as_dict()
         if holding:
-            data["detail"] = f"sending paused for a moment: {holding}"
+            data["detail"] = to_json(say("sending paused for a moment: {why}", why=holding))
         data.update(override)
         data["pid"] = os.getpid()
         data["label"] = self.label
         data["sim_carrier"] = self.carrier
-        data["paused"] = paused[0] if paused else None
+        data["paused"] = to_json(paused[0]) if paused else None
         data["resumes_at"] = paused[1] if paused else None
         self.board.publish(self.port, data)
         self._published, self._published_at = key, now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -80,14 +81,34 @@ def vendor_public_key(config: Config, purpose: str):
     return parse_public_key(config.vendor.public_key)
 
 
+def reader_language() -> str:
+    """The language the person at the terminal reads (LC_ALL, else LC_MESSAGES, else LANG, as gettext)."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    return ""
+
+
+def said(exc: BaseException) -> str:
+    """An error's message in the reader's language: Chinese under LANG=zh_CN.UTF-8 (web/i18n.py's catalogue,
+    read only then), else English."""
+    language = reader_language()
+    if not language.lower().startswith("zh"):
+        return str(exc)
+    from web.i18n import translator  # noqa: PLC0415 - the catalogue only for a Chinese reader
+
+    return translator(language)(exc)
+
+
 def friendly_errors(fn):
-    """Turn our own errors into one clean 'Error: ...' line and exit status 1."""
+    """Turn our own errors into one clean 'Error: ...' line and exit status 1, in the reader's language."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (SmsGenieError, HardwareError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(said(exc)) from None
     return wrapper
 
 
