@@ -105,8 +105,8 @@ def _limited(rows: Iterator[tuple[int, list[str]]], limit: int, name: str):
     """The rows, refusing the list once it passes ``limit`` rows (before the row past it is decided)."""
     for n, row in enumerate(rows, 1):
         if n > limit:
-            raise SendListError(f"{name} has more than {limit:,} rows, the most one list may have (the admin's "
-                                f"setting max_list_rows): split it")
+            raise SendListError(say("{name} has more than {limit:,} rows, the most one list may have (the admin's"
+                                    " setting max_list_rows): split it", name=name, limit=limit))
         yield row
 
 
@@ -193,8 +193,9 @@ class Intake:
         code = self.config.service_code.strip()
         if not code:
             raise ServiceCodeMissing(
-                f"{self.config.source} has no service_code: add the line service_code = \"...\" with the code "
-                f"of the shop's SMS service agreement (it is recorded with every message), then restart")
+                say("{source} has no service_code: add the line service_code = \"...\" with the code of the shop's "
+                    "SMS service agreement (it is recorded with every message), then restart",
+                    source=self.config.source))
         return code
 
     def require_vendor_keywords(self, kind: str) -> None:
@@ -211,8 +212,8 @@ class Intake:
             return None
         now = self.clock.time()
         if start_at < now - START_GRACE_SECONDS:
-            raise StartTimeError("the start time has already passed: choose a later time, or leave it empty "
-                                 "to send now")
+            raise StartTimeError(say("the start time has already passed: choose a later time, or leave it empty "
+                                     "to send now"))
         return start_at if start_at > now else None
 
     def queued_for(self, key: str) -> int | None:
@@ -231,8 +232,8 @@ class Intake:
         row = conn.execute("SELECT fingerprint, send_list_id, answer FROM intake_key WHERE key = ?",
                            (key,)).fetchone()
         if row is not None and row["fingerprint"] != asked:
-            raise KeyReused("this Idempotency-Key was used before for another request: use a new key for a new "
-                            "request")
+            raise KeyReused(say("this Idempotency-Key was used before for another request: use a new key for a "
+                                "new request"))
         return row
 
     def queue_messages(self, messages: Sequence[tuple[str, str]], *, name: str, kind: str = MARKETING,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.errors import MessageTextError
+from appliance.text import say
 from hw.errors import TextTooLong
 from hw.modem import alphabet
 from hw.modem.segments import GSM7, SINGLE_LIMIT, UCS2, split
@@ -37,7 +38,7 @@ def cost(text: str) -> tuple[str, int, str | None]:
     that forced UCS-2 or None) - the same answer as :func:`plan_message`, for the preview's every row.
     Raises MessageTextError for an empty or too long text."""
     if not text or not text.strip():
-        raise MessageTextError("the message text is empty")
+        raise MessageTextError(say("the message text is empty"))
     encoding = GSM7 if alphabet.is_gsm7(text) else UCS2
     units = alphabet.septet_count(text) if encoding == GSM7 else len(text.encode("utf-16-le")) // 2
     if units <= SINGLE_LIMIT[encoding]:
@@ -59,7 +60,7 @@ def _forced_by(text: str) -> str | None:
 def plan_message(text: str) -> MessagePlan:
     """Plan ``text``; raises MessageTextError for an empty or too long text."""
     if not text or not text.strip():
-        raise MessageTextError("the message text is empty")
+        raise MessageTextError(say("the message text is empty"))
     try:
         seg = split(text)
     except TextTooLong as exc:

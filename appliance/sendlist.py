@@ -26,6 +26,7 @@ from typing import IO, Iterator
 import charset_normalizer
 
 from appliance.errors import SendListError
+from appliance.text import say
 
 #: The most an .xlsx may unpack to (its XML): a million rows of a few columns come to about this.
 XLSX_MAX_EXPANDED = 400 * 2**20
@@ -82,7 +83,7 @@ def open_table(path: str | os.PathLike, *, name: str | None = None) -> Table:
     try:
         f = open(path, "rb")
     except OSError as exc:
-        raise SendListError(f"cannot read {name}: {exc.strerror or exc}") from None
+        raise SendListError(say("cannot read {name}: {exc}", name=name, exc=exc.strerror or exc)) from None
     head = f.read(8)
     f.seek(0)
     if head.startswith(XLSX_MAGIC):
@@ -90,8 +91,8 @@ def open_table(path: str | os.PathLike, *, name: str | None = None) -> Table:
         return _open_xlsx(path, name)
     if head.startswith(XLS_MAGIC):
         f.close()
-        raise SendListError(f"{name} is an old Excel .xls file: open it in Excel or WPS and save it as .xlsx "
-                            f"or CSV, then upload that")
+        raise SendListError(say("{name} is an old Excel .xls file: open it in Excel or WPS and save it as .xlsx "
+                                "or CSV, then upload that", name=name))
     return _open_csv(f, name)
 
 
@@ -136,18 +137,18 @@ def detect_encoding(sample: bytes, name: str = "the file") -> str:
         whole.decode("gb18030")
         return "gb18030"
     except UnicodeDecodeError:
-        raise SendListError(f"cannot tell the text encoding of {name}: save it from Excel or WPS as "
-                            f"'CSV UTF-8' and upload again") from None
+        raise SendListError(say("cannot tell the text encoding of {name}: save it from Excel or WPS as 'CSV "
+                                "UTF-8' and upload again", name=name)) from None
 
 
 def _open_csv(f: IO[bytes], name: str) -> Table:
     sample = f.read(SAMPLE_BYTES)
     if not sample.strip():
         f.close()
-        raise SendListError(f"{name} is empty: it needs one row per customer")
+        raise SendListError(say("{name} is empty: it needs one row per customer", name=name))
     if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         f.close()
-        raise SendListError(f"{name} is not a text (CSV) or Excel (.xlsx) file")
+        raise SendListError(say("{name} is not a text (CSV) or Excel (.xlsx) file", name=name))
     encoding = detect_encoding(sample, name)
     f.seek(0)
     text = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
@@ -165,7 +166,10 @@ def _guard(reader, name: str):
     try:
         yield from reader
     except csv.Error as exc:
-        raise SendListError(f"{name} is not a well-formed CSV near line {reader.line_num}: {exc}") from None
+        raise SendListError(say("{name} is not a well-formed CSV near line {num}: {exc}",
+                                name=name,
+                                num=reader.line_num,
+                                exc=exc)) from None
 
 
 # --- XLSX -------------------------------------------------------------------------------------
@@ -194,9 +198,10 @@ def _check_expansion(path: Path, name: str) -> int:
         with zipfile.ZipFile(path) as z:
             declared = sum(info.file_size for info in z.infolist())
             if declared > XLSX_MAX_EXPANDED:
-                raise SendListError(f"{name} would expand to {declared / 2**20:,.0f} MB when opened, more than any "
-                                    f"send list ({XLSX_MAX_EXPANDED / 2**20:,.0f} MB at most): it is damaged or "
-                                    f"not a list; save the list again, or as CSV")
+                raise SendListError(say("{name} would expand to {mb:,.0f} MB when opened, more than any send list "
+                                        "({most:,.0f} MB at most): it is damaged or not a list; save the list "
+                                        "again, or as CSV", name=name, mb=declared / 2**20,
+                                        most=XLSX_MAX_EXPANDED / 2**20))
             return _unpacked_size(z, name)
     except SendListError:
         raise
@@ -237,8 +242,10 @@ def _open_xlsx_calamine(path: Path, name: str) -> Table:
         book = CalamineWorkbook.from_path(str(path))
         sheet = book.get_sheet_by_index(0)
     except (CalamineError, OSError, ValueError, IndexError) as exc:
-        raise SendListError(f"{name} is not a readable Excel file ({exc.__class__.__name__}): open it in "
-                            f"Excel or WPS and save it again as .xlsx") from None
+        raise SendListError(say("{name} is not a readable Excel file ({exc_class_name}): open it in Excel or WPS "
+                                "and save it again as .xlsx",
+                                name=name,
+                                exc_class_name=exc.__class__.__name__)) from None
     skipped = [""] * (sheet.start[1] if sheet.start else 0)  # columns before the first used one, as openpyxl
 
     def rows():
@@ -257,8 +264,10 @@ def _open_xlsx_openpyxl(path: Path, name: str) -> Table:
         book = openpyxl.load_workbook(f, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         f.close()
-        raise SendListError(f"{name} is not a readable Excel file ({exc.__class__.__name__}): open it in "
-                            f"Excel or WPS and save it again as .xlsx") from None
+        raise SendListError(say("{name} is not a readable Excel file ({exc_class_name}): open it in Excel or WPS "
+                                "and save it again as .xlsx",
+                                name=name,
+                                exc_class_name=exc.__class__.__name__)) from None
     sheet = book.worksheets[0]
 
     def rows():
@@ -266,8 +275,10 @@ def _open_xlsx_openpyxl(path: Path, name: str) -> Table:
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
                 yield number, [_cell_text(v) for v in values]
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise SendListError(f"{name} is damaged ({exc.__class__.__name__}) and cannot be read to the end: "
-                                f"save it again as .xlsx") from None
+            raise SendListError(say("{name} is damaged ({exc_class_name}) and cannot be read to the end: save it "
+                                    "again as .xlsx",
+                                    name=name,
+                                    exc_class_name=exc.__class__.__name__)) from None
 
     return _with_header(rows(), name, None, [book, f])
 
@@ -288,7 +299,7 @@ def _with_header(rows: Iterator[tuple[int, list[str]]], name: str, encoding: str
     else:
         for c in close:
             c.close()
-        raise SendListError(f"{name} is empty: it needs one row per customer")
+        raise SendListError(say("{name} is empty: it needs one row per customer", name=name))
     _, cells = first
     keys = [header_key(c) for c in cells]
     wanted = [header_key(h) for h in PHONE_HEADERS]

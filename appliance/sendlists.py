@@ -23,6 +23,7 @@ from appliance.errors import ListStateError, MessageNotFound
 from appliance.loading import LOADING_STALE
 from appliance.messages import STATES, Message
 from appliance.sendqueue import BATCH, SendQueue
+from appliance.text import say
 
 #: Seconds a page's (or the command line's) pause, resume or cancel may spend on the list's messages before
 #: it answers; the daemon does the rest in the background (a small list is done at once).
@@ -156,7 +157,7 @@ class SendLists:
         if row is None:
             raise MessageNotFound(f"no send list {list_id}")
         if row["state"] not in allowed_from:
-            raise ListStateError(f"the list is {row['state']}; it cannot be {state} now")
+            raise ListStateError(say("the list is {now}; it cannot be {state} now", now=row["state"], state=state))
         conn.execute("UPDATE send_list SET state = ? WHERE id = ?", (state, list_id))
 
     def _fail_unsent(self, conn, ids: list[int], reason: str) -> int:

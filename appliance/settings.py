@@ -23,6 +23,7 @@ from tinydb.storages import Storage
 from appliance.audit import MIN_RETENTION_DAYS
 from appliance.errors import SettingsError
 from appliance.files import write_atomic
+from appliance.text import say
 
 SETTINGS_NAME = "settings.json"
 DEFAULTS = {
@@ -63,8 +64,8 @@ class AtomicJSONStorage(Storage):
         try:
             return json.loads(text) if text.strip() else None
         except json.JSONDecodeError:
-            raise SettingsError(f"{self.path} is damaged (not JSON); restore it from a backup or delete it "
-                                f"to go back to the defaults") from None
+            raise SettingsError(say("{self_path} is damaged (not JSON); restore it from a backup or delete it to "
+                                    "go back to the defaults", self_path=self.path)) from None
 
     def write(self, data) -> None:
         write_atomic(self.path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
@@ -75,15 +76,16 @@ class AtomicJSONStorage(Storage):
 
 def _validate(key: str, value):
     if key not in DEFAULTS:
-        raise SettingsError(f"no setting called {key!r}; the settings are: {', '.join(DEFAULTS)}")
+        raise SettingsError(say("no setting called {key!r}; the settings are: {names}", key=key,
+                                names=", ".join(DEFAULTS)))
     if key == "signature":
         value = str(value).strip()
         if len(value) > 20:
-            raise SettingsError("the signature must be at most 20 characters, e.g. 【小王便利店】")
+            raise SettingsError(say("the signature must be at most 20 characters, e.g. 【小王便利店】"))
     elif key == "default_region":
         value = str(value).upper()
         if value not in phonenumbers.SUPPORTED_REGIONS:
-            raise SettingsError(f"{value!r} is not a region code; China is CN")
+            raise SettingsError(say("{value!r} is not a region code; China is CN", value=value))
     elif key == "quiet_hours":
         from appliance.policy import parse_quiet_hours  # noqa: PLC0415
 
@@ -91,7 +93,8 @@ def _validate(key: str, value):
         parse_quiet_hours(value)
     elif key == "sim_caps":
         if not isinstance(value, dict):
-            raise SettingsError("sim_caps must map a modem's label to its caps, e.g. {\"modem1\": {\"per_hour\": 150}}")
+            raise SettingsError(say("sim_caps must map a modem's label to its caps, e.g. {{\"modem1\": "
+                                    "{{\"per_hour\": 150}}}}"))
         value = {str(label): _validate_caps(str(label), caps) for label, caps in value.items()}
         value = {label: caps for label, caps in value.items() if caps}
     elif key == "test_number":
@@ -102,35 +105,38 @@ def _validate(key: str, value):
             try:
                 value = normalise(value, "CN").e164
             except NumberProblem as exc:
-                raise SettingsError(f"the test number: {exc}") from None
+                raise SettingsError(say("the test number: {exc}", exc=exc)) from None
     elif key == "low_credit_alert":
         try:
             value = int(value)
         except (TypeError, ValueError):
-            raise SettingsError("low_credit_alert must be a whole number of credits (0: no alert)") from None
+            raise SettingsError(say("low_credit_alert must be a whole number of credits (0: no alert)")) from None
         if value < 0:
-            raise SettingsError("low_credit_alert must be 0 (no alert) or more")
+            raise SettingsError(say("low_credit_alert must be 0 (no alert) or more"))
     elif key == "panel_language":
         value = str(value).strip()
         if value not in PANEL_LANGUAGES:
-            raise SettingsError(f"the panel's language must be one of {', '.join(PANEL_LANGUAGES)}")
-    elif key == "max_list_rows":
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            raise SettingsError("max_list_rows must be a whole number of rows") from None
-        if not 1 <= value <= 100_000_000:
-            raise SettingsError("max_list_rows must be between 1 and 100,000,000")
+            raise SettingsError(say("the panel's language must be one of {languages}",
+                                    languages=", ".join(PANEL_LANGUAGES)))
     elif key in ("staff_may_steer", "session_idle_hours", "approval"):
         value = _validate_access(key, value)
-    elif key == "audit_retention_days":
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            raise SettingsError("audit_retention_days must be a whole number of days") from None
-        if value < MIN_RETENTION_DAYS:
-            raise SettingsError(f"the message record must be kept at least {MIN_RETENTION_DAYS} days "
-                                f"(the service agreement); {value} is too short")
+    elif key in ("max_list_rows", "audit_retention_days"):
+        value = _validate_count(key, value)
+    return value
+
+
+def _validate_count(key: str, value) -> int:
+    """The settings that are whole numbers with a floor: the rows a list may have, the record's days."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(say("max_list_rows must be a whole number of rows") if key == "max_list_rows" else
+                            say("audit_retention_days must be a whole number of days")) from None
+    if key == "max_list_rows" and not 1 <= value <= 100_000_000:
+        raise SettingsError(say("max_list_rows must be between 1 and 100,000,000"))
+    if key == "audit_retention_days" and value < MIN_RETENTION_DAYS:
+        raise SettingsError(say("the message record must be kept at least {days} days (the service "
+                                "agreement); {value} is too short", days=MIN_RETENTION_DAYS, value=value))
     return value
 
 
@@ -139,8 +145,8 @@ def _validate_access(key: str, value):
     if key == "approval":
         value = str(value).strip().lower()
         if value not in APPROVAL_CHOICES:
-            raise SettingsError(f"approval must be one of {', '.join(APPROVAL_CHOICES)}: which lists staff send "
-                                f"only once an admin approved them")
+            raise SettingsError(say("approval must be one of {choices}: which lists staff send only once an admin"
+                                    " approved them", choices=', '.join(APPROVAL_CHOICES)))
         return value
     if key == "staff_may_steer":
         if isinstance(value, str):
@@ -149,32 +155,36 @@ def _validate_access(key: str, value):
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise SettingsError("session_idle_hours must be a number of hours, e.g. 8") from None
+        raise SettingsError(say("session_idle_hours must be a number of hours, e.g. 8")) from None
     if not 0.25 <= value <= 24 * 30:
-        raise SettingsError("session_idle_hours must be between 0.25 (15 minutes) and 720 (30 days)")
+        raise SettingsError(say("session_idle_hours must be between 0.25 (15 minutes) and 720 (30 days)"))
     return value
 
 
 def _validate_caps(label: str, caps) -> dict:
     if not isinstance(caps, dict):
-        raise SettingsError(f"the caps of {label} must be a table of {', '.join(CAP_FIELDS)}")
+        raise SettingsError(say("the caps of {label} must be a table of {fields}", label=label,
+                                fields=", ".join(CAP_FIELDS)))
     out = {}
     for name, raw in caps.items():
         kind = CAP_FIELDS.get(name)
         if kind is None:
-            raise SettingsError(f"{name!r} is not a cap; the caps are: {', '.join(CAP_FIELDS)}")
+            raise SettingsError(say("{name!r} is not a cap; the caps are: {fields}", name=name,
+                                    fields=", ".join(CAP_FIELDS)))
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue  # empty: back to the config file's or the carrier's default
         try:
             number = kind(raw.strip() if isinstance(raw, str) else raw)
         except (TypeError, ValueError):
-            what = "a whole number (0 for no cap)" if kind is int else "a number of seconds"
-            raise SettingsError(f"{label} {name}: {raw!r} is not {what}") from None
+            what = say("a whole number (0 for no cap)") if kind is int else say("a number of seconds")
+            raise SettingsError(say("{label} {name}: {raw!r} is not {what}", label=label, name=name, raw=raw,
+                                    what=what)) from None
         if isinstance(raw, float) and kind is int and raw != int(raw):
-            raise SettingsError(f"{label} {name}: {raw!r} is not a whole number")
+            raise SettingsError(say("{label} {name}: {raw!r} is not a whole number", label=label, name=name,
+                                    raw=raw))
         if number < 0 or number > (100_000 if kind is int else 3600):
-            raise SettingsError(f"{label} {name}: {raw} is out of range "
-                                f"(0 to {'100000' if kind is int else '3600 seconds'})")
+            raise SettingsError(say("{label} {name}: {raw} is out of range (0 to {most})", label=label, name=name,
+                                    raw=raw, most=100_000 if kind is int else say("3600 seconds")))
         out[name] = number
     return out
 

@@ -13,6 +13,7 @@ import string
 from dataclasses import dataclass
 
 from appliance.errors import TemplateError
+from appliance.text import say
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Template:
 
     def __post_init__(self) -> None:
         if not self.text.strip():
-            raise TemplateError("the message text is empty")
+            raise TemplateError(say("the message text is empty"))
         self.parts  # noqa: B018 - parse now, so a bad template fails before any row is read
 
     @functools.cached_property
@@ -31,15 +32,15 @@ class Template:
         try:
             parsed = list(string.Formatter().parse(self.text))
         except ValueError as exc:
-            raise TemplateError(f"the template has an unmatched brace ({exc}); write {{{{ or }}}} for a "
-                                f"literal brace") from None
+            raise TemplateError(say("the template has an unmatched brace ({exc}); write {{{{ or }}}} for a "
+                                    "literal brace", exc=exc)) from None
         out = []
         for literal, name, spec, conversion in parsed:
             if name is not None:
                 if spec or conversion or not name.strip() or any(c in name for c in ".[]"):
-                    raise TemplateError(f"{{{name}{'!' + conversion if conversion else ''}"
-                                        f"{':' + spec if spec else ''}}} is not a merge field: write a column "
-                                        f"name in braces, like {{姓名}}")
+                    field = name + ("!" + conversion if conversion else "") + (":" + spec if spec else "")
+                    raise TemplateError(say("{{{field}}} is not a merge field: write a column name in braces, like "
+                                            "{{姓名}}", field=field))
                 name = name.strip()
             out.append((literal, name))
         return out
@@ -53,8 +54,10 @@ class Template:
         missing = [f for f in self.fields if f not in columns]
         if missing:
             have = ", ".join(columns) or "(none)"
-            raise TemplateError(f"the template uses {', '.join('{' + m + '}' for m in missing)}, which the list "
-                                f"does not have; its columns are: {have}")
+            raise TemplateError(say("the template uses {missing}, which the list does not have; its columns are: "
+                                    "{have}",
+                                    missing=', '.join('{' + m + '}' for m in missing),
+                                    have=have))
 
     def pieces_for(self, columns: list[str]):
         """A function from a row's cells (in ``columns`` order) to the pieces of its text - the template's
