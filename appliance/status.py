@@ -25,6 +25,7 @@ from appliance.pause import SendingPause
 from appliance.privacy import mask_iccid
 from appliance.progress import progress
 from appliance.sendqueue import SendQueue
+from appliance.simhealth import SimHolds
 from appliance.text import Text, from_json, say
 
 
@@ -74,7 +75,7 @@ def modem_words(detail) -> str:
     return MODEM_WORDS.get(detail, detail) if isinstance(detail, str) and not isinstance(detail, Text) else detail
 
 
-def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dict:
+def _modem_view(port: str, data: dict, running: bool, usage: dict | None, held: dict | None = None) -> dict:
     state, detail = data.get("state", "unknown"), modem_words(data.get("detail", ""))
     if not running:
         state, detail = "stopped", NOT_RUNNING
@@ -93,6 +94,7 @@ def _modem_view(port: str, data: dict, running: bool, usage: dict | None) -> dic
         "paused": from_json(data.get("paused")) if running else None,
         "resumes_at": data.get("resumes_at") if running else None,
         "sent": usage or {},
+        "held": held,
         "updated_at": data.get("updated_at"),
     }
 
@@ -106,7 +108,8 @@ def status(config: Config, queue: SendQueue) -> dict:
     for port in ports:
         data = published.get(port, {})
         label = data.get("label") or next((m.label for m in config.modems if m.port == port), "")
-        modems.append(_modem_view(port, data, running, policy.usage(queue.db.conn, label, now) if label else None))
+        modems.append(_modem_view(port, data, running, policy.usage(queue.db.conn, label, now) if label else None,
+                                  SimHolds(queue.db, queue.clock).current(label) if label else None))
     shortfall = queue.waiting_for_credit()
     first = published.get(ports[0], {})
     return {

@@ -16,9 +16,21 @@ from appliance.errors import ListStateError, MessageNotFound
 from appliance.pause import SendingPause
 from appliance.progress import failures_by_reason
 from appliance.sendlists import SendLists
+from appliance.simhealth import SimHolds
 from appliance.status import signal_bars, status
 from web.i18n import gettext, translate
-from web.state import clock, config, current_user, db, login_required, may_steer, queue, safe_next, state_label
+from web.state import (
+    admin_required,
+    clock,
+    config,
+    current_user,
+    db,
+    login_required,
+    may_steer,
+    queue,
+    safe_next,
+    state_label,
+)
 
 bp = Blueprint("dash", __name__)
 #: Seconds between a dashboard's asks for a fresh snapshot.
@@ -32,6 +44,8 @@ def snapshot() -> dict:
         m["bars"] = signal_bars(m["signal"])
         m["state_text"] = state_label(m["state"])
         m["detail"], m["paused"] = translate(m["detail"]), m["paused"] and translate(m["paused"])
+        if m["held"]:
+            m["held"] = {**m["held"], "why": translate(m["held"]["why"])}
     data["recent_errors"] = failures_by_reason(db(), clock().time() - 86400)
     data["lists"] = [{**{k: v for k, v in lst.items() if k not in ("template", "cancelled_by")},
                       "progress_text": state_label(lst["progress"]),
@@ -71,6 +85,14 @@ def sending(action: str):
         SendingPause(db(), clock()).pause(current_user().username)
     elif action == "resume":
         SendingPause(db(), clock()).resume()
+    return redirect(url_for("dash.index"))
+
+
+@bp.route("/sims/<label>/resume", methods=["POST"])
+@admin_required
+def resume_sim(label: str):
+    """A SIM held as barred (appliance/simhealth.py) sends again: an admin checked with the carrier."""
+    SimHolds(db(), clock()).release(label)
     return redirect(url_for("dash.index"))
 
 

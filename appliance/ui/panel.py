@@ -338,4 +338,5 @@ class Panel:
             box_key=self._box_key.public_line, box_key_id=self._box_key.key_id,
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
-            test_number=shop["test_number"], awaiting=tuple(Approvals(q.db, q.clock).waiting()))
+            test_number=shop["test_number"], awaiting=tuple(Approvals(q.db, q.clock).waiting()),
+            sim_held=bool(modem.get("held")))

@@ -53,6 +53,8 @@ class Snapshot:
     certificate: str = ""
     """The SHA-256 fingerprint of the box's CA (upper-case hex), or "" when the page is not HTTPS."""
     setup_pin: str | None = None
+    sim_held: bool = False
+    """The SIM is held: its carrier seems to have barred it (appliance/simhealth.py)."""
     awaiting: tuple = ()
     """Lists awaiting approval (appliance/approval.py Waiting), oldest first."""
     box_key: str = ""
@@ -224,6 +226,8 @@ def alerts(s: Snapshot, lang: str) -> list[Alert]:
     elif s.modem_state in ("error", "dead"):
         add("modem", "Modem not answering",
             tr(lang, "The box keeps trying" if s.modem_state == "error" else "Call the technician"))
+    if s.sim_held:
+        add("sim-held", "SIM barred?", tr(lang, "Sending stopped"), tr(lang, "Check with the carrier"))
     if s.disk_free_fraction < DISK_LOW_FRACTION or s.disk_free_mb < DISK_LOW_MB:
         add("disk", "Disk nearly full", tr(lang, "{mb} MB free", mb=int(s.disk_free_mb)),
             tr(lang, "Call the technician"))

@@ -112,6 +112,9 @@ ZH = {
     "The box keeps trying": "本机正在重试",
     "Call the technician": "请联系技术人员",
     "Disk nearly full": "存储空间将满",
+    "SIM barred?": "SIM卡被停用?",
+    "Sending stopped": "已停止发送",
+    "Check with the carrier": "请联系运营商后恢复",
     "{mb} MB free": "剩余 {mb} MB",
     "OK: got it": "按 OK 确认",
 }

@@ -21,6 +21,7 @@ from appliance.pause import SendingPause
 from appliance.policy import UNLIMITED, caps_for, quiet_until
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
+from appliance.simhealth import SimHolds, silent_run
 from appliance.text import say
 from appliance.timecheck import ClockCheck
 from appliance.worker.pool import Pool
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between re-reads of the quiet hours and this SIM's caps (the admin may change them).
 SETTINGS_EVERY = 60.0
+#: Seconds between two looks at whether this SIM's messages stopped getting delivery reports.
+SILENCE_CHECK_EVERY = 300.0
 
 
 class Claimer:
@@ -51,6 +54,7 @@ class Claimer:
         self.paused: tuple[str, float | None] | None = None
         """(why, resumes at) while a cap, the quiet hours, the clock or staff hold this modem's sending."""
         self._settings_read_at = -1e18
+        self._silence_checked_at = -1e18
         self._quiet_spec = ""
 
     def claim(self, in_flight: int = 0, in_flight_to: str | None = None) -> Message | None:
@@ -64,6 +68,10 @@ class Claimer:
         held = self.pause_switch.current()
         if held is not None:
             self._pause(say("sending paused by {who}", who=held["by"]), None)
+            return None
+        barred = self._sim_held()
+        if barred is not None:
+            self._pause(barred, None)
             return None
         behind = self.clock_check.behind()
         if behind:
@@ -91,6 +99,23 @@ class Claimer:
         else:
             self.paused = None
         return None
+
+    def _sim_held(self):
+        """Why this SIM is held (appliance/simhealth.py), checking now and then whether its carrier drops its
+        messages; None while it may send."""
+        holds = SimHolds(self.db, self.clock)
+        current = holds.current(self.label)
+        if current is not None:
+            return current["why"]
+        now = self.clock.monotonic()
+        if now - self._silence_checked_at < SILENCE_CHECK_EVERY:
+            return None
+        self._silence_checked_at = now
+        why = silent_run(self.db.conn, self.label, self.clock.time())
+        if why is not None:
+            holds.hold(self.label, why)
+            log.warning("%s: the SIM is held: %s", self.label, why)
+        return why
 
     def _pause(self, why: str, resume_at: float | None) -> None:
         if self.paused is None or self.paused[0] != why:

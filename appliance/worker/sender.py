@@ -28,6 +28,7 @@ from appliance.journal import HandoverJournal
 from appliance.messages import Message, RetryPolicy
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
+from appliance.simhealth import BarringWatch, SimHolds
 from appliance.worker.bookkeeping import Bookkeeping
 from appliance.worker.claim import Claimer
 from appliance.worker.pool import Pool
@@ -70,6 +71,8 @@ class Sender:
         self.next_send_at = 0.0         # monotonic: the minimum gap (with jitter) after the last send
         self.hold_until = 0.0           # monotonic: the modem said the box cannot send; wait till then
         self.hold_reason = ""
+        self.watch = BarringWatch()
+        """The network's refusals in a row: a run of them holds the SIM (appliance/simhealth.py)."""
         self.next: Message | None = None  # claimed while the modem works on the current message
         self._pdus: dict[int, list[pducodec.Pdu]] = {}  # ... and its PDUs, encoded meanwhile
         self._sending_to: str | None = None
@@ -127,6 +130,7 @@ class Sender:
 
     def _sent(self, msg: Message, parts: int, at: float) -> None:
         self.queue.mark_sent(msg.id, at=at)
+        self.watch.went()
         log.info("message %d sent to %s (%d part%s)", msg.id, mask_number(msg.recipient), parts,
                  "" if parts == 1 else "s")
 
@@ -181,5 +185,11 @@ class Sender:
             state = self.queue.retry_later(msg.id, reason, self.policy)
             log.info("message %d to %s: %s (%s)", msg.id, who, reason, "will retry" if state == "queued" else "failed")
         else:
+            barred = self.watch.refused(msg.recipient, reason)
+            if barred is not None:  # not this number: the SIM. The message waits for another SIM, or for this one
+                self.queue.give_back(msg.id, reason)
+                SimHolds(self.queue.db, self.clock).hold(self.label, barred)
+                log.warning("%s: the SIM is held: %s", self.label, barred)
+                return
             self.queue.fail(msg.id, reason)
             log.info("message %d to %s failed: %s", msg.id, who, reason)

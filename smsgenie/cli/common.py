@@ -90,15 +90,15 @@ def reader_language() -> str:
     return ""
 
 
-def said(exc: BaseException) -> str:
-    """An error's message in the reader's language: Chinese under LANG=zh_CN.UTF-8 (web/i18n.py's catalogue,
-    read only then), else English."""
+def said(message) -> str:
+    """A message from the domain (appliance.text.Text, or an error raised with one) in the reader's language:
+    Chinese under LANG=zh_CN.UTF-8 (web/i18n.py's catalogue, read only then), else English."""
     language = reader_language()
     if not language.lower().startswith("zh"):
-        return str(exc)
+        return str(message)
     from web.i18n import translator  # noqa: PLC0415 - the catalogue only for a Chinese reader
 
-    return translator(language)(exc)
+    return translator(language)(message)
 
 
 def friendly_errors(fn):

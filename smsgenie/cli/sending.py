@@ -16,8 +16,9 @@ from appliance.pause import SendingPause
 from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, REFUSED_KEPT, Preview
 from appliance.privacy import mask_number
 from appliance.sendlist import count_rows
+from appliance.simhealth import SimHolds
 from appliance.status import status as build_status
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
+from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural, said
 
 AT_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
 
@@ -230,4 +231,34 @@ def requeue(g: Globals, uncertain: bool, ids: tuple[int, ...]) -> None:
     click.echo(f"Requeued {plural(n, 'uncertain message')}.")
 
 
-COMMANDS = (send, status, pause, resume, requeue)
+@click.group()
+def sim() -> None:
+    """SIMs the box held because their carrier seems to have barred them (see docs/sending-policy.md)."""
+
+
+@sim.command("list")
+@pass_globals
+@friendly_errors
+def sim_list(g: Globals) -> None:
+    """Each modem's SIM, and why it is held if it is."""
+    q = g.open_queue()
+    holds = SimHolds(q.db, q.clock)
+    for m in g.config.modems:
+        held = holds.current(m.label)
+        click.echo(f"{m.label}: " + (f"held since {datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}: "
+                                     f"{said(held['why'])}" if held else "sending"))
+
+
+@sim.command("resume")
+@click.argument("label")
+@pass_globals
+@friendly_errors
+def sim_resume(g: Globals, label: str) -> None:
+    """Let the held SIM of modem LABEL send again (once the carrier says it is fine)."""
+    q = g.open_queue()
+    if not SimHolds(q.db, q.clock).release(label):
+        raise click.ClickException(f"the SIM of {label} is not held (smsgenie sim list)")
+    click.echo(f"The SIM of {label} sends again (the daemon takes it up within seconds).")
+
+
+COMMANDS = (send, status, pause, resume, requeue, sim)
