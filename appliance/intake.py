@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from appliance import approval
+from appliance.carriers import NumberCarriers
 from appliance.clock import Clock
 from appliance.config import Config
 from appliance.db import Database
@@ -185,7 +186,8 @@ class Intake:
         return prepare(table, template, region=shop["default_region"],
                        screen=KeywordStore(self.db, self.clock).screen(),
                        opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance(),
-                       accept=accept, progress=progress, keep_refused=keep_refused)
+                       accept=accept, progress=progress, keep_refused=keep_refused,
+                       carriers=NumberCarriers(self.db, self.clock).all())
 
     # --- queueing ---------------------------------------------------------------------------
 

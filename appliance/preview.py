@@ -154,11 +154,11 @@ def _gsm_cost_without(text: str, culprit: str) -> int:
 
 def prepare(table: Table, template: Template, *, region: str, screen: KeywordScreen, opted_out: set[str],
             balance: int, accept: Callable[[Accepted], None] | None = None,
-            progress: Callable[[int, int], None] | None = None, keep_refused: int = REFUSED_KEPT) -> Preview:
-    """Read every row of ``table`` once and decide about it; each row that can go is handed to
-    ``accept`` as it is decided (nothing is kept: the preview holds totals, a few samples and the first
-    ``keep_refused`` refused rows). ``progress(rows read, rows refused)`` is told how far it got every
-    :data:`PROGRESS_EVERY` rows."""
+            progress: Callable[[int, int], None] | None = None, keep_refused: int = REFUSED_KEPT,
+            carriers: dict[str, str] | None = None) -> Preview:
+    """Decide about every row of ``table``, read once; each row that can go goes to ``accept`` at once (kept:
+    totals, samples, the first ``keep_refused`` refusals). ``progress(rows, refused)`` every :data:`PROGRESS_EVERY`
+    rows. ``carriers``: numbers whose carrier is not their prefix's (appliance/carriers.py)."""
     template.check(table.merge_fields)
     columns = table.columns
     preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
@@ -198,15 +198,16 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
             _refuse(preview, row_no, raw, *refusal)
             continue
         encoding, segments, forced = priced
-        tally[(number.carrier, encoding, segments)] += 1
+        carrier = carriers.get(number.e164, number.carrier) if carriers else number.carrier
+        tally[(carrier, encoding, segments)] += 1
         if forced:
             preview.forced_ucs2_by = preview.forced_ucs2_by or forced
             preview.ucs2_extra_credits += segments - _gsm_cost_without(text, forced)
         if len(preview.samples) < SAMPLE_ROWS:
-            preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": number.carrier or "other",
+            preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": carrier or "other",
                                     "text": text, "encoding": encoding, "parts": segments})
         if accept is not None:
-            accept(Accepted(number.e164, number.carrier, text, encoding, segments, row_no))
+            accept(Accepted(number.e164, carrier, text, encoding, segments, row_no))
     _count(preview, tally)
     if progress is not None:
         progress(read, preview.refused)

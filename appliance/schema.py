@@ -3,6 +3,10 @@
 A migration is the change as it shipped and is never edited afterwards: a
 box upgraded from any earlier version runs the ones it has not had, each in
 the same transaction as its entry in the ``migrations`` table.
+
+long-by-design: the schema's history in one place, in the order it ran; it
+only grows (one short function per release that changed the database), and
+splitting it would hide the order that matters.
 """
 
 from __future__ import annotations
@@ -396,4 +400,27 @@ def _receipts(conn: sqlite3.Connection) -> None:
         -- The receipt a top-up gave (appliance/receipt.py): the box's signed word on its record at that
         -- moment, to show again if the shop lost it.
         ALTER TABLE spent_code ADD COLUMN receipt TEXT
+    """)
+
+
+@migration("0016_number_carriers")
+def _number_carriers(conn: sqlite3.Connection) -> None:
+    run_script(conn, """
+        -- A number's carrier as the network showed it, over what its prefix says (携号转网: a number keeps
+        -- its prefix when it moves to another carrier): set by the shop, or learned (appliance/carriers.py).
+        CREATE TABLE number_carrier (
+            number TEXT PRIMARY KEY,
+            carrier TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('manual', 'learned')),
+            at REAL NOT NULL,
+            note TEXT
+        );
+        -- A number its prefix's carrier's own SIM could not reach ("unknown subscriber"): the message is sent
+        -- again through another carrier's SIM, and a delivery there teaches the number's carrier.
+        CREATE TABLE carrier_doubt (
+            number TEXT NOT NULL,
+            failed_on TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (number, failed_on)
+        )
     """)

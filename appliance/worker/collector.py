@@ -14,7 +14,7 @@ import functools
 import logging
 import queue as stdqueue
 
-from appliance import phones
+from appliance import carriers, phones
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.inbox import Inbox
@@ -39,8 +39,10 @@ class Collector:
     """Collects one modem's stored texts and reports; :meth:`on_urc` is called from the AT reader thread."""
 
     def __init__(self, modem: Modem, db: Database, *, clock: Clock, bookkeeping: Bookkeeping, data_dir: str,
-                 wake=lambda: None):
+                 wake=lambda: None, carrier: str = ""):
         self.modem = modem
+        self.carrier = carrier
+        """This modem's SIM's carrier: a report it collects was for a message it sent (appliance/carriers.py)."""
         self.db = db
         self.clock = clock
         self.data_dir = data_dir
@@ -177,6 +179,10 @@ class Collector:
             if msg is None:
                 log.info("delivery report for %s (ref %d) matches no message", mask_number(decoded.recipient),
                          decoded.reference)
+            elif msg.state == "delivered" and self.carrier:
+                with self.db.atomic() as conn:
+                    if carriers.delivered(conn, msg.recipient, self.carrier, self.clock.time()):
+                        log.info("%s is on %s now (learned)", mask_number(msg.recipient), self.carrier)
             return
         concat = decoded.concat
         stored = self.inbox.store(

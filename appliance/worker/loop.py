@@ -84,7 +84,7 @@ class ModemWorker:
                                              sync=min(1.0, m.command_timeout), prompt=max(5.0, m.command_timeout)),
                            on_urc=self._on_urc, on_lost=self._on_lost)
         self.collector = Collector(self.modem, self.db, clock=clock, bookkeeping=self.bookkeeping,
-                                   data_dir=config.data_dir, wake=self._wake.set)
+                                   data_dir=config.data_dir, wake=self._wake.set, carrier=self.carrier)
         self.claimer = Claimer(modem_config, self.db, self.queue, clock=clock, pool=self.pool,
                                data_dir=config.data_dir, iccid=lambda: self.modem.state.iccid)
         self.sender = Sender(config, modem_config, self.modem, self.queue, claimer=self.claimer,

@@ -20,6 +20,8 @@ import threading
 from datetime import timedelta
 from typing import Callable
 
+from appliance import carriers
+from appliance.carriers import SUBSCRIBER_ERRORS
 from appliance.clock import Clock
 from appliance.config import Config, ModemConfig
 from appliance.db import is_busy
@@ -128,6 +130,16 @@ class Sender:
         return pducodec.encode_message(msg.recipient, split(msg.text), concat_reference=msg.concat_ref,
                                        validity=self.validity)
 
+    def _reroute(self, msg: Message, reason: str, exc: CommandFailed) -> bool:
+        """A number its prefix's carrier does not know (携号转网?): tried once through another carrier's SIM."""
+        others = self.pool.other_carriers(self.label, self.carrier)
+        if exc.code not in SUBSCRIBER_ERRORS or not self.carrier or msg.carrier != self.carrier or not others:
+            return False
+        if not carriers.reroute(self.queue, msg.id, msg.recipient, self.carrier, others[0], reason):
+            return False
+        log.info("message %d to %s: %s; trying a %s SIM", msg.id, mask_number(msg.recipient), reason, others[0])
+        return True
+
     def _sent(self, msg: Message, parts: int, at: float) -> None:
         self.queue.mark_sent(msg.id, at=at)
         self.watch.went()
@@ -185,6 +197,8 @@ class Sender:
             state = self.queue.retry_later(msg.id, reason, self.policy)
             log.info("message %d to %s: %s (%s)", msg.id, who, reason, "will retry" if state == "queued" else "failed")
         else:
+            if self._reroute(msg, reason, exc):
+                return
             barred = self.watch.refused(msg.recipient, reason)
             if barred is not None:  # not this number: the SIM. The message waits for another SIM, or for this one
                 self.queue.give_back(msg.id, reason)

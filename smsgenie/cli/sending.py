@@ -9,6 +9,8 @@ from datetime import datetime
 
 import click
 
+from appliance import phones
+from appliance.carriers import NumberCarriers
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.messages import STATES, TRANSACTIONAL
@@ -261,4 +263,57 @@ def sim_resume(g: Globals, label: str) -> None:
     click.echo(f"The SIM of {label} sends again (the daemon takes it up within seconds).")
 
 
-COMMANDS = (send, status, pause, resume, requeue, sim)
+@click.group()
+def carrier() -> None:
+    """Numbers whose carrier is not the one their prefix names (携号转网): set by the shop, or learned."""
+
+
+@carrier.command("set")
+@click.argument("number")
+@click.argument("name", metavar="CARRIER")
+@click.option("--note", default="", help="How the shop knows, e.g. 'the customer said so'.")
+@pass_globals
+@friendly_errors
+def carrier_set(g: Globals, number: str, name: str, note: str) -> None:
+    """Route NUMBER as a CARRIER number (China Mobile, China Unicom, China Telecom, China Broadnet; 移动...)."""
+    q = g.open_queue()
+    e164 = _number(number, g)
+    click.echo(f"{mask_number(e164)} is a {NumberCarriers(q.db, q.clock).set(e164, name, note)} number now.")
+
+
+@carrier.command("clear")
+@click.argument("number")
+@pass_globals
+@friendly_errors
+def carrier_clear(g: Globals, number: str) -> None:
+    """Route NUMBER by its prefix again."""
+    q = g.open_queue()
+    e164 = _number(number, g)
+    if not NumberCarriers(q.db, q.clock).clear(e164):
+        raise click.ClickException(f"{mask_number(e164)} has no carrier of its own (its prefix decides)")
+    click.echo(f"{mask_number(e164)} is routed by its prefix again.")
+
+
+@carrier.command("list")
+@click.option("--full", is_flag=True, help="Show whole numbers (masked by default).")
+@pass_globals
+@friendly_errors
+def carrier_list(g: Globals, full: bool) -> None:
+    """Every number whose carrier is not its prefix's, and who said so."""
+    q = g.open_queue()
+    rows = NumberCarriers(q.db, q.clock).rows()
+    if not rows:
+        click.echo("No number has a carrier of its own: every one goes by its prefix.")
+    for r in rows:
+        click.echo(f"{r['number'] if full else mask_number(r['number'])}  {r['carrier']:<15} {r['source']:<8} "
+                   f"{datetime.fromtimestamp(r['at']):%Y-%m-%d}  {r['note'] or ''}")
+
+
+def _number(number: str, g: Globals) -> str:
+    try:
+        return phones.normalise(number, g.shop()["default_region"]).e164
+    except phones.NumberProblem as exc:
+        raise click.ClickException(said(exc)) from None
+
+
+COMMANDS = (send, status, pause, resume, requeue, sim, carrier)
