@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from appliance.db import Database
+from appliance.text import unstored
 
 #: Seconds of sending the pace is measured over.
 RATE_WINDOW = 300.0
@@ -92,4 +93,4 @@ def failures_by_reason(db: Database, since: float, limit: int = 5) -> list[dict]
     """Messages failed since ``since``, grouped by reason, most recent reason first."""
     rows = db.execute("SELECT error, COUNT(*) AS n, MAX(finished_at) AS at FROM message WHERE state = 'failed'"
                       " AND finished_at > ? GROUP BY error ORDER BY at DESC LIMIT ?", (since, limit)).fetchall()
-    return [{"error": r["error"], "count": r["n"]} for r in rows]
+    return [{"error": unstored(r["error"]), "count": r["n"]} for r in rows]

@@ -15,6 +15,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.messages import Message
 from appliance.sendqueue import SendQueue
+from appliance.text import stored
 
 #: How far back a delivery report may reach for its message.
 REPORT_WINDOW_SECONDS = 7 * 24 * 3600
@@ -78,7 +79,7 @@ class DeliveryReports:
                 if settled:
                     error = None if settled == "delivered" else reason
                     conn.execute("UPDATE message SET state = ?, error = ?, finished_at = ? WHERE id = ?",
-                                 (settled, error, now, mid))
+                                 (settled, stored(error), now, mid))
                     row = conn.execute("SELECT * FROM message WHERE id = ?", (mid,)).fetchone()
                     self._queue.audit.record(conn, settled, row, reason if settled != "delivered" else "delivered")
             return self._queue.get(mid)

@@ -23,7 +23,7 @@ from appliance.errors import ListStateError, MessageNotFound
 from appliance.loading import LOADING_STALE
 from appliance.messages import STATES, Message
 from appliance.sendqueue import BATCH, SendQueue
-from appliance.text import say
+from appliance.text import say, stored
 
 #: Seconds a page's (or the command line's) pause, resume or cancel may spend on the list's messages before
 #: it answers; the daemon does the rest in the background (a small list is done at once).
@@ -40,7 +40,7 @@ OPEN_STATES = ("queued", "sending")
 
 def cancelled_reason(who: str | None) -> str:
     """What the record says of a message whose list was cancelled before it went."""
-    return f"the list was cancelled by {who or 'staff'}; not sent, not charged"
+    return say("the list was cancelled by {who}; not sent, not charged", who=who or say("staff"))
 
 
 def progress_state(state: str, counts: dict[str, int]) -> str:
@@ -168,7 +168,7 @@ class SendLists:
         marks = ", ".join("?" * len(ids))
         failed = conn.execute(f"UPDATE message SET state = 'failed', error = ?, finished_at = ?, held = 0"
                               f" WHERE id IN ({marks}) AND state = 'queued' RETURNING id",
-                              (reason, self.clock.time(), *ids)).fetchall()
+                              (stored(reason), self.clock.time(), *ids)).fetchall()
         done = sorted(r[0] for r in failed)
         self._queue.audit.record_many(conn, "failed", conn.execute(
             f"SELECT * FROM message WHERE id IN ({', '.join('?' * len(done))}) ORDER BY id", done), reason)

@@ -35,6 +35,7 @@ from appliance.ledger import Ledger
 from appliance.messages import FINISHED, KINDS, MARKETING, STATES, TRANSACTIONAL, Message, RetryPolicy, Shortfall
 from appliance.phones import carrier_of
 from appliance.plan import MessagePlan
+from appliance.text import say, stored, unstored
 
 #: Opted-out messages one claim fails on its way to one it may send (the next claim goes on from there).
 SKIP_OPTED_OUT = 100
@@ -159,8 +160,8 @@ class SendQueue:
                     continue  # another modem of the pool took it, or its list stopped, a moment ago
                 if conn.execute("SELECT 1 FROM opt_out WHERE number = ?", (row["recipient"],)).fetchone():
                     # The customer replied TD after the list was queued: never send, never charge.
-                    self._set(row["id"], "failed", "the customer opted out (replied TD/退订) after the list was "
-                                                   "queued; not sent, not charged", finished_at=now)
+                    self._set(row["id"], "failed", say("the customer opted out (replied TD/退订) after the list "
+                                                       "was queued; not sent, not charged"), finished_at=now)
                     continue
                 return self._pay_and_take(conn, row, now, max_parts, (modem, sim))
         return None
@@ -287,7 +288,7 @@ class SendQueue:
         with self.db.atomic() as conn:
             if conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1), error = ?,"
                             " next_attempt_at = ? WHERE id = ? AND state = 'sending'",
-                            (reason, self.clock.time(), message_id)).rowcount:
+                            (stored(reason), self.clock.time(), message_id)).rowcount:
                 self._refund_unsent(conn, message_id, reason)
 
     def recover_interrupted(self, handed: set[tuple[int, float]] | None) -> tuple[int, int]:
@@ -348,7 +349,7 @@ class SendQueue:
         """Change a message's state; the ones the record needs (sent, failed, uncertain) are audited."""
         sets = ", ".join(["state = ?", "error = ?"] + [f"{k} = ?" for k in columns])
         sql = f"UPDATE message SET {sets} WHERE id = ?"
-        params = [state, error, *columns.values(), message_id]
+        params = [state, stored(error), *columns.values(), message_id]
         if only_from:
             sql += f" AND state IN ({', '.join('?' * len(only_from))})"
             params += list(only_from)
@@ -372,7 +373,7 @@ class SendQueue:
         """A ``message`` row as a :class:`Message`, with the parts the network accepted."""
         accepted = frozenset(r[0] for r in self.db.execute(
             "SELECT seq FROM segment WHERE message_id = ?", (row["id"],)))
-        return Message(**{k: row[k] for k in row.keys()}, accepted=accepted)
+        return Message(**{k: unstored(row[k]) if k == "error" else row[k] for k in row.keys()}, accepted=accepted)
 
     def segments(self, message_id: int) -> list[dict]:
         """The parts the network accepted, in order, with their delivery reports."""

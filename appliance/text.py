@@ -15,6 +15,8 @@ fails when one has no Chinese (tests/test_web.py).
 
 from __future__ import annotations
 
+import json
+
 
 class Text(str):
     """English text that remembers how it was made (see the module's docstring)."""
@@ -56,4 +58,22 @@ def from_json(value):
     """:func:`to_json` undone."""
     if isinstance(value, dict) and "say" in value:
         return Text(value["say"], **{k: from_json(v) for k, v in value.get("values", {}).items()})
+    return value
+
+
+def stored(value) -> str | None:
+    """A text for a column a person reads later (a message's ``error``): a Text as its JSON (see
+    :func:`to_json`), so the page can still say it in the reader's language; anything else as it is."""
+    if isinstance(value, Text):
+        return json.dumps(to_json(value), ensure_ascii=False)
+    return value
+
+
+def unstored(value):
+    """:func:`stored` undone: the Text back (English as a str), or the plain text as it was."""
+    if isinstance(value, str) and value.startswith('{"say":'):
+        try:
+            return from_json(json.loads(value))
+        except (ValueError, TypeError):
+            return value
     return value

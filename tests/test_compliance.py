@@ -535,3 +535,21 @@ def test_the_daemon_prunes_the_record_daily_and_logs_its_head(sim, config, queue
         wait_for(lambda: "2 rows past retention pruned" in caplog.text, 10, message="daily pruning")
     assert "message record: 0 rows, head" in caplog.text
     assert queue.audit.verify().ok
+
+
+def test_a_failure_reason_is_kept_as_text_the_page_can_translate(q):
+    """A message's error column keeps a Text as JSON (appliance/text.py stored): read back it is the same
+    English str, the record has the English, and the page can say it in Chinese."""
+    from appliance.sendlists import SendLists
+    from appliance.text import Text
+
+    list_id = q.create_list("l", "YL08", created_by="cli")
+    (mid,) = q.enqueue(list_id, ["+8613800138000"], plan_message("会员日"), "YL08")
+    lists = SendLists(q.db, q.clock)
+    lists.cancel(list_id, "boss")
+    lists.settle()
+    error = q.get(mid).error
+    assert isinstance(error, Text) and error == "the list was cancelled by boss; not sent, not charged"
+    assert q.db.execute("SELECT error FROM message").fetchone()[0].startswith('{"say":')
+    assert list(q.audit.rows(0, 1e12))[0]["outcome"] == error  # the record keeps plain English
+    assert q.audit.verify().ok

@@ -78,3 +78,22 @@ def test_modules_and_functions_stay_readable(room):
                 if body > MAX_FUNCTION_LINES and LONG_OK not in ast.get_source_segment(text, node):
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}(): {body} lines")
     assert not long, "split these, or say why in the file (a '" + LONG_OK + "' comment):\n" + "\n".join(long)
+
+
+def test_every_data_file_the_code_reads_is_in_the_wheel():
+    """A file beside the code (a word list, a template, a table) ships only if pyproject's package-data names
+    it: one it misses works from a checkout and fails on the box (the arm64 smoke test found one)."""
+    import fnmatch
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    missing = []
+    for package in ("appliance", "smsgenie", "web"):
+        base = ROOT / package
+        for path in base.rglob("*"):
+            if path.is_dir() or path.suffix in (".py", ".pyc", ".pot") or "__pycache__" in path.parts:
+                continue
+            inside = path.relative_to(base).as_posix()
+            if not any(fnmatch.fnmatch(inside, glob) for glob in data.get(package, [])):
+                missing.append(f"{package}/{inside}")
+    assert not missing, f"add to [tool.setuptools.package-data] in pyproject.toml: {missing[:10]}"

@@ -754,6 +754,8 @@ def test_every_page_in_chinese_shows_no_english_sentence(app, box, tmp_path):
                                           "text": "{姓名}您好，订单已到店", "kind": "marketing", "start_at": ""})
     list_id = int(done.headers["Location"].split("/history/")[1].split("?")[0])
     mid = box.messages()[0].id
+    assert post(zh, f"/lists/{list_id}/cancel", {}, form_page="/history").status_code == 302  # a failure's words
+    assert "cancelled by boss" in box.get(mid).error
     bad_code = post(zh, "/topup", {"code": "0" * 138})
     shown["topup error"] = bad_code.get_data(as_text=True)
     for url in ("/", "/send", "/history", f"/history/{list_id}", f"/message/{mid}", "/inbox", "/optouts",
@@ -763,6 +765,7 @@ def test_every_page_in_chinese_shows_no_english_sentence(app, box, tmp_path):
         shown[url] = r.get_data(as_text=True)
     english = {name: found for name, html in shown.items() if (found := _sentences(html))}
     assert not english, english
+    assert "名单已被 boss 取消；未发送，未扣费" in shown[f"/history/{list_id}"]
 
 
 def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(app):

@@ -46,7 +46,8 @@ def snapshot() -> dict:
         m["detail"], m["paused"] = translate(m["detail"]), m["paused"] and translate(m["paused"])
         if m["held"]:
             m["held"] = {**m["held"], "why": translate(m["held"]["why"])}
-    data["recent_errors"] = failures_by_reason(db(), clock().time() - 86400)
+    data["recent_errors"] = [{**e, "error": translate(e["error"])}
+                             for e in failures_by_reason(db(), clock().time() - 86400)]
     data["lists"] = [{**{k: v for k, v in lst.items() if k not in ("template", "cancelled_by")},
                       "progress_text": state_label(lst["progress"]),
                       "waiting": lst["counts"]["queued"] + lst["counts"]["sending"]}
