@@ -14,6 +14,7 @@ from __future__ import annotations
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.messages import Message
+from appliance.network import network_words
 from appliance.sendqueue import SendQueue
 from appliance.text import stored
 
@@ -77,7 +78,7 @@ class DeliveryReports:
                 elif len(statuses) == msg.segments and all(s == "delivered" for s in statuses):
                     settled = "delivered"
                 if settled:
-                    error = None if settled == "delivered" else reason
+                    error = None if settled == "delivered" else network_words(reason)
                     conn.execute("UPDATE message SET state = ?, error = ?, finished_at = ? WHERE id = ?",
                                  (settled, stored(error), now, mid))
                     row = conn.execute("SELECT * FROM message WHERE id = ?", (mid,)).fetchone()

@@ -784,3 +784,19 @@ def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(ap
         assert translate(modem_words("AT+CSQ timed out")) == "AT+CSQ timed out"  # the modem's own answer, as came
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert translate(waits) == "hourly cap of 150 reached"
+
+
+def test_the_networks_own_reasons_are_said_in_chinese(app):
+    """Every fixed reason the hardware layer gives (+CMS/+CME codes, delivery statuses) has its Text, so a
+    failed message's page says why in Chinese (appliance/network.py)."""
+    from appliance.network import WORDS, network_words
+    from hw.modem import codes, fields
+    from web.i18n import translate
+
+    fixed = {r for r, _kind in codes.CMS.values()} | {r for r, _kind in codes.CME.values()}
+    fixed |= set(fields._ST_TEMPORARY.values()) | set(fields._ST_PERMANENT.values())
+    assert fixed <= set(WORDS), sorted(fixed - set(WORDS))
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert translate(network_words("unknown subscriber")) == "网络不认识这个用户"
+        assert translate(network_words("still trying: the phone was busy")) == "仍在重试：对方手机忙"
+        assert translate(network_words("modem-specific error 515")) == "modem-specific error 515"

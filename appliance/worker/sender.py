@@ -28,9 +28,11 @@ from appliance.db import is_busy
 from appliance.errors import StorageFull
 from appliance.journal import HandoverJournal
 from appliance.messages import Message, RetryPolicy
+from appliance.network import network_words
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
 from appliance.simhealth import BarringWatch, SimHolds
+from appliance.text import say
 from appliance.worker.bookkeeping import Bookkeeping
 from appliance.worker.claim import Claimer
 from appliance.worker.pool import Pool
@@ -96,7 +98,7 @@ class Sender:
         for seq, p in enumerate(pdus, start=1):
             if seq in msg.accepted:
                 continue
-            part = "" if len(pdus) == 1 else f"part {seq} of {len(pdus)}: "
+            part = "" if len(pdus) == 1 else say("part {seq} of {n}: ", seq=seq, n=len(pdus))
             self._beat(0.0)
             try:
                 # noted in the journal while the modem answers AT+CMGS with its prompt
@@ -174,7 +176,8 @@ class Sender:
             log.warning("message %d to %s is uncertain: %s", msg.id, who, exc)
             self._trouble(exc)
         elif isinstance(exc, CommandFailed):
-            self._refused(msg, f"{part}{exc.reason}", exc)
+            why = network_words(exc.reason)
+            self._refused(msg, say("{part}{why}", part=part, why=why) if part else why, exc)
         elif isinstance(exc, (ModemTimeout, ModemRebooted)):
             # No prompt: the modem never had the message. Counted, but no backoff:
             # once the modem is resynced it may go at once.
