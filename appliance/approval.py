@@ -78,11 +78,15 @@ class Approvals:
         self.db = db
         self.clock = clock
 
-    def waiting(self) -> list[Waiting]:
-        """Lists awaiting approval, oldest first."""
+    def waiting(self, known: dict[int, Waiting] | None = None) -> list[Waiting]:
+        """Lists awaiting approval, oldest first, each with its size and cost (a pass over its messages, so
+        a caller asking often passes the ones it ``known`` already: a waiting list does not change)."""
         out = []
         for row in self.db.execute("SELECT id, name, kind, created_by, created_at FROM send_list WHERE state = ?"
                                    " ORDER BY id", (AWAITING,)).fetchall():
+            if known and row["id"] in known:
+                out.append(known[row["id"]])
+                continue
             count, parts = self.db.execute("SELECT COUNT(*), COALESCE(SUM(segments), 0) FROM message"
                                            " WHERE send_list_id = ?", (row["id"],)).fetchone()
             first = self.db.execute("SELECT text FROM message WHERE send_list_id = ? ORDER BY id LIMIT 1",

@@ -53,7 +53,6 @@ def snapshot() -> dict:
                       "waiting": lst["counts"]["queued"] + lst["counts"]["sending"]}
                      for lst in SendLists(db(), clock()).recent(limit=5)]
     data["lists_by_id"] = {str(lst["id"]): lst for lst in data["lists"]}  # the page's live rows, by list
-    data["awaiting_approval"] = len(Approvals(db(), clock()).waiting())
     return data
 
 

@@ -96,6 +96,7 @@ class Panel:
         except DeviceIdError:
             self._device_id = "?"
         self._box_key: boxkey.BoxKey | None = None
+        self._known_waiting: dict = {}
         self.db: Database | None = None
         self.queue: SendQueue | None = None
 
@@ -318,6 +319,13 @@ class Panel:
         self._slow_at = now
         return self._slow
 
+    def _awaiting(self) -> tuple:
+        """The lists awaiting approval, at every frame (one cheap query): each one's size and cost is counted
+        over its messages once, when it first shows, since a waiting list does not change."""
+        waiting = Approvals(self.queue.db, self.clock).waiting(self._known_waiting)
+        self._known_waiting = {w.id: w for w in waiting}
+        return tuple(waiting)
+
     def read_snapshot(self, slow: dict) -> Snapshot:
         q = self.queue
         data = status(self.config, q)
@@ -338,5 +346,5 @@ class Panel:
             box_key=self._box_key.public_line, box_key_id=self._box_key.key_id,
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
-            test_number=shop["test_number"], awaiting=tuple(Approvals(q.db, q.clock).waiting()),
+            test_number=shop["test_number"], awaiting=self._awaiting(),
             sim_held=bool(modem.get("held")))
