@@ -68,6 +68,18 @@ def page():
         browser.close()
 
 
+def set_up(page, running, licence=""):
+    """The first-run set-up page, filled in as a shop owner does (the page is open on it)."""
+    page.fill("input[name=pin]", running.setup_pin)
+    page.fill("input[name=shop_name]", "小王便利店")
+    page.fill("input[name=shop_licence]", licence)
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("form button")
+    page.wait_for_url(running.url + "/")
+
+
 def shot(page, name):
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -84,14 +96,7 @@ def test_the_shop_journey(box, page):
     assert page.url.endswith("/setup")
     assert "设置本机" in page.inner_text("h1")
     shot(page, "1-setup")
-    page.fill("input[name=pin]", running.setup_pin)
-    page.fill("input[name=shop_name]", "小王便利店")
-    page.fill("input[name=shop_licence]", "91310000MA1K000000")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("form button")
-    page.wait_for_url(url + "/")
+    set_up(page, running, licence="91310000MA1K000000")
     assert "概览" in page.inner_text("h1")
 
     page.goto(url + "/topup")
@@ -162,13 +167,7 @@ def test_a_clerk_s_list_approved_on_the_page_and_at_the_counter(box, page):
     running, _, _ = box
     url = running.url
     page.goto(url)
-    page.fill("input[name=pin]", running.setup_pin)
-    page.fill("input[name=shop_name]", "小王便利店")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    page.click("form button")
-    page.wait_for_url(url + "/")
+    set_up(page, running)
     db = Database.in_data_dir(running.config.data_dir)
     clock = SystemClock()
     SendQueue(db, clock).ledger.adjust(100, "the shop's credit")  # no "out of credit" alert on the panel
