@@ -26,7 +26,6 @@ Crockford base32 in groups of five, as a top-up code is: 157 characters.
 
 from __future__ import annotations
 
-import binascii
 import struct
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +36,6 @@ from appliance import crockford
 from appliance.boxkey import BoxKey
 from appliance.device import format_device_id
 from appliance.errors import ExportCheckFailed, VendorKeyError
-from appliance.topup import format_code
 from appliance.vendor import parse_public_key
 
 VERSION = 1
@@ -66,7 +64,7 @@ def make(key: BoxKey, *, device: bytes, serial: bytes, at: float, rows: int, hea
     payload = PAYLOAD.pack(VERSION, device, serial, int(at), rows, min(max(balance, 0), 2 ** 32 - 1),
                            bytes.fromhex(head)[:8])
     body = payload + key.sign(DOMAIN, payload)
-    return format_code(crockford.encode(body + struct.pack(">H", binascii.crc_hqx(body, 0xFFFF))))
+    return crockford.encode_checked(body)
 
 
 def read(code: str, box_key: str) -> Receipt:
@@ -79,12 +77,11 @@ def read(code: str, box_key: str) -> Receipt:
     if len(raw) != CODE_CHARS:
         raise ExportCheckFailed(f"a receipt has {CODE_CHARS} characters, this one {len(raw)}: copy it again, whole")
     try:
-        data = crockford.decode(raw)
+        body = crockford.decode_checked(raw)
+    except crockford.CheckDigitsWrong:
+        raise ExportCheckFailed("the receipt has a typo (its check digits do not match)") from None
     except ValueError as exc:
         raise ExportCheckFailed(f"the receipt has a typo: {exc}") from None
-    body, crc = data[:-2], struct.unpack(">H", data[-2:])[0]
-    if binascii.crc_hqx(body, 0xFFFF) != crc:
-        raise ExportCheckFailed("the receipt has a typo (its check digits do not match)")
     payload, signature = body[:PAYLOAD.size], body[PAYLOAD.size:]
     version, device, serial, at, rows, balance, head = PAYLOAD.unpack(payload)
     if version != VERSION:

@@ -31,7 +31,6 @@ than "forged".
 
 from __future__ import annotations
 
-import binascii
 import struct
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -57,17 +56,9 @@ EPOCH = date(2024, 1, 1)
 DOMAIN = b"smsgenie topup v1\x00"  # signatures over codes can never be mistaken for other signatures
 #: The payload of each format this box reads.
 PAYLOADS = {1: struct.Struct(">B5s6sIHH"), 2: struct.Struct(">B5s6sIHHH")}
-PAYLOAD = PAYLOADS[1]
 SIGNATURE_BYTES = 64
-GROUP = 5
 #: Characters of a code of each format.
 CHARS = {v: -(-(p.size + SIGNATURE_BYTES + 2) * 8 // 5) for v, p in PAYLOADS.items()}
-CODE_BYTES = PAYLOAD.size + SIGNATURE_BYTES + 2
-CODE_CHARS = CHARS[1]
-
-
-def format_code(raw: str) -> str:
-    return "-".join(raw[i:i + GROUP] for i in range(0, len(raw), GROUP))
 
 
 def day_number(d: date) -> int:
@@ -105,7 +96,7 @@ def sign(private_key: Ed25519PrivateKey, *, device: bytes, serial: bytes, credit
     fields = [device, serial, credits, day_number(issued), day_number(expires) if expires else 0]
     payload = (PAYLOADS[2].pack(2, *fields, min_keywords) if min_keywords else PAYLOADS[1].pack(1, *fields))
     body = payload + private_key.sign(DOMAIN + payload)
-    return format_code(crockford.encode(body + struct.pack(">H", binascii.crc_hqx(body, 0xFFFF))))
+    return crockford.encode_checked(body)
 
 
 def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, today: date) -> TopUpCode:
@@ -118,13 +109,13 @@ def verify(code: str, public_key: Ed25519PublicKey, key_id: str, device: bytes, 
         raise TopUpTypo(say("the code is too long: {n} characters, a top-up code has {chars} (or {chars2}). Copy "
                             "it again, whole", n=len(raw), chars=CHARS[1], chars2=CHARS[2]))
     try:
-        data = crockford.decode(raw)
+        body = crockford.decode_checked(raw)
+    except crockford.CheckDigitsWrong:
+        raise TopUpTypo(say("the code has a typo (its check digits do not match): check it character by "
+                            "character")) from None
     except ValueError as exc:
         raise TopUpTypo(say("the code has a typo ({what}): check it character by character",
                             what=str(exc))) from None
-    body, crc = data[:-2], struct.unpack(">H", data[-2:])[0]
-    if binascii.crc_hqx(body, 0xFFFF) != crc:
-        raise TopUpTypo(say("the code has a typo (its check digits do not match): check it character by character"))
     version = body[0]
     layout = PAYLOADS.get(version)
     if layout is None or len(body) != layout.size + SIGNATURE_BYTES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 import signal
@@ -230,7 +231,7 @@ def test_each_refusal_has_its_own_reason(bare_queue, keys, tmp_path):
     raw = bytearray(crockford.decode(crockford.normalise(good)))
     raw[16] ^= 0x01
     body = bytes(raw[:-2])
-    edited = crockford.encode(body + topup.binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big"))
+    edited = crockford.encode(body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big"))
     assert "not issued by your vendor" in refused(TopUpForged, edited)
     assert f"for box {format_device_id(OTHER_BOX)}" in refused(TopUpWrongDevice, code_for(private, device=OTHER_BOX))
     expired = code_for(private, expires=TODAY, issued=TODAY - timedelta(days=30))
@@ -252,7 +253,7 @@ def test_a_newer_format_is_named_as_such(keys):
     raw = bytearray(crockford.decode(crockford.normalise(code_for(private))))
     raw[0] = 3
     body = bytes(raw[:-2])
-    newer = crockford.encode(body + topup.binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big"))
+    newer = crockford.encode(body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big"))
     with pytest.raises(TopUpUnsupported, match="format 3; this box reads formats up to 2"):
         topup.verify(newer, public, key_id, BOX, TODAY)
 

@@ -62,6 +62,16 @@ class Globals:
         """The shop's settings (signature, region, quiet hours...)."""
         return read_settings(self.box_dir)
 
+    def e164(self, number: str) -> str:
+        """A number as typed (``138 0013 8000``) as the box keeps it, by the shop's default region; a number
+        that is not one is a one-line error."""
+        from appliance import phones  # noqa: PLC0415 - phonenumbers only for the commands that take a number
+
+        try:
+            return phones.normalise(number, self.shop()["default_region"]).e164
+        except phones.NumberProblem as exc:
+            raise click.ClickException(said(exc)) from None
+
 
 pass_globals = click.make_pass_decorator(Globals)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from appliance import phones, shop
+from appliance import shop
 from appliance.audit import day_span
 from appliance.errors import SettingsError
 from appliance.inbox import Inbox
@@ -19,14 +19,6 @@ from appliance.optout import OptOuts
 from appliance.privacy import mask_number
 from appliance.settings import read_settings, save_caps, save_setting
 from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural, vendor_public_key
-
-
-def _e164(number: str, g: Globals) -> str:
-    try:
-        return phones.normalise(number, g.shop()["default_region"]).e164
-    except phones.NumberProblem as exc:
-        raise click.ClickException(str(exc)) from None
-
 
 # --- opt-outs ---------------------------------------------------------------------------------------
 
@@ -44,7 +36,7 @@ def optout() -> None:
 def optout_add(g: Globals, number: str, reason: str) -> None:
     """Stop texting NUMBER."""
     q = g.open_queue()
-    e164 = _e164(number, g)
+    e164 = g.e164(number)
     added = OptOuts(q.db, q.clock).add(e164, "manual", reason)
     click.echo(f"{mask_number(e164)} {'added to' if added else 'was already on'} the opt-out list.")
 
@@ -57,7 +49,7 @@ def optout_add(g: Globals, number: str, reason: str) -> None:
 def optout_remove(g: Globals, number: str, reason: str) -> None:
     """Allow texting NUMBER again."""
     q = g.open_queue()
-    e164 = _e164(number, g)
+    e164 = g.e164(number)
     removed = OptOuts(q.db, q.clock).remove(e164, reason)
     click.echo(f"{mask_number(e164)} {'removed from' if removed else 'was not on'} the opt-out list.")
 
@@ -213,7 +205,7 @@ def audit_export(g: Globals, start: datetime, end: datetime, number: str | None,
     from appliance.export import Range, export_box  # noqa: PLC0415 - cryptography only when needed
 
     span = Range(f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}", *day_span(start.date(), end.date()),
-                 _e164(number, g) if number else None)
+                 g.e164(number) if number else None)
     try:
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import click
 
-from appliance import phones
 from appliance.carriers import NumberCarriers
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
@@ -277,7 +276,7 @@ def carrier() -> None:
 def carrier_set(g: Globals, number: str, name: str, note: str) -> None:
     """Route NUMBER as a CARRIER number (China Mobile, China Unicom, China Telecom, China Broadnet; 移动...)."""
     q = g.open_queue()
-    e164 = _number(number, g)
+    e164 = g.e164(number)
     click.echo(f"{mask_number(e164)} is a {NumberCarriers(q.db, q.clock).set(e164, name, note)} number now.")
 
 
@@ -288,7 +287,7 @@ def carrier_set(g: Globals, number: str, name: str, note: str) -> None:
 def carrier_clear(g: Globals, number: str) -> None:
     """Route NUMBER by its prefix again."""
     q = g.open_queue()
-    e164 = _number(number, g)
+    e164 = g.e164(number)
     if not NumberCarriers(q.db, q.clock).clear(e164):
         raise click.ClickException(f"{mask_number(e164)} has no carrier of its own (its prefix decides)")
     click.echo(f"{mask_number(e164)} is routed by its prefix again.")
@@ -308,12 +307,6 @@ def carrier_list(g: Globals, full: bool) -> None:
         click.echo(f"{r['number'] if full else mask_number(r['number'])}  {r['carrier']:<15} {r['source']:<8} "
                    f"{datetime.fromtimestamp(r['at']):%Y-%m-%d}  {r['note'] or ''}")
 
-
-def _number(number: str, g: Globals) -> str:
-    try:
-        return phones.normalise(number, g.shop()["default_region"]).e164
-    except phones.NumberProblem as exc:
-        raise click.ClickException(said(exc)) from None
 
 
 COMMANDS = (send, status, pause, resume, requeue, sim, carrier)
