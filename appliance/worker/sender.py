@@ -94,7 +94,10 @@ class Sender:
         self.pool.set(self.label, self.carrier, False)  # busy
         self._sending_to = msg.recipient
         caps = self.claimer.caps
-        self.next_send_at = self.clock.monotonic() + caps.min_gap_seconds + self._random.uniform(0, caps.jitter_seconds)
+        # The gap runs from when the network took the last part (the moment the send log keeps), so no
+        # two sends come closer than it however long the modem took; set now too, for a send that fails.
+        pause = caps.min_gap_seconds + self._random.uniform(0, caps.jitter_seconds)
+        self.next_send_at = self.clock.monotonic() + pause
         for seq, p in enumerate(pdus, start=1):
             if seq in msg.accepted:
                 continue
@@ -124,8 +127,10 @@ class Sender:
                 reference = pending.reference()
             except ModemError as exc:
                 return self._not_sent(msg, part, exc)
+            at = self.clock.time()  # read before the gap's clock: the gap is never shorter than pause
+            self.next_send_at = self.clock.monotonic() + pause
             self.bookkeeping.later(functools.partial(self.queue.record_segment, msg.id, seq, reference,
-                                                     at=self.clock.time(), modem=self.label))
+                                                     at=at, modem=self.label))
         self.bookkeeping.later(functools.partial(self._sent, msg, len(pdus), self.clock.time()))
 
     def _encode(self, msg: Message) -> list[pducodec.Pdu]:
