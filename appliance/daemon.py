@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import Callable
 
 from appliance import boxkey, journal, keywords, kv
+from appliance.asking import Asking
 from appliance.clock import Clock, SystemClock
 from appliance.config import Config
 from appliance.db import Database
-from appliance.errors import KeywordListError, StorageFull, VendorKeyError
+from appliance.erasure import Erasure
+from appliance.errors import KeywordListError, SmsGenieError, StorageFull, VendorKeyError
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
+from appliance.recurring import RecurringSends
 from appliance.sdnotify import Notifier
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between record pruning and head-hash logging.
 HOUSEKEEPING_INTERVAL = 24 * 3600.0
+#: Seconds between two looks for consent questions to send and recurring sends that are due.
+CHORES_INTERVAL = 30.0
 #: How often the supervisor looks at its workers and the clock.
 SUPERVISE_INTERVAL = 1.0
 #: While a big list's messages are being held, freed or failed: seconds of batches per turn, and the pause
@@ -97,6 +102,8 @@ class Daemon:
         self._errors: list[BaseException] = []
         self._housekeeping_at = 0.0
         self._uploads_at = 0.0
+        self._chores_at = 0.0
+        self._chore_errors: dict[str, str] = {}
         self.panel = None
         self.lists: SendLists | None = None
         """The lists' steward while running (it holds, frees and fails a big list's messages in batches)."""
@@ -228,10 +235,31 @@ class Daemon:
             busy = False
             try:
                 self._housekeeping(SendQueue(db, self.clock))
+                self._customer_chores(db)
                 busy = lists.settle(budget=SETTLE_SECONDS) > 0  # a big list paused or cancelled
             except StorageFull as exc:
                 log.debug("housekeeping waits for room: %s", exc)
             self.clock.wait(self._stop, SETTLE_PAUSE if busy else supervise)
+
+    def _customer_chores(self, db: Database) -> None:
+        """At every turn, the consent questions a sign-up asked for (a customer who texts 加入 waits for the
+        answer); every half minute, the recurring sends now due (appliance/asking.py, recurring.py). A
+        fault there is logged, never the daemon's end."""
+        now = self.clock.time()
+        chores = [("consent questions", Asking(db, self.clock).send_waiting)]
+        if now >= self._chores_at:
+            self._chores_at = now + CHORES_INTERVAL
+            chores.append(("recurring sends", RecurringSends(db, self.clock).run_due))
+        intake = Intake(db, self.clock, self.config)
+        for name, chore in chores:
+            try:
+                chore(intake)
+            except SmsGenieError as exc:
+                if self._chore_errors.get(name) != str(exc):  # said once, not at every turn
+                    log.error("%s: %s", name, exc)
+                self._chore_errors[name] = str(exc)
+            else:
+                self._chore_errors.pop(name, None)
 
     def _watchdog(self) -> None:
         """Ping systemd's watchdog, but only while every worker's loop is alive."""
@@ -286,7 +314,12 @@ class Daemon:
             return
         self._housekeeping_at = now + HOUSEKEEPING_INTERVAL
         Intake(queue.db, queue.clock, self.config).forget_keys()
-        pruned = queue.audit.prune(read_settings(self.config.data_dir)["audit_retention_days"])
+        retention = read_settings(self.config.data_dir)["audit_retention_days"]
+        pruned = queue.audit.prune(retention)
+        bodies = Erasure(queue.db, queue.clock).prune(retention)  # customers' words go with the record's
+        if any(bodies.values()):
+            log.info("past retention: %d message bodies blanked, %d inbound texts deleted", bodies["messages"],
+                     bodies["inbound"])
         verdict = queue.audit.verify()
         if verdict.ok:
             log.info("message record: %d rows, head %s%s", verdict.rows, verdict.head,

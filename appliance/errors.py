@@ -147,3 +147,19 @@ class StartTimeError(IntakeError):
 
 class ServiceCodeMissing(ConfigError):
     """The config has no service code, and every message must be recorded with one."""
+
+
+class SignatureMissing(IntakeError):
+    """Marketing needs the shop's 【signature】 first: the rules want every marketing text to name its sender."""
+
+
+class CustomerError(SmsGenieError, ValueError):
+    """Base for the customer book: a number, a field or a file the book cannot take."""
+
+
+class ConsentError(CustomerError):
+    """A consent that cannot be recorded as given (no evidence, a source that is the box's own)."""
+
+
+class CustomerNotFound(CustomerError, LookupError):
+    """No customer with that number in the book."""

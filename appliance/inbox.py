@@ -20,15 +20,15 @@ class Inbox:
         self.clock = clock
 
     def store(self, sender: str, sent_at: str | None, text: str | None, pdu: str, *,
-              concat: tuple[int, int, int] | None = None, problem: str | None = None) -> bool:
-        """Keep an inbound SMS (or one part of it). False if this PDU was stored before."""
+              concat: tuple[int, int, int] | None = None, problem: str | None = None) -> int | None:
+        """Keep an inbound SMS (or one part of it); its id, or None if this PDU was stored before."""
         ref, part, parts = concat if concat else (None, None, None)
         with self.db.atomic() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO inbound (received_at, sender, sent_at, text, concat_ref, part, parts,"
                 " problem, pdu) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.clock.time(), sender, sent_at, text, ref, part, parts, problem, pdu))
-            return cur.rowcount == 1
+            return cur.lastrowid if cur.rowcount == 1 else None
 
     def latest_parts(self, limit: int = 100) -> list[dict]:
         """The stored rows as they came, newest first (one per part of a long text)."""

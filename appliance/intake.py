@@ -32,25 +32,25 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from appliance import approval
 from appliance.carriers import NumberCarriers
 from appliance.clock import Clock
 from appliance.config import Config
+from appliance.consent import Consent
 from appliance.db import Database
 from appliance.errors import (
     KeyReused,
     NoVendorKeywords,
     SendListError,
     ServiceCodeMissing,
+    SignatureMissing,
     StartTimeError,
 )
 from appliance.keywords import KeywordStore
 from appliance.loading import ListLoader, NewList, Queued
 from appliance.messages import KINDS, MARKETING
-from appliance.optout import OptOuts
 from appliance.preview import INVALID, NOT_MOBILE, REFUSED_KEPT, Accepted, Preview, prepare
 from appliance.sendlist import Table, open_table
 from appliance.sendqueue import SendQueue
@@ -118,20 +118,28 @@ class Intake:
         self.config = config
         self.queue = SendQueue(db, clock)
 
+    def settings(self) -> dict:
+        return read_settings(self.config.data_dir)
+
     # --- checking ---------------------------------------------------------------------------
 
-    def template(self, text: str, *, literal: bool = False, shop: dict | None = None) -> Template:
-        """The message as written, with the shop's signature; ``literal``: braces are text, not fields."""
+    def template(self, text: str, *, literal: bool = False, shop: dict | None = None,
+                 kind: str = MARKETING) -> Template:
+        """The message as written, with the shop's signature, and for marketing the unsubscribe footer;
+        ``literal``: braces are text, not fields."""
         if literal:
             text = text.replace("{", "{{").replace("}", "}}")
-        return Template(text, (shop or read_settings(self.config.data_dir))["signature"])
+        shop = shop or read_settings(self.config.data_dir)
+        return Template(text, shop["signature"], shop["unsubscribe_footer"] if kind == MARKETING else "")
 
     def check_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
-                   progress: Callable[[int, int], None] | None = None) -> Checked:
+                   kind: str = MARKETING, progress: Callable[[int, int], None] | None = None) -> Checked:
         """Read a CSV or XLSX list and decide about every row; ``text`` is the template (or, ``literal``,
         the same text for everyone). ``progress(rows read, rows refused)`` is told how far it got, every
         :data:`appliance.preview.PROGRESS_EVERY` rows. Nothing is queued and nothing but totals is kept."""
-        return self._read_file(path, text, name=name, literal=literal, progress=progress)
+        shop = read_settings(self.config.data_dir)
+        self.require_marketing_basics(kind, shop)
+        return self._read_file(path, text, name=name, literal=literal, progress=progress, shop=shop, kind=kind)
 
     def queue_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
                    kind: str = MARKETING, start_at: float | None = None, key: str | None = None,
@@ -142,52 +150,73 @@ class Intake:
         most once: :class:`AlreadyQueued` names the list queued the first time. ``by``: who queues it
         ("user:<id>", "api:<token id>", "cli", "panel", "demo"). When no row can go, nothing is queued
         and the answer is (None, the preview with the reasons)."""
+        shop = read_settings(self.config.data_dir)
+        with open_table(path, name=name) as table:
+            table = dataclasses.replace(table, rows=_limited(table.rows, shop["max_list_rows"], table.name))
+            return self.queue_table(table, text, literal=literal, kind=kind, start_at=start_at, key=key, by=by,
+                                    progress=progress, shop=shop)
+
+    def queue_table(self, table: Table, text: str, *, literal: bool = False, kind: str = MARKETING,
+                    start_at: float | None = None, key: str | None = None, by: str | None = None,
+                    progress: Callable[[int, int], None] | None = None, shop: dict | None = None,
+                    ) -> tuple[Queued | None, Preview]:
+        """:meth:`queue_file` for any table: a file's, or the customer book's (a group, the birthdays)."""
         if kind not in KINDS:
             raise ValueError(f"a send list is {' or '.join(KINDS)}, not {kind!r}")
-        self.require_vendor_keywords(kind)
+        shop = shop or read_settings(self.config.data_dir)
+        self.require_marketing_basics(kind, shop)
         code = self.service_code()
         start_at = self.check_start(start_at)
-        shop = read_settings(self.config.data_dir)
-        template = self.template(text, literal=literal, shop=shop)
+        template = self.template(text, literal=literal, shop=shop, kind=kind)
         awaiting = approval.needs(self.db.conn, shop["approval"], kind, by)
-        loader = ListLoader(self.queue, NewList(name or Path(path).name, code, template.text, kind, start_at, by, key,
-                                                awaiting))
+        loader = ListLoader(self.queue, NewList(table.name, code, template.text, kind, start_at, by, key, awaiting))
         try:
-            checked = self._read_file(path, text, name=name, literal=literal, progress=progress, accept=loader,
-                                      shop=shop, template=template)
-            if not checked.preview.accepted:
-                return None, checked.preview
-            return loader.finish(), checked.preview
+            preview = self.check_table(table, template, shop=shop, kind=kind, accept=loader,
+                                       progress=progress).preview
+            if not preview.accepted:
+                return None, preview
+            return loader.finish(), preview
         except BaseException:
             loader.abandon()
             raise
 
-    def _read_file(self, path, text, *, name, literal, progress, accept=None, shop=None, template=None) -> Checked:
-        shop = shop or read_settings(self.config.data_dir)
-        template = template or self.template(text, literal=literal, shop=shop)
+    def _read_file(self, path, text, *, name, literal, progress, shop, kind: str) -> Checked:
+        template = self.template(text, literal=literal, shop=shop, kind=kind)
         with open_table(path, name=name) as table:
             table = dataclasses.replace(table, rows=_limited(table.rows, shop["max_list_rows"], table.name))
-            return Checked(self._prepare(table, template, shop, accept, progress), template, template.text)
+            return self.check_table(table, template, shop=shop, kind=kind, progress=progress)
 
-    def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str,
+    def check_table(self, table: Table, template: Template, *, shop: dict, kind: str, accept=None,
+                    progress=None, keep_refused: int = REFUSED_KEPT) -> Checked:
+        """Decide about every row of a table (a file's, the book's group's, an API call's messages)."""
+        preview = self._prepare(table, template, shop, accept, progress, keep_refused, kind)
+        return Checked(preview, template, template.text)
+
+    def check_messages(self, messages: Sequence[tuple[str, str]], *, name: str, kind: str = MARKETING,
                        accept: Callable[[Accepted], None] | None = None) -> Checked:
         """Messages that each carry their own text, (number, text) pairs, as rows of one list.
 
         The row number of each is its index in ``messages``."""
         shop = read_settings(self.config.data_dir)
-        template = Template("{%s}" % TEXT_FIELD, shop["signature"])
+        self.require_marketing_basics(kind, shop)
+        template = Template("{%s}" % TEXT_FIELD, shop["signature"],
+                            shop["unsubscribe_footer"] if kind == MARKETING else "")
         table = Table(name=name, columns=["to", TEXT_FIELD], phone_column=0, encoding=None,
                       rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
         # every refusal kept: each message of an API call gets its own answer
-        return Checked(self._prepare(table, template, shop, accept, keep_refused=len(messages)), template, None)
+        preview = self._prepare(table, template, shop, accept, keep_refused=len(messages), kind=kind)
+        return Checked(preview, template, None)
 
     def _prepare(self, table: Table, template: Template, shop: dict, accept=None, progress=None,
-                 keep_refused: int = REFUSED_KEPT) -> Preview:
+                 keep_refused: int = REFUSED_KEPT, kind: str = MARKETING) -> Preview:
+        gate = shop["consent_gate"] if kind == MARKETING else "none"
+        consent = Consent(self.db, self.clock)
         return prepare(table, template, region=shop["default_region"],
                        screen=KeywordStore(self.db, self.clock).screen(),
-                       opted_out=OptOuts(self.db, self.clock).numbers(), balance=self.queue.ledger.balance(),
+                       opted_out=consent.refused(), balance=self.queue.ledger.balance(),
                        accept=accept, progress=progress, keep_refused=keep_refused,
-                       carriers=NumberCarriers(self.db, self.clock).all())
+                       carriers=NumberCarriers(self.db, self.clock).all(),
+                       consented=consent.gate() if gate == "required" else None, gate=gate)
 
     # --- queueing ---------------------------------------------------------------------------
 
@@ -200,9 +229,16 @@ class Intake:
                     source=self.config.source))
         return code
 
-    def require_vendor_keywords(self, kind: str) -> None:
-        """Marketing goes only from a box that has the vendor's forbidden words (appliance/keywords.py)."""
-        if kind == MARKETING and KeywordStore(self.db, self.clock).vendor_list() is None:
+    def require_marketing_basics(self, kind: str, shop: dict) -> None:
+        """Marketing goes only from a box that has the vendor's forbidden words (appliance/keywords.py) and
+        the shop's 【signature】: the rules want every marketing text to say who sent it."""
+        if kind != MARKETING:
+            return
+        if not shop["signature"]:
+            raise SignatureMissing(say(
+                "marketing texts must name the shop: set its 【signature】 first (admin page, settings; or "
+                "'smsgenie settings set signature 【店名】')"))
+        if KeywordStore(self.db, self.clock).vendor_list() is None:
             raise NoVendorKeywords(say(
                 "this box has no forbidden-word list from the vendor yet, so marketing lists are refused: the "
                 "admin imports the vendor's signed list (admin page, or 'smsgenie keywords import FILE'). "
@@ -247,14 +283,14 @@ class Intake:
         answer again and queues nothing; ``asked`` fingerprints the request (default: the messages and
         kind), and a key that comes back with another request is refused (:class:`KeyReused`)."""
         asked = asked or fingerprint([list(map(list, messages)), kind])
-        self.require_vendor_keywords(kind)
+        self.require_marketing_basics(kind, read_settings(self.config.data_dir))
         with self.db.atomic() as conn:  # the write lock first: a second call with the key waits, then replays
             if key is not None:
                 prior = self._key_taken(conn, key, asked)
                 if prior is not None:
                     return Answer(json.loads(prior["answer"]), prior["send_list_id"], replayed=True)
             accepted: list[Accepted] = []
-            preview = self.check_messages(messages, name=name, accept=accepted.append).preview
+            preview = self.check_messages(messages, name=name, kind=kind, accept=accepted.append).preview
             results: dict[int, dict] = {r.row: {"index": r.row, "error": refusal_text(r.reason, r.detail)}
                                         for r in preview.refused_rows}
             list_id = None

@@ -38,6 +38,8 @@ class Message:
     modem: str | None = None
     """The label of the modem that took it, and its SIM's ICCID (None until one does)."""
     sim_iccid: str | None = None
+    basis: str | None = None
+    """Why it may go: "consent:<event id>", "paper" (the relaxed gate), or None (appliance/consent.py)."""
     accepted: frozenset[int] = frozenset()
     """Parts (1-based) the network already accepted: never hand these over again."""
 

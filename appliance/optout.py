@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.clock import Clock
+from appliance.consent import REFUSED, Consent
 from appliance.db import Database
 from appliance.forbidden import normalise
 
@@ -34,40 +35,39 @@ class OptOut:
 
 
 class OptOuts:
+    """The customers who refused texts, as the opt-out list they once were: since the customer book
+    (migration 0017) they are its customers whose consent is "refused" (appliance/consent.py), and the
+    list's log is their consent events."""
+
     def __init__(self, db: Database, clock: Clock):
         self.db = db
         self.clock = clock
+        self.consent = Consent(db, clock)
 
-    def add(self, number: str, source: str, reason: str) -> bool:
-        """Add ``number``; False if it was on the list already."""
-        now = self.clock.time()
-        with self.db.atomic() as conn:
-            added = conn.execute("INSERT OR IGNORE INTO opt_out (number, added_at, source, reason) VALUES (?, ?, ?, ?)",
-                                 (number, now, source, reason)).rowcount == 1
-            if added:
-                conn.execute("INSERT INTO opt_out_log (at, number, action, source, reason) VALUES (?, ?, 'add', ?, ?)",
-                             (now, number, source, reason))
-            return added
+    def add(self, number: str, source: str, reason: str, *, by: str = "", inbound_id: int | None = None) -> bool:
+        """Add ``number``; False if it was on the list already. ``source``: "sms" or "manual"."""
+        return self.consent.refuse(number, "sms" if source == "sms" else "manual", reason, by=by or source,
+                                   inbound_id=inbound_id)
 
-    def remove(self, number: str, reason: str) -> bool:
-        if not reason.strip():
-            raise ValueError("say why the number may be texted again (e.g. 'customer signed up again on 5 Dec')")
-        with self.db.atomic() as conn:
-            removed = conn.execute("DELETE FROM opt_out WHERE number = ?", (number,)).rowcount == 1
-            if removed:
-                conn.execute("INSERT INTO opt_out_log (at, number, action, source, reason)"
-                             " VALUES (?, ?, 'remove', 'manual', ?)", (self.clock.time(), number, reason))
-            return removed
+    def remove(self, number: str, reason: str, *, by: str = "manual") -> bool:
+        return self.consent.unrefuse(number, reason, by=by)
 
     def contains(self, number: str) -> bool:
-        return self.db.execute("SELECT 1 FROM opt_out WHERE number = ?", (number,)).fetchone() is not None
+        return self.consent.state(number) == REFUSED
 
     def numbers(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT number FROM opt_out")}
+        return self.consent.refused()
 
     def all(self) -> list[OptOut]:
-        return [OptOut(**dict(r)) for r in self.db.execute("SELECT * FROM opt_out ORDER BY added_at")]
+        rows = self.db.execute("SELECT c.number, e.at, e.source, e.note FROM customer c JOIN consent_event e"
+                               " ON e.id = c.consent_event WHERE c.consent = 'refused' ORDER BY e.at, e.id")
+        return [OptOut(r[0], r[1], r[2], r[3]) for r in rows]
 
     def log(self, number: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM opt_out_log" + (" WHERE number = ?" if number else "") + " ORDER BY id"
-        return [dict(r) for r in self.db.execute(sql, (number,) if number else ())]
+        """The opt-out list's changes: refusals ("add") and refusals taken back ("remove"), oldest first."""
+        sql = ("SELECT id, at, number, state, source, note FROM consent_event WHERE (state = 'refused' OR id IN"
+               " (SELECT b.id FROM consent_event b WHERE b.state = 'unknown' AND b.source = 'manual'))"
+               + (" AND number = ?" if number else "") + " ORDER BY id")
+        return [{"id": r["id"], "at": r["at"], "number": r["number"],
+                 "action": "add" if r["state"] == REFUSED else "remove", "source": r["source"],
+                 "reason": r["note"]} for r in self.db.execute(sql, (number,) if number else ())]

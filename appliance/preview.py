@@ -38,6 +38,7 @@ INVALID = phones.INVALID
 NOT_MOBILE = phones.NOT_MOBILE
 DUPLICATE = say("duplicate")
 OPTED_OUT = say("opted out")
+NO_CONSENT = say("no consent on record")
 FORBIDDEN = say("blocked by a forbidden word")
 UNREADABLE = say("unreadable characters")
 TOO_LONG = say("message too long")
@@ -47,6 +48,7 @@ CONTROL = say("control characters")
 _UNREADABLE_ROW = say("the row has characters that are not valid text; re-save the file as CSV UTF-8")
 _ALREADY_LISTED = say("the number is already in the list")
 _ASKED_NOT_TO = say("the customer asked not to get texts")
+_NOT_REGISTERED = say("marketing goes only to customers who agreed to it: record their consent, or ask them by SMS")
 #: Characters no phone shows (C0 and C1 controls), but line breaks, which SMS carries.
 _CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -69,6 +71,8 @@ class Accepted(NamedTuple):
     segments: int
     row: int = 0
     """The row number in the list (for messages from the API: the message's index)."""
+    basis: str = ""
+    """Why it may go: "consent:<event id>", "paper" (the relaxed gate) or "" (transactional)."""
 
 
 @dataclass
@@ -99,6 +103,8 @@ class Preview:
     merge_fields_used: list[str] = field(default_factory=list)
     merge_fields_available: list[str] = field(default_factory=list)
     keep_refused: int = field(default=REFUSED_KEPT, repr=False)
+    gate: str = "none"
+    """The consent gate this list met: "required", "paper" (relaxed by the shop's setting) or "none"."""
 
     @property
     def identical_text_warning(self) -> str | None:
@@ -117,7 +123,7 @@ class Preview:
     @staticmethod
     def _refusal(r: Refusal) -> dict:
         """A refused row for display: numbers that are real customers' are masked."""
-        shown = mask_number(r.value) if r.reason in (DUPLICATE, OPTED_OUT) else r.value
+        shown = mask_number(r.value) if r.reason in (DUPLICATE, OPTED_OUT, NO_CONSENT) else r.value
         return {"row": r.row, "value": shown, "reason": r.reason, "detail": r.detail}
 
     def as_dict(self, *, rows: bool = True) -> dict:
@@ -141,6 +147,7 @@ class Preview:
                              if self.forced_ucs2_by else None),
             "samples": self.samples,
             "identical_text_warning": self.identical_text_warning,
+            "consent_gate": self.gate,
         }
 
 
@@ -155,15 +162,20 @@ def _gsm_cost_without(text: str, culprit: str) -> int:
 def prepare(table: Table, template: Template, *, region: str, screen: KeywordScreen, opted_out: set[str],
             balance: int, accept: Callable[[Accepted], None] | None = None,
             progress: Callable[[int, int], None] | None = None, keep_refused: int = REFUSED_KEPT,
-            carriers: dict[str, str] | None = None) -> Preview:
+            carriers: dict[str, str] | None = None, consented: dict[int, int] | None = None,
+            gate: str = "none") -> Preview:
     """Decide about every row of ``table``, read once; each row that can go goes to ``accept`` at once (kept:
     totals, samples, the first ``keep_refused`` refusals). ``progress(rows, refused)`` every :data:`PROGRESS_EVERY`
-    rows. ``carriers``: numbers whose carrier is not their prefix's (appliance/carriers.py)."""
+    rows. ``carriers``: numbers whose carrier is not their prefix's (appliance/carriers.py). ``gate``
+    "required": only numbers in ``consented`` (as integers, to their consent's event id) may go; "paper":
+    any number not opted out, on the shop's word (appliance/consent.py)."""
     template.check(table.merge_fields)
     columns = table.columns
     preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
                       merge_fields_used=template.fields, merge_fields_available=table.merge_fields,
-                      keep_refused=keep_refused)
+                      keep_refused=keep_refused, gate=gate)
+    basis = "paper" if gate == "paper" else ""
+    consented = consented if gate == "required" else None
     seen: set[int] = set()  # numbers as integers: a million of them in about 60 MB, not 150
     pieces_of = template.pieces_for(columns)
     costs: dict[str, tuple] = {}
@@ -180,20 +192,13 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
         if "\ufffd" in "\x00".join(cells):
             _refuse(preview, row_no, raw, UNREADABLE, _UNREADABLE_ROW)
             continue
-        try:
-            number = phones.normalise(raw, region)
-        except phones.NumberProblem as problem:
-            _refuse(preview, row_no, raw, problem.reason, message_of(problem))
+        refusal, number, event = _recipient(raw, region, seen, opted_out, consented)
+        if refusal is not None:
+            _refuse(preview, row_no, raw, *refusal)
             continue
-        key = int(number.e164[1:])
-        if key in seen:
-            _refuse(preview, row_no, raw, DUPLICATE, _ALREADY_LISTED)
-            continue
-        seen.add(key)
-        if number.e164 in opted_out:
-            _refuse(preview, row_no, raw, OPTED_OUT, _ASKED_NOT_TO)
-            continue
-        text, refusal, priced = _message(pieces_of(cells), template.signature, screen, costs)
+        if event is not None:
+            basis = f"consent:{event}"
+        text, refusal, priced = _message(pieces_of(cells), template, screen, costs)
         if refusal is not None:
             _refuse(preview, row_no, raw, *refusal)
             continue
@@ -207,11 +212,29 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
             preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": carrier or "other",
                                     "text": text, "encoding": encoding, "parts": segments})
         if accept is not None:
-            accept(Accepted(number.e164, carrier, text, encoding, segments, row_no))
+            accept(Accepted(number.e164, carrier, text, encoding, segments, row_no, basis))
     _count(preview, tally)
     if progress is not None:
         progress(read, preview.refused)
     return preview
+
+
+def _recipient(raw: str, region: str, seen: set[int], opted_out: set[str], consented: dict[int, int] | None):
+    """A row's number: (why it cannot be texted or None, the number, the consent's event id or None)."""
+    try:
+        number = phones.normalise(raw, region)
+    except phones.NumberProblem as problem:
+        return (problem.reason, message_of(problem)), None, None
+    key = int(number.e164[1:])
+    if key in seen:
+        return (DUPLICATE, _ALREADY_LISTED), number, None
+    seen.add(key)
+    if number.e164 in opted_out:
+        return (OPTED_OUT, _ASKED_NOT_TO), number, None
+    if consented is None:
+        return None, number, None
+    event = consented.get(key)
+    return ((NO_CONSENT, _NOT_REGISTERED) if event is None else None), number, event
 
 
 def _refuse(preview: Preview, row_no: int, raw: str, reason: str, detail: str = "") -> None:
@@ -221,12 +244,12 @@ def _refuse(preview: Preview, row_no: int, raw: str, reason: str, detail: str = 
         preview.refused_rows.append(Refusal(row_no, raw, reason, detail))
 
 
-def _message(pieces: list[str], signature: str, screen: KeywordScreen, costs: dict) -> tuple[str, tuple | None,
+def _message(pieces: list[str], template: Template, screen: KeywordScreen, costs: dict) -> tuple[str, tuple | None,
                                                                                           tuple | None]:
     """A row's text, why it cannot go (reason, detail) or None, and what it costs (encoding, parts,
     forced_by) when it can."""
     text = "".join(pieces)
-    refusal = _text_problem(text, pieces, signature, screen)
+    refusal = _text_problem(text, pieces, template, screen)
     if refusal is not None:
         return text, refusal, None
     try:
@@ -245,10 +268,14 @@ def _priced(costs: dict, text: str) -> tuple[str, int, str | None]:
     return known
 
 
-def _text_problem(text: str, pieces: list[str], signature: str, screen: KeywordScreen) -> tuple[str, str] | None:
-    """Why this text, as the customer would read it, cannot go: nothing but the signature, a character no
-    phone shows, or a forbidden word (reason, detail); None when it can."""
-    if not (text.replace(signature, "") if signature else text).strip():
+def _text_problem(text: str, pieces: list[str], template: Template, screen: KeywordScreen) -> tuple[str, str] | None:
+    """Why this text, as the customer would read it, cannot go: nothing but the signature (and footer), a
+    character no phone shows, or a forbidden word (reason, detail); None when it can."""
+    signature, ending = template.signature, template.ending
+    body = text.replace(signature, "") if signature else text
+    if ending and body.endswith(ending):
+        body = body[:-len(ending)]
+    if not body.strip():
         return EMPTY, say("the message has no text but the signature") if signature else say("the message has no text")
     control = None if text.isprintable() else _CONTROL.search(text)  # (a line break is not printable: look)
     if control is not None:

@@ -424,3 +424,111 @@ def _number_carriers(conn: sqlite3.Connection) -> None:
             PRIMARY KEY (number, failed_on)
         )
     """)
+
+
+@migration("0017_customer_book")
+def _customer_book(conn: sqlite3.Connection) -> None:
+    # long-by-design: a migration is the schema as it first shipped, one statement list, never edited after.
+    run_script(conn, """
+        -- The shop's customers (appliance/book.py): one row per number (E.164), with the consent state the
+        -- marketing gate reads (appliance/consent.py) and the event that is its evidence.
+        CREATE TABLE customer (
+            number TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            birthday TEXT NOT NULL DEFAULT '',
+            fields TEXT NOT NULL DEFAULT '{}',
+            consent TEXT NOT NULL DEFAULT 'unknown' CHECK (consent IN ('unknown', 'given', 'refused')),
+            consent_event INTEGER,
+            created_at REAL NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            updated_at REAL NOT NULL,
+            updated_by TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX customer_consent ON customer (consent);
+        CREATE INDEX customer_birthday ON customer (substr(birthday, -5));
+        CREATE TABLE customer_tag (
+            number TEXT NOT NULL REFERENCES customer(number) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (tag, number)
+        );
+        CREATE INDEX customer_tag_number ON customer_tag (number);
+        -- Every change of a customer's consent, with its evidence: the source (a paper form and its
+        -- reference, an SMS sign-up, a double opt-in, the counter confirmed by SMS, an attested import, an
+        -- opt-out by SMS or by the shop), who recorded it, and for SMS the inbound text's id.
+        CREATE TABLE consent_event (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL,
+            at REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('unknown', 'given', 'refused')),
+            source TEXT NOT NULL,
+            reference TEXT NOT NULL DEFAULT '',
+            recorded_by TEXT NOT NULL DEFAULT '',
+            inbound_id INTEGER,
+            note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX consent_event_number ON consent_event (number, id);
+        -- A question the box sent ("reply Y to receive..."): a reply from the same number before it expires
+        -- answers it; the origin says how the customer came to be asked (the shop asked, they texted the
+        -- sign-up word, or they said yes at the counter).
+        CREATE TABLE consent_ask (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('asked', 'signup', 'counter')),
+            message_id INTEGER,
+            asked_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            asked_by TEXT NOT NULL DEFAULT '',
+            answered_at REAL,
+            answer TEXT CHECK (answer IN ('yes', 'no')),
+            inbound_id INTEGER
+        );
+        CREATE INDEX consent_ask_open ON consent_ask (number, expires_at) WHERE answered_at IS NULL;
+        -- Sends that come back (appliance/recurring.py): birthday greetings every day to the customers born
+        -- on it, or a group's list monthly on a day or weekly on a weekday; each at a local hour. Every run,
+        -- sent or skipped (and why), is a row: one per send and day, so a restart never sends it twice.
+        CREATE TABLE recurring (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            every TEXT NOT NULL CHECK (every IN ('birthday', 'monthly', 'weekly')),
+            day INTEGER,
+            at_minute INTEGER NOT NULL CHECK (at_minute BETWEEN 0 AND 1439),
+            tag TEXT,
+            template TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('marketing', 'transactional')),
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL,
+            created_by TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE recurring_run (
+            id INTEGER PRIMARY KEY,
+            recurring_id INTEGER NOT NULL REFERENCES recurring(id) ON DELETE CASCADE,
+            day TEXT NOT NULL,
+            at REAL NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('queued', 'skipped')),
+            send_list_id INTEGER,
+            messages INTEGER NOT NULL DEFAULT 0,
+            credits INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            UNIQUE (recurring_id, day)
+        );
+        -- Why a message could go: "consent:<event id>", "transactional", or "paper" (the shop's setting
+        -- relaxed the gate: it keeps consent on paper). The record writes it out.
+        ALTER TABLE message ADD COLUMN basis TEXT;
+        -- The opt-out list becomes part of the book: each number on it a customer who refused, each line
+        -- of its log a consent event (nothing lost; the log's order kept).
+        INSERT INTO consent_event (number, at, state, source, reference, recorded_by, note)
+            SELECT number, at, CASE action WHEN 'add' THEN 'refused' ELSE 'unknown' END,
+                   CASE source WHEN 'sms' THEN 'sms' ELSE 'manual' END, '', source, reason
+            FROM opt_out_log ORDER BY id;
+        INSERT INTO consent_event (number, at, state, source, recorded_by, note)
+            SELECT o.number, o.added_at, 'refused', CASE o.source WHEN 'sms' THEN 'sms' ELSE 'manual' END,
+                   o.source, o.reason FROM opt_out o
+            WHERE NOT EXISTS (SELECT 1 FROM consent_event e WHERE e.number = o.number AND e.state = 'refused');
+        INSERT INTO customer (number, consent, consent_event, created_at, created_by, updated_at, updated_by)
+            SELECT o.number, 'refused',
+                   (SELECT MAX(e.id) FROM consent_event e WHERE e.number = o.number AND e.state = 'refused'),
+                   o.added_at, o.source, o.added_at, o.source
+            FROM opt_out o;
+        DROP TABLE opt_out;
+        DROP TABLE opt_out_log
+    """)

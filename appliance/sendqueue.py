@@ -117,14 +117,14 @@ class SendQueue:
         due = max(now, start_at or now)
         first = next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM message").fetchone()[0] + 1
         values = []
-        for recipient, carrier, text, encoding, segments, *_ in rows:
+        for recipient, carrier, text, encoding, segments, *more in rows:  # more: row, basis (the consent)
             values.append((next_id, send_list_id, recipient, text, encoding, segments, service_code, due,
-                           next_id & 0xFF, now, carrier, kind, int(held)))
+                           next_id & 0xFF, now, carrier, kind, int(held), (more[1:] or [None])[0] or None))
             next_id += 1
         conn.executemany(
             "INSERT INTO message (id, send_list_id, recipient, text, encoding, segments, service_code,"
-            " next_attempt_at, concat_ref, created_at, carrier, kind, held)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            " next_attempt_at, concat_ref, created_at, carrier, kind, held, basis)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         return range(first, next_id)
 
     # --- the daemon's side ---------------------------------------------------------------
@@ -158,7 +158,8 @@ class SendQueue:
                                    (found["id"],)).fetchone()
                 if row is None:
                     continue  # another modem of the pool took it, or its list stopped, a moment ago
-                if conn.execute("SELECT 1 FROM opt_out WHERE number = ?", (row["recipient"],)).fetchone():
+                if conn.execute("SELECT 1 FROM customer WHERE number = ? AND consent = 'refused'",
+                                (row["recipient"],)).fetchone():
                     # The customer replied TD after the list was queued: never send, never charge.
                     self._set(row["id"], "failed", say("the customer opted out (replied TD/退订) after the list "
                                                        "was queued; not sent, not charged"), finished_at=now)

@@ -39,7 +39,15 @@ DEFAULTS = {
     "staff_may_steer": False,
     "max_list_rows": 2_000_000,
     "approval": "marketing",
+    "consent_gate": "required",
+    "unsubscribe_footer": "回T退订",
+    "consent_question": "回复Y确认接收【店名】优惠信息，回T退订",
+    "consent_days": 7,
+    "signup_word": "加入",
 }
+#: The marketing gate (appliance/consent.py): "required" texts only customers with consent on record;
+#: "paper" lets through numbers the book has no word on, for a shop that keeps its consent on paper.
+CONSENT_GATES = ("required", "paper")
 #: Which lists a staff member's (or an API token's) must wait for an admin's approval (appliance/approval.py).
 APPROVAL_CHOICES = ("none", "marketing", "all")
 PANEL_LANGUAGES = ("zh_CN", "en")
@@ -122,6 +130,42 @@ def _validate(key: str, value):
         value = _validate_access(key, value)
     elif key in ("max_list_rows", "audit_retention_days"):
         value = _validate_count(key, value)
+    elif key in ("consent_gate", "unsubscribe_footer", "consent_question", "consent_days", "signup_word"):
+        value = _validate_consent(key, value)
+    return value
+
+
+def _validate_consent(key: str, value):
+    """The settings of the customer book's consent: the gate, the footer, the question and the sign-up word."""
+    if key == "consent_gate":
+        value = str(value).strip().lower()
+        if value not in CONSENT_GATES:
+            raise SettingsError(say("consent_gate must be 'required' (only customers with consent on record get "
+                                    "marketing) or 'paper' (the shop keeps consent on paper)"))
+        return value
+    if key == "consent_days":
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            value = 0
+        if not 1 <= value <= 90:
+            raise SettingsError(say("consent_days must be a whole number of days from 1 to 90: how long a "
+                                    "question waits for its reply"))
+        return value
+    value = " ".join(str(value).split())
+    if key == "unsubscribe_footer" and not 2 <= len(value) <= 20:
+        raise SettingsError(say("the unsubscribe footer must be 2 to 20 characters, e.g. 回T退订"))
+    if key == "signup_word" and not 1 <= len(value) <= 10:
+        raise SettingsError(say("the sign-up word must be 1 to 10 characters, e.g. 加入"))
+    if key == "consent_question":
+        from appliance.plan import cost  # noqa: PLC0415
+
+        if "【店名】" not in value:
+            raise SettingsError(say("the question must name the shop: keep 【店名】 in it (it becomes the "
+                                    "signature)"))
+        if cost(value.replace("【店名】", "【" + "x" * 18 + "】"))[1] != 1:
+            raise SettingsError(say("the question must fit in one SMS part (70 Chinese characters with the "
+                                    "signature)"))
     return value
 
 
@@ -237,6 +281,11 @@ class ShopSettings:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def check_setting(key: str, value):
+    """A value as :func:`save_setting` would store it, or :class:`SettingsError`; nothing is written."""
+    return _validate(key, value)
 
 
 def read_settings(data_dir: str | os.PathLike) -> dict:

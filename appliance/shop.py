@@ -60,3 +60,12 @@ def save(db: Database, name: str, licence: str) -> Shop:
         kv.put(conn, "shop_name", shop.name)
         kv.put(conn, "shop_licence", shop.licence)
     return shop
+
+
+def signature_for(given: str, name: str) -> str:
+    """The 【signature】 the set-up page stores: as given (in 【】 if the shop left them out), or the shop's
+    name in 【】 when left empty. The rules want every marketing text to say who sent it."""
+    text = " ".join(str(given).split()) or " ".join(str(name).split())
+    if text and not (text.startswith("【") and text.endswith("】")):
+        text = "【" + text.strip("【】[]") + "】"
+    return text

@@ -3,23 +3,36 @@
 Only plain field names are allowed - no format specs, indexes or attributes -
 so a template is a text a shop can write, and filling it can never run
 anything. ``{{`` and ``}}`` stand for literal braces. The box's signature
-(e.g. 【小王便利店】) is appended unless the text already carries it.
+(e.g. 【小王便利店】) is appended unless the text already carries it, and a
+marketing text's unsubscribe footer (回T退订) before it, unless the text
+already says how to unsubscribe: the rules for commercial SMS want both.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import string
 from dataclasses import dataclass
 
 from appliance.errors import TemplateError
+from appliance.forbidden import normalise
 from appliance.text import say
+
+#: A text that already tells the customer how to unsubscribe (in its normalised form): no footer added.
+_UNSUBSCRIBE = re.compile(r"退订|拒收|回t|回td|回n|stop|unsubscribe")
+
+
+def says_how_to_leave(text: str) -> bool:
+    return _UNSUBSCRIBE.search(normalise(text)) is not None
 
 
 @dataclass(frozen=True)
 class Template:
     text: str
     signature: str = ""
+    footer: str = ""
+    """The unsubscribe footer marketing texts end with (before the signature); "" for transactional ones."""
 
     def __post_init__(self) -> None:
         if not self.text.strip():
@@ -45,6 +58,11 @@ class Template:
             out.append((literal, name))
         return out
 
+    @functools.cached_property
+    def ending(self) -> str:
+        """What every message gets after the text: the footer, unless the template has its own."""
+        return self.footer if self.footer and not says_how_to_leave(self.text) else ""
+
     @property
     def fields(self) -> list[str]:
         return list(dict.fromkeys(name for _, name in self.parts if name))
@@ -66,6 +84,7 @@ class Template:
         where = {name: i for i, name in enumerate(columns)}  # two columns of one name: the last, as render
         plan = [(literal, where.get(name, -1) if name else None) for literal, name in self.parts]
         signature = self.signature
+        ending = self.ending
 
         def pieces(cells: list[str]) -> list[str]:
             out = []
@@ -73,6 +92,8 @@ class Template:
                 out.append(literal)
                 if i is not None:
                     out.append(cells[i] if 0 <= i < len(cells) else "")
+            if ending:
+                out.append(ending)
             if signature and signature not in "".join(out):
                 out.append(signature)
             return out
@@ -81,6 +102,7 @@ class Template:
 
     def render(self, values: dict[str, str]) -> str:
         text = "".join(literal + (values.get(name, "") if name else "") for literal, name in self.parts)
+        text += self.ending
         if self.signature and self.signature not in text:
             text += self.signature
         return text

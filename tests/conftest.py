@@ -83,12 +83,21 @@ def queue(config, request):
     db.close()
 
 
-def give_vendor_list(db, clock=None) -> None:
-    """The vendor's forbidden words as a box has them once it is set up (the image installs them): without
-    a vendor list a box refuses marketing lists. test_compliance.py tests a box without one."""
+SIGNATURE = "【测试店】"
+
+
+def give_vendor_list(db, clock=None, *, gate: str = "paper") -> None:
+    """A box set up to send marketing: the vendor's forbidden words (the image installs them), the shop's
+    【signature】 (asked at first-run set-up), and the consent gate relaxed to "paper", so the tests that are
+    not about consent need no customer book (tests/test_customers.py tests the gate). Without the list or
+    the signature a box refuses marketing lists; test_compliance.py tests a box without them."""
     from appliance.keywords import KeywordStore, VendorList
+    from appliance.settings import ShopSettings
 
     KeywordStore(db, clock or SystemClock()).replace_vendor(VendorList(["代开发票", "赌博"], 1, "2026-11-01"))
+    with ShopSettings(db.path.parent) as s:
+        s.set("signature", SIGNATURE)
+        s.set("consent_gate", gate)
 
 
 @pytest.fixture

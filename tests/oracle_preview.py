@@ -123,6 +123,7 @@ class Preview:
                              if self.forced_ucs2_by else None),
             "samples": self.samples,
             "identical_text_warning": self.identical_text_warning,
+            "consent_gate": "none",  # the oracle predates the consent gate: it decides as with the gate off
         }
 
 

@@ -115,6 +115,7 @@ def test_the_shop_journey(box, page):
     page.goto(url + "/send")
     page.set_input_files("input[name=file]", str(csv_path))
     page.fill("textarea[name=text]", "{姓名}您好，您的订单已到店。")
+    page.check("input[name=kind][value=transactional]")  # a customer's own order: no consent needed
     page.click("#upload-form button")
     page.wait_for_selector("text=将要发送的内容")
     body = page.inner_text("main")
@@ -159,6 +160,7 @@ def test_a_clerk_s_list_approved_on_the_page_and_at_the_counter(box, page):
 
     from appliance.accounts import Accounts
     from appliance.clock import SystemClock
+    from appliance.consent import Consent
     from appliance.db import Database
     from appliance.intake import Intake
     from appliance.sendlists import SendLists
@@ -172,6 +174,8 @@ def test_a_clerk_s_list_approved_on_the_page_and_at_the_counter(box, page):
     clock = SystemClock()
     SendQueue(db, clock).ledger.adjust(100, "the shop's credit")  # no "out of credit" alert on the panel
     clerk = Accounts(db, clock).create("clerk", PASSWORD + "-x", "staff")
+    for number in ("+8613800138000", "+8613900139000"):
+        Consent(db, clock).give(number, "paper", "会员登记表", by="user:1")
     intake = Intake(db, clock, running.config)
     lists = [intake.queue_messages([("13800138000", text), ("13900139000", text)], name=name,
                                    by=f"user:{clerk.id}").list_id

@@ -44,7 +44,17 @@ def test_send_queues_every_good_row_and_reports_the_rest(runner, tmp_path):
     assert [m.recipient for m in q.messages()] == ["+8613800138000", "+8613900139000"]
 
 
+def plain_signature(tmp_path):
+    """A shop whose signature and footer are plain GSM-7 (the tests of the GSM-7 price need one)."""
+    from appliance.settings import ShopSettings
+
+    with ShopSettings(tmp_path / "data") as s:
+        s.set("signature", "[Shop]")
+        s.set("unsubscribe_footer", "STOP=TD")
+
+
 def test_send_reads_gbk_from_excel_and_takes_the_first_column_without_a_phone_header(runner, tmp_path):
+    plain_signature(tmp_path)
     csv = write(tmp_path / "gbk.csv", "号码,名字\r\n13800138000,张伟\r\n", encoding="gbk")
     result = runner.invoke(cli, ["send", csv, "--text", "hi " * 60])
     assert result.exit_code == 0, result.output
@@ -53,6 +63,7 @@ def test_send_reads_gbk_from_excel_and_takes_the_first_column_without_a_phone_he
 
 
 def test_send_warns_about_one_character_forcing_ucs2(runner, tmp_path):
+    plain_signature(tmp_path)
     csv = write(tmp_path / "l.csv", "phone\n13800138000\n")
     result = runner.invoke(cli, ["send", csv, "--text", "Don’t miss our sale: everything half price " * 4])
     assert "the character '’' makes these texts UCS-2" in result.output

@@ -174,7 +174,7 @@ def test_keywords_cli_import_add_list(tmp_path, keys):
 
 def test_without_a_vendor_list_marketing_is_refused_and_transactional_goes(tmp_path, fake_clock):
     from appliance.config import Config, WebConfig
-    from appliance.errors import NoVendorKeywords
+    from appliance.errors import NoVendorKeywords, SignatureMissing
     from appliance.intake import Intake
 
     db = Database.in_data_dir(tmp_path / "data")
@@ -182,6 +182,9 @@ def test_without_a_vendor_list_marketing_is_refused_and_transactional_goes(tmp_p
                                            web=WebConfig(listen="")))
     path = tmp_path / "l.csv"
     path.write_text("phone\n13800138000\n", encoding="utf-8")
+    with pytest.raises(SignatureMissing, match="must name the shop"):  # no signature yet: it is asked first
+        intake.queue_file(path, "会员日八折")
+    Settings(tmp_path / "data").set("signature", "【小王】")
     with pytest.raises(NoVendorKeywords, match="no forbidden-word list from the vendor yet"):
         intake.queue_file(path, "会员日八折")
     with pytest.raises(NoVendorKeywords):
@@ -473,7 +476,10 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
     assert again.all() == {"signature": "【小王便利店】", "default_region": "CN", "audit_retention_days": 365,
                            "quiet_hours": "21:00-08:00", "sim_caps": {}, "test_number": "", "low_credit_alert": 50,
                            "panel_language": "zh_CN", "session_idle_hours": 8,
-                           "staff_may_steer": False, "max_list_rows": 2_000_000, "approval": "marketing"}
+                           "staff_may_steer": False, "max_list_rows": 2_000_000, "approval": "marketing",
+                           "consent_gate": "required", "unsubscribe_footer": "回T退订",
+                           "consent_question": "回复Y确认接收【店名】优惠信息，回T退订", "consent_days": 7,
+                           "signup_word": "加入"}
     again.close()
     (tmp_path / "settings.json").write_text("{broken")
     with pytest.raises(SettingsError, match="damaged"):
@@ -489,7 +495,14 @@ def test_settings_cli_and_signature_in_send(tmp_path):
     path.write_text("phone\n13800138000\n")
     preview = json.loads(runner.invoke(cli, [*base, "send", str(path), "--text", "周六开业", "--dry-run",
                                              "--json"]).output)
-    assert preview["samples"][0]["text"] == "周六开业【小王】" and preview["queued"] == 0 and preview["dry_run"]
+    # marketing: the unsubscribe footer, then the signature (the rules for commercial SMS want both)
+    assert preview["samples"][0]["text"] == "周六开业回T退订【小王】" and preview["queued"] == 0 and preview["dry_run"]
+    own = json.loads(runner.invoke(cli, [*base, "send", str(path), "--text", "周六开业，退订回N", "--dry-run",
+                                         "--json"]).output)
+    assert own["samples"][0]["text"] == "周六开业，退订回N【小王】"  # a text that says how to leave gets no footer
+    order = json.loads(runner.invoke(cli, [*base, "send", str(path), "--text", "您的订单已到店", "--transactional",
+                                           "--dry-run", "--json"]).output)
+    assert order["samples"][0]["text"] == "您的订单已到店【小王】"  # transactional: the signature, no footer
     bad = runner.invoke(cli, [*base, "settings", "set", "audit_retention_days", "7"])
     assert bad.exit_code == 1 and "at least 180 days" in bad.output
     ok = runner.invoke(cli, [*base, "settings", "set", "sim_caps.modem1.per_hour", "150"])

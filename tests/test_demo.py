@@ -17,6 +17,8 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Queued 24 x 会员日 promo (demo): 24 SMS parts." in run.stdout
     assert "Queued 5 x order ready (demo): 10 SMS parts." in run.stdout
+    assert "The customer book: 25 members imported, their consent on record" in run.stdout
+    assert "138****0099 replied Y: consent recorded (at the counter, confirmed by SMS" in run.stdout
     assert "refused row 28: blocked by a forbidden word - contains '代开发票' (vendor list)" in run.stdout
     assert "redeemed: +20 credits, balance 20" in run.stdout
     assert "sending paused, out of credit" in run.stdout  # 34 parts on 20 credits ...
@@ -29,10 +31,11 @@ def test_demo_sends_the_list_and_status_shows_it(tmp_path):
     result = json.loads(status.stdout)
     q = result["queue"]
     assert q["queued"] == q["sending"] == q["sent"] == q["uncertain"] == 0
-    # one phone rejects, one number is unassigned, and the customer who had replied 退订 gets neither text
-    assert q["delivered"] == 25 and q["failed"] == 4
-    assert result["sent_total"] == 26 >= 20
-    assert result["balance"] == 120 - 30 and result["paused"] is None  # refused and skipped ones cost nothing
+    # one phone rejects, one number is unassigned, and the customer who had replied 退订 gets neither text;
+    # the walk-in customer gets the consent question
+    assert q["delivered"] == 26 and q["failed"] == 4
+    assert result["sent_total"] == 27 >= 20
+    assert result["balance"] == 120 - 31 and result["paused"] is None  # refused and skipped ones cost nothing
     assert result["modem"]["state"] == "stopped" and result["modem"]["operator"] == "CHINA MOBILE"
     assert (data / "config.toml").exists()
     assert "The counter panel (simulated OLED)" in run.stdout and (data / "oled.png").exists()

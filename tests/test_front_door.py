@@ -90,4 +90,5 @@ def test_the_demo_on_a_port_in_use_fails_before_making_anything(tmp_path, busy_p
 def test_commands_are_listed_by_concern():
     out = CliRunner().invoke(cli, ["--help"]).output
     headings = [line.strip() for line in out.splitlines() if line.strip().endswith(":") and not line.startswith(" ")]
-    assert headings[-6:] == ["Sending:", "Credits:", "Compliance:", "People:", "The box's upkeep:", "Vendor:"], out
+    assert headings[-7:] == ["Sending:", "Credits:", "Compliance:", "People:", "Customers:", "The box's upkeep:",
+                             "Vendor:"], out

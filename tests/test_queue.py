@@ -200,8 +200,9 @@ def test_unknown_message(q):
 
 
 def test_inbound_is_stored_once(q):
-    assert Inbox(q.db, q.clock).store(CN, None, "TD", "00AA") is True
-    assert Inbox(q.db, q.clock).store(CN, None, "TD", "00AA") is False
+    first = Inbox(q.db, q.clock).store(CN, None, "TD", "00AA")
+    assert isinstance(first, int)  # its id (evidence of a consent or an opt-out)
+    assert Inbox(q.db, q.clock).store(CN, None, "TD", "00AA") is None
     assert [m["text"] for m in Inbox(q.db, q.clock).latest_parts()] == ["TD"]
 
 

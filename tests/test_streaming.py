@@ -294,6 +294,8 @@ from appliance.keywords import KeywordStore, VendorList
 from appliance.settings import ShopSettings
 shop = ShopSettings({data!r})
 shop.set("max_list_rows", 5_000_000)
+shop.set("signature", "【小王】")
+shop.set("consent_gate", "paper")  # the rows are not in a customer book: tests/test_customers.py gates them
 shop.close()
 db = Database.in_data_dir({data!r})
 KeywordStore(db, SystemClock()).replace_vendor(VendorList(["代开发票"], 1, "2026-11-01"))

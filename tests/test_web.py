@@ -24,6 +24,7 @@ from appliance.pause import SendingPause
 from appliance.plan import plan_message
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
+from appliance.settings import read_settings
 from smsgenie.cli import cli
 from tests.conftest import give_vendor_list
 from web import create_app
@@ -121,10 +122,14 @@ def test_setup_needs_the_pin_and_happens_once(client, box):
     assert "at least 10 characters" in short.get_data(as_text=True)
     nameless = post(client, "/setup", {"pin": pin, "username": "boss", "password": PASSWORD, "password2": PASSWORD})
     assert nameless.status_code == 400 and "name is needed" in nameless.get_data(as_text=True)
-    ok = post(client, "/setup", {"pin": pin, "shop_name": "小王便利店", "username": "boss", "password": PASSWORD,
-                                 "password2": PASSWORD})
+    too_long = post(client, "/setup", {"pin": pin, "shop_name": "小王便利店", "signature": "【" + "长" * 25 + "】",
+                                       "username": "boss", "password": PASSWORD, "password2": PASSWORD})
+    assert too_long.status_code == 400 and "at most 20 characters" in too_long.get_data(as_text=True)
+    ok = post(client, "/setup", {"pin": pin, "shop_name": "小王便利店", "signature": "小王", "username": "boss",
+                                 "password": PASSWORD, "password2": PASSWORD})
     assert ok.status_code == 302 and client.get("/").status_code == 200
     assert shop.read(box.db.conn) == shop.Shop("小王便利店", "")
+    assert read_settings(box.db.path.parent)["signature"] == "【小王】"  # asked at set-up, put in 【】
     assert client.get("/setup").status_code == 302  # never again
     assert acc.all()[0].role == "admin"
 
@@ -244,8 +249,8 @@ def test_upload_preview_confirm(admin, box):
     assert "顾客.csv" in page and "138****8000" in page
     messages = box.messages()
     assert [(m.recipient, m.text, m.kind) for m in messages] == [
-        ("+8613800138000", "张伟您好，订单已到店", "transactional"),
-        ("+8613900139000", "王芳您好，订单已到店", "transactional")]
+        ("+8613800138000", "张伟您好，订单已到店【小王便利店】", "transactional"),  # set-up made it; no footer
+        ("+8613900139000", "王芳您好，订单已到店【小王便利店】", "transactional")]
     assert not os.listdir(admin.application.config["UPLOAD_DIR"])  # the upload is gone once queued
 
 

@@ -7,8 +7,9 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from appliance import shop
 from appliance.accounts import AccountError, LoginRefused
 from appliance.errors import SettingsError
+from appliance.settings import check_setting, read_settings, save_setting
 from web.i18n import LANGUAGES, gettext, translate
-from web.state import accounts, current_user, db, end_session, login_required, safe_next, start_session
+from web.state import accounts, config, current_user, db, end_session, login_required, safe_next, start_session
 
 bp = Blueprint("auth", __name__)
 
@@ -25,15 +26,19 @@ def setup():
         else:
             try:
                 identity = shop.check(request.form.get("shop_name", ""), request.form.get("shop_licence", ""))
+                signature = check_setting("signature", shop.signature_for(request.form.get("signature", ""),
+                                                                          identity[0]))
                 user = acc.setup_admin(request.form.get("pin", ""), request.form.get("username", ""),
                                        request.form.get("password", ""))
             except (AccountError, SettingsError) as exc:
                 error = translate(exc)
             else:
                 shop.save(db(), *identity)
+                save_setting(config().data_dir, "signature", signature)
                 start_session(user)
                 return redirect(url_for("dash.index"))
-    return render_template("setup.html", error=error, shop=shop.read(db().conn)), (400 if error else 200)
+    return render_template("setup.html", error=error, shop=shop.read(db().conn),
+                           signature=read_settings(config().data_dir)["signature"]), (400 if error else 200)
 
 
 @bp.route("/login", methods=["GET", "POST"])

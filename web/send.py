@@ -21,6 +21,7 @@ from appliance.jobs import Job, Progress
 from appliance.messages import KINDS, MARKETING
 from appliance.preview import Preview
 from appliance.sendlist import count_rows
+from appliance.settings import read_settings
 from web.i18n import gettext, translate
 from web.state import clock, config, current_user, db, jobs, login_required
 
@@ -73,7 +74,7 @@ def upload():
         return _form_error(gettext("%(name)s is not a CSV or Excel (.xlsx) file.", name=name))
     try:
         _start_at(_intake(), request.form.get("start_at", ""))
-        _intake().require_vendor_keywords(request.form.get("kind", MARKETING))
+        _intake().require_marketing_basics(request.form.get("kind", MARKETING), read_settings(config().data_dir))
     except (SendListError, IntakeError) as exc:
         return _form_error(translate(exc))
     token = secrets.token_urlsafe(16)
@@ -81,8 +82,9 @@ def upload():
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         upload.save(f)
-    jobs().start(f"check:{token}", check_list, _box(), str(path), text, name, total=count_rows(path), name=name,
-                 text=text, kind=request.form.get("kind", MARKETING), start_at=request.form.get("start_at", ""))
+    kind = request.form.get("kind", MARKETING)
+    jobs().start(f"check:{token}", check_list, _box(), str(path), text, name, kind, total=count_rows(path), name=name,
+                 text=text, kind=kind, start_at=request.form.get("start_at", ""))
     return _checked(token, wait=WAIT_SECONDS)
 
 
@@ -216,11 +218,11 @@ def _intake_of(box: tuple) -> Intake:
     return Intake(Database.in_data_dir(the_config.data_dir), the_clock, the_config)
 
 
-def check_list(progress: Progress, box: tuple, path: str, text: str, name: str) -> Preview:
+def check_list(progress: Progress, box: tuple, path: str, text: str, name: str, kind: str = MARKETING) -> Preview:
     """A job: read an uploaded list for its preview (its own connection: it runs on a worker)."""
     intake = _intake_of(box)
     try:
-        return intake.check_file(path, text, name=name, progress=progress.update).preview
+        return intake.check_file(path, text, name=name, kind=kind, progress=progress.update).preview
     finally:
         intake.db.close()
 

@@ -5,7 +5,8 @@ an indication (+CDSI, +CMTI), so nothing is lost while the daemon is down.
 They are collected in batches - one AT+CMGL and one commit for many,
 instead of two AT round trips each - and a customer's text at once, so an
 opt-out (TD/退订) counts before the next message goes. A text that replies
-TD puts its sender on the opt-out list.
+TD puts its sender on the opt-out list; a yes answers the consent question
+sent to its number; the sign-up word makes one (appliance/asking.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import logging
 import queue as stdqueue
 
 from appliance import carriers, phones
+from appliance.asking import Asking
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.inbox import Inbox
-from appliance.optout import OptOuts, is_opt_out
 from appliance.privacy import mask_number
 from appliance.reports import DeliveryReports
 from appliance.settings import read_settings
@@ -49,7 +50,7 @@ class Collector:
         self.bookkeeping = bookkeeping
         self.inbox = Inbox(db, clock)
         self.reports = DeliveryReports(db, clock)
-        self.optouts = OptOuts(db, clock)
+        self.asking = Asking(db, clock)
         self._wake = wake
         self._urcs: stdqueue.Queue[Urc] = stdqueue.Queue()
         self._memories: list[str] = []  # message memories the modem has indicated (SM, ME, SR)
@@ -194,10 +195,15 @@ class Collector:
         log.info("inbound SMS from %s", mask_number(decoded.sender))
         whole = decoded.text if concat is None else self.inbox.complete_text(decoded.sender, concat.reference,
                                                                              concat.total)
-        if is_opt_out(whole):
-            number = self._e164(decoded.sender)
-            if self.optouts.add(number, "sms", f"replied {whole.strip()!r}"):
-                log.info("%s opted out (replied %r)", mask_number(number), whole.strip())
+        if whole is None:
+            return
+        number = self._e164(decoded.sender)
+        said = self.asking.reply(number, whole, stored, read_settings(self.data_dir))
+        if said == "no":
+            log.info("%s opted out (replied %r)", mask_number(number), whole.strip())
+        elif said == "signup":
+            log.info("%s texted the sign-up word: a question waits to be sent", mask_number(number))
+            self._wake()
 
     def _e164(self, sender: str) -> str:
         """A sender as the opt-out list keeps numbers (E.164), or as it came if it is not one."""

@@ -4,6 +4,7 @@
 - credits (:mod:`.credits`): device-id, topup, balance, ledger;
 - compliance (:mod:`.compliance`): optout, keywords, inbox, audit, settings;
 - people (:mod:`.people`): setup-pin, users;
+- customers (:mod:`.customers`): the customer book, consent, recurring sends;
 - the box's upkeep (:mod:`.upkeep`): run, init, clock, update, backup, restore; and the demo;
 - the vendor's tools (:mod:`.vendor`).
 
@@ -17,12 +18,13 @@ from __future__ import annotations
 import click
 
 from appliance import config as configmod
-from smsgenie.cli import compliance, credits, people, sending, upkeep, vendor
+from smsgenie.cli import compliance, credits, customers, people, sending, upkeep, vendor
 from smsgenie.cli.common import OWN_CONFIG, Globals
 from smsgenie.cli.demo import demo
 
 SECTIONS = (("Sending", sending.COMMANDS), ("Credits", credits.COMMANDS), ("Compliance", compliance.COMMANDS),
-            ("People", people.COMMANDS), ("The box's upkeep", (*upkeep.COMMANDS, demo)), ("Vendor", vendor.COMMANDS))
+            ("People", people.COMMANDS), ("Customers", customers.COMMANDS),
+            ("The box's upkeep", (*upkeep.COMMANDS, demo)), ("Vendor", vendor.COMMANDS))
 
 
 class ByConcern(click.Group):

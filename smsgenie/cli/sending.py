@@ -48,7 +48,7 @@ def send(g: Globals, file: str, text: str | None, template: str | None, start_at
     message = template if template is not None else text
     with RowProgress(file, enabled=not as_json) as progress:
         if dry_run:
-            queued, preview = None, intake.check_file(file, message, literal=template is None,
+            queued, preview = None, intake.check_file(file, message, literal=template is None, kind=kind,
                                                       progress=progress.update).preview
         else:
             queued, preview = intake.queue_file(file, message, literal=template is None, kind=kind, start_at=at,

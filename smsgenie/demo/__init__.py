@@ -8,7 +8,10 @@ bundled customer list through the same checks as `smsgenie send`
 (appliance/intake.py): 24 good rows; a duplicate, a bad number and a row
 whose merge field hides a forbidden word (代开 發票) are refused. One
 customer had replied 退订 while the box was off: the daemon reads it at
-start, and that customer's messages are skipped, uncharged. One phone
+start, and that customer's messages are skipped, uncharged. The members
+are in the customer book first, their consent on record (the shop's paper
+form); a walk-in customer who said yes at the counter is asked by SMS and
+replies Y (a double opt-in). One phone
 rejects its message and one number does not exist. The parts need more
 than the first 20 credits, so sending pauses "out of credit" until the demo
 buys another code.
@@ -31,14 +34,18 @@ from typing import Callable
 
 from appliance import boxkey, keywords, shop, topup, vendor
 from appliance import config as configmod
+from appliance.asking import Asking
+from appliance.bookfile import BookImport
 from appliance.clock import SystemClock
 from appliance.config import Config, ModemConfig, PanelConfig, QueueConfig, VendorConfig, WebConfig
+from appliance.consent import Consent
 from appliance.db import Database, ensure_data_dir
 from appliance.device import format_device_id, this_device_id
 from appliance.inbox import Inbox
 from appliance.intake import Intake
 from appliance.keywords import KeywordStore
 from appliance.messages import STATES
+from appliance.privacy import mask_number
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import save_setting, setting_is_set
@@ -56,7 +63,11 @@ PROMO = "{姓名}您好！会员日：本周六全场9折，凭此短信到店�
 DEMO_KEYWORDS = ["代开发票", "赌博", "贷款秒批"]
 NOTICE = ("{姓名}您好，您在小王便利店预订的年货礼盒已经到店，请凭本短信或订单号到收银台领取。"
           "本店营业时间为每天早上8点到晚上10点，如需送货上门请回复地址，我们会尽快为您安排。感谢您的支持！")
-LISTS = (("customers.csv", PROMO, "会员日 promo (demo)"), ("orders.csv", NOTICE, "order ready (demo)"))
+LISTS = (("customers.csv", PROMO, "会员日 promo (demo)", "marketing"),
+         ("orders.csv", NOTICE, "order ready (demo)", "transactional"))
+#: The demo shop's members signed its paper form: their consent is on record, with this as its evidence.
+ATTESTATION = "会员登记表（演示）：每位会员在柜台签字同意接收本店优惠短信，原件存柜台"
+WALK_IN = "+8613812340099"           # said yes at the counter: the box asks by SMS, the customer replies Y
 REJECTING_PHONE = "+8613512340013"   # the phone refuses the message (failed delivery report)
 UNASSIGNED = "+8613612340014"        # the network says the number is not assigned (+CMS ERROR: 1)
 REPLYING = "+8613812340001"          # this customer replies 退订
@@ -101,7 +112,9 @@ def _run(data_dir: Path, sim: SimulatedModem, *, fresh: bool, until_idle: bool, 
     try:
         box = RunningBox(config)
         _introduce(box, data_dir, echo, open_browser)
-        code = _drive(box, q, buyer if fresh else None, until_idle=until_idle, timeout=timeout, echo=echo)
+        walk_in = WalkIn(q, sim, echo) if fresh else None
+        code = _drive(box, q, buyer if fresh else None, until_idle=until_idle, timeout=timeout, echo=echo,
+                      walk_in=walk_in)
         time.sleep(0.1)
         echo(f"Sent {len(sim.accepted)} SMS parts to the simulated network this run. Balance: "
              f"{q.ledger.balance()} credits.")
@@ -157,14 +170,19 @@ def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> N
         # A demo sends whenever it is run; a shop's box starts with quiet hours (21:00-08:00).
         save_setting(config.data_dir, "quiet_hours", "")
         echo("Quiet hours are off in the demo (a shop's box holds marketing lists 21:00-08:00).")
+    with resources.as_file(resources.files("smsgenie.demo") / "customers.csv") as path:
+        book = BookImport(q.db, q.clock).apply(path, by="demo", attestation=ATTESTATION)
+    echo(f"The customer book: {book.counts['new']} members imported, their consent on record (the paper form).")
     intake = Intake(q.db, q.clock, config)
-    for file, template, label in LISTS:
+    for file, template, label, kind in LISTS:
         with resources.as_file(resources.files("smsgenie.demo") / file) as path:
-            queued, preview = intake.queue_file(path, template, name=label, by="demo")
+            queued, preview = intake.queue_file(path, template, name=label, kind=kind, by="demo")
         echo(f"Queued {queued.count if queued else 0} x {label}: {preview.credits_needed} SMS parts.")
         for r in preview.refused_rows:
             echo(f"  refused row {r.row}: {r.reason}" + (f" - {r.detail}" if r.reason == "blocked by a forbidden word"
                                                          else ""))
+    Asking(q.db, q.clock).ask(intake, [WALK_IN], origin="counter", by="demo")
+    echo(f"A walk-in customer ({mask_number(WALK_IN)}) said yes at the counter: the box asks them by SMS to confirm.")
 
 
 def _introduce(box: RunningBox, data_dir: Path, echo: Echo, open_browser: bool) -> None:
@@ -178,7 +196,7 @@ def _introduce(box: RunningBox, data_dir: Path, echo: Echo, open_browser: bool) 
 
 
 def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_idle: bool, timeout: float,
-           echo: Echo) -> int:
+           echo: Echo, walk_in: "WalkIn | None" = None) -> int:
     """Run the box in a thread and report its progress; buy more credit once when sending pauses for it."""
     thread = threading.Thread(target=box.run, name="box", daemon=True)
     thread.start()
@@ -201,7 +219,10 @@ def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_
                 echo(f"  sending paused, {shortfall}")
                 buyer.buy(100)
                 buyer = None
-            if until_idle and counts["queued"] == counts["sending"] == counts["sent"] == 0 and not shortfall:
+            if walk_in is not None:
+                walk_in.turn()
+            if (until_idle and counts["queued"] == counts["sending"] == counts["sent"] == 0 and not shortfall
+                    and (walk_in is None or walk_in.done)):
                 break
             if until_idle and time.monotonic() - start > timeout:
                 echo("The demo did not finish in time.")
@@ -215,6 +236,25 @@ def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_
         box.stop()
         thread.join(timeout=30)
     return 0
+
+
+class WalkIn:
+    """The walk-in customer's phone: once the box's question arrives, they reply Y (a double opt-in)."""
+
+    def __init__(self, q: SendQueue, sim: SimulatedModem, echo: Echo):
+        self.q, self.sim, self.echo = q, sim, echo
+        self.replied = False
+        self.done = False
+
+    def turn(self) -> None:
+        if not self.replied and any(a.recipient == WALK_IN for a in self.sim.accepted):
+            self.sim.inject_sms(WALK_IN, "Y")
+            self.replied = True
+        elif self.replied and not self.done:
+            evidence = Consent(self.q.db, self.q.clock).evidence(WALK_IN)
+            if evidence is not None and evidence.state == "given":
+                self.done = True
+                self.echo(f"  {mask_number(WALK_IN)} replied Y: consent recorded ({evidence.evidence})")
 
 
 class CreditBuyer:
