@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from appliance import phones
 from appliance.clock import Clock
 from appliance.consent import GIVEN, REFUSED, Consent, is_yes
 from appliance.db import Database
@@ -122,3 +123,26 @@ class Asking:
                 made = self.make(conn, number, "signup", days=settings["consent_days"], by="sms")
             return "signup" if made is not None else None
         return None
+
+
+#: The most numbers one "ask them" click queues a question to (each question is a credit).
+MAX_ASK = 5000
+
+
+def without_consent(table, region: str, consent: Consent) -> list[str]:
+    """The numbers of a list (or a group) the gate would refuse for want of consent: neither consented nor
+    refused (at most :data:`MAX_ASK`, in the list's order)."""
+    given = consent.gate()
+    refused = consent.refused()
+    out: dict[str, None] = {}
+    for _, cells in table.rows:
+        raw = cells[table.phone_column] if table.phone_column < len(cells) else ""
+        try:
+            number = phones.normalise(raw, region).e164
+        except phones.NumberProblem:
+            continue
+        if int(number[1:]) not in given and number not in refused:
+            out[number] = None
+            if len(out) >= MAX_ASK:
+                break
+    return list(out)

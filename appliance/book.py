@@ -63,6 +63,8 @@ def split_tags(text: str) -> list[str]:
 
 @dataclass
 class Customer:
+    id: int
+    """The row's id: what the page's addresses carry, so a number never appears in a URL or a log."""
     number: str
     name: str = ""
     birthday: str = ""
@@ -85,14 +87,20 @@ class Book:
         tags = [r[0] for r in self.db.execute("SELECT tag FROM customer_tag WHERE number = ? ORDER BY tag",
                                               (row["number"],))]
         evidence = Consent(self.db, self.clock).evidence(row["number"]) if with_evidence else None
-        return Customer(row["number"], row["name"], row["birthday"], json.loads(row["fields"]), tags,
+        return Customer(row["id"], row["number"], row["name"], row["birthday"], json.loads(row["fields"]), tags,
                         row["consent"], evidence, row["created_at"], row["created_by"], row["updated_at"],
                         row["updated_by"])
 
     def get(self, number: str) -> Customer:
-        row = self.db.execute("SELECT * FROM customer WHERE number = ?", (number,)).fetchone()
+        row = self.db.execute("SELECT rowid AS id, * FROM customer WHERE number = ?", (number,)).fetchone()
         if row is None:
             raise CustomerNotFound(say("no customer with the number {number} in the book", number=number))
+        return self._customer(row, with_evidence=True)
+
+    def by_id(self, cid: int) -> Customer:
+        row = self.db.execute("SELECT rowid AS id, * FROM customer WHERE rowid = ?", (cid,)).fetchone()
+        if row is None:
+            raise CustomerNotFound(say("no such customer in the book (erased?)"))
         return self._customer(row, with_evidence=True)
 
     def save(self, number: str, *, by: str, name: str | None = None, birthday: str | None = None,
@@ -175,7 +183,7 @@ class Book:
         """One page of customers whose number or name contains ``query`` (and carry ``tag``), and the total."""
         where, args = self._where(query, tag, consent)
         total = self.db.execute(f"SELECT COUNT(*) FROM customer c{where}", args).fetchone()[0]
-        rows = self.db.execute(f"SELECT * FROM customer c{where} ORDER BY c.updated_at DESC, c.number"
+        rows = self.db.execute(f"SELECT c.rowid AS id, * FROM customer c{where} ORDER BY c.updated_at DESC, c.number"
                                " LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
         return [self._customer(r) for r in rows], total
 

@@ -33,6 +33,7 @@ from appliance.errors import KeywordListError, SmsGenieError, StorageFull, Vendo
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.recurring import RecurringSends
+from appliance.replies import Replies
 from appliance.sdnotify import Notifier
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
@@ -242,11 +243,12 @@ class Daemon:
             self.clock.wait(self._stop, SETTLE_PAUSE if busy else supervise)
 
     def _customer_chores(self, db: Database) -> None:
-        """At every turn, the consent questions a sign-up asked for (a customer who texts 加入 waits for the
-        answer); every half minute, the recurring sends now due (appliance/asking.py, recurring.py). A
-        fault there is logged, never the daemon's end."""
+        """At every turn, the consent questions a sign-up asked for and the auto-replies owed (a customer who
+        texts 加入 or 营业时间 waits for the answer); every half minute, the recurring sends now due
+        (appliance/asking.py, replies.py, recurring.py). A fault there is logged, never the daemon's end."""
         now = self.clock.time()
-        chores = [("consent questions", Asking(db, self.clock).send_waiting)]
+        chores = [("consent questions", Asking(db, self.clock).send_waiting),
+                  ("auto-replies", Replies(db, self.clock).send_owed)]
         if now >= self._chores_at:
             self._chores_at = now + CHORES_INTERVAL
             chores.append(("recurring sends", RecurringSends(db, self.clock).run_due))

@@ -511,6 +511,15 @@ def _customer_book(conn: sqlite3.Connection) -> None:
             reason TEXT NOT NULL DEFAULT '',
             UNIQUE (recurring_id, day)
         );
+        -- A keyword auto-reply owed (appliance/replies.py): the collector notes it, the daemon queues it.
+        CREATE TABLE auto_reply (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL,
+            inbound_id INTEGER,
+            keyword TEXT NOT NULL,
+            at REAL NOT NULL,
+            message_id INTEGER
+        );
         -- Why a message could go: "consent:<event id>", "transactional", or "paper" (the shop's setting
         -- relaxed the gate: it keeps consent on paper). The record writes it out.
         ALTER TABLE message ADD COLUMN basis TEXT;

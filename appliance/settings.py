@@ -44,6 +44,7 @@ DEFAULTS = {
     "consent_question": "回复Y确认接收【店名】优惠信息，回T退订",
     "consent_days": 7,
     "signup_word": "加入",
+    "auto_replies": {},
 }
 #: The marketing gate (appliance/consent.py): "required" texts only customers with consent on record;
 #: "paper" lets through numbers the book has no word on, for a shop that keeps its consent on paper.
@@ -132,7 +133,27 @@ def _validate(key: str, value):
         value = _validate_count(key, value)
     elif key in ("consent_gate", "unsubscribe_footer", "consent_question", "consent_days", "signup_word"):
         value = _validate_consent(key, value)
+    elif key == "auto_replies":
+        value = _validate_replies(value)
     return value
+
+
+def _validate_replies(value) -> dict:
+    """Keyword auto-replies: a keyword (1 to 10 characters) to its answer (1 to 300 characters)."""
+    if isinstance(value, str):  # the page's form: one "keyword = answer" per line
+        lines = [line.replace("＝", "=").partition("=") for line in value.splitlines() if line.strip()]
+        if any(not sep for _, sep, _ in lines):
+            raise SettingsError(say("write each auto-reply as keyword = answer, one per line"))
+        value = {k.strip(): v.strip() for k, _, v in lines}
+    if not isinstance(value, dict):
+        raise SettingsError(say("auto_replies maps a keyword to its answer, e.g. 营业时间 = 每天8:00-22:00营业"))
+    out = {}
+    for k, v in value.items():
+        k, v = " ".join(str(k).split()), str(v).strip()
+        if not 1 <= len(k) <= 10 or not 1 <= len(v) <= 300:
+            raise SettingsError(say("an auto-reply's keyword is 1 to 10 characters and its answer 1 to 300"))
+        out[k] = v
+    return out
 
 
 def _validate_consent(key: str, value):

@@ -459,3 +459,20 @@ def test_customers_cli(tmp_path):
     assert bad.exit_code == 1 and "no customer" in bad.output and "Traceback" not in bad.output
     out = runner.invoke(cli, [*base, "customers", "erase", "13800138000", "--yes"]).output
     assert "Erased 138****8000" in out
+
+
+def test_a_keyword_gets_its_auto_reply_once_queued_and_never_twice(box, tmp_path):
+    from appliance.replies import DAILY_PER_NUMBER, Replies
+
+    ShopSettings(tmp_path / "data").set("auto_replies", "营业时间 = 每天8:00-22:00营业\n地址=人民路1号")
+    answers = intake_of(box, tmp_path).settings()["auto_replies"]
+    replies = Replies(box.db, box.clock)
+    assert replies.owe(UNKNOWN[0], "今天开门吗", 1, answers) is None  # not a keyword: a person reads it
+    assert replies.owe(UNKNOWN[0], " 营业 时间 ", 2, answers) == "营业时间"
+    assert replies.send_owed(intake_of(box, tmp_path)) == 1
+    assert replies.send_owed(intake_of(box, tmp_path)) == 0
+    (reply,) = box.messages()
+    assert reply.kind == "transactional" and reply.text == "每天8:00-22:00营业" + SIGNATURE
+    for i in range(DAILY_PER_NUMBER):
+        replies.owe(UNKNOWN[0], "地址", 10 + i, answers)
+    assert replies.send_owed(intake_of(box, tmp_path)) == DAILY_PER_NUMBER - 1  # a few a day, not a chat loop

@@ -88,10 +88,11 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
     csrf.init_app(app)
     i18n.init_app(app, data_dir)
 
-    from web import admin, api, auth, credit, dashboard, device, history, send, state  # noqa: PLC0415
+    from web import admin, api, auth, credit, customers, dashboard, device, history, recurring, send, state  # noqa: PLC0415
 
     state.init_app(app)
-    for bp in (auth.bp, dashboard.bp, send.bp, history.bp, credit.bp, admin.bp, device.bp, api.bp):
+    for bp in (auth.bp, dashboard.bp, send.bp, history.bp, customers.bp, recurring.bp, credit.bp, admin.bp, device.bp,
+               api.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
 

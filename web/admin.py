@@ -58,7 +58,9 @@ def page():
 def settings():
     try:
         for key in ("signature", "quiet_hours", "default_region", "audit_retention_days", "low_credit_alert",
-                    "test_number", "panel_language", "session_idle_hours", "staff_may_steer", "approval"):
+                    "test_number", "panel_language", "session_idle_hours", "staff_may_steer", "approval",
+                    "consent_gate", "unsubscribe_footer", "consent_question", "consent_days", "signup_word",
+                    "auto_replies"):
             if key in request.form:
                 save_setting(config().data_dir, key, request.form.getlist(key)[-1])  # a checkbox: its last
     except SettingsError as exc:

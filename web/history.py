@@ -9,12 +9,14 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from appliance import phones
 from appliance.audit import safe_cell
-from appliance.errors import MessageNotFound
+from appliance.errors import IntakeError, MessageNotFound, SendListError
 from appliance.inbox import Inbox
+from appliance.intake import Intake
 from appliance.optout import OptOuts
+from appliance.replies import Replies
 from appliance.sendlists import SendLists
 from web.i18n import gettext, translate
-from web.state import admin_required, clock, current_user, db, login_required, queue, show_number
+from web.state import admin_required, clock, config, current_user, db, login_required, queue, show_number
 
 bp = Blueprint("history", __name__)
 
@@ -78,7 +80,47 @@ def message(message_id: int):
 @bp.route("/inbox")
 @login_required
 def inbox():
-    return render_template("inbox.html", items=Inbox(db(), clock()).messages(200))
+    return render_template("inbox.html", items=Inbox(db(), clock()).messages(200),
+                           senders=Replies(db(), clock()).senders(100))
+
+
+@bp.route("/inbox/<int:iid>", methods=["GET", "POST"])
+@login_required
+def inbox_conversation(iid: int):
+    """The conversation with whoever sent inbound text ``iid`` (the inbox's link: no number in the address)."""
+    row = db().execute("SELECT sender FROM inbound WHERE id = ?", (iid,)).fetchone()
+    if row is None:
+        return render_template("error.html", title=gettext("Not found"), message=gettext("No such text.")), 404
+    return _conversation(row["sender"])
+
+
+@bp.route("/customers/<int:cid>/conversation", methods=["GET", "POST"])
+@login_required
+def conversation(cid: int):
+    row = db().execute("SELECT number FROM customer WHERE rowid = ?", (cid,)).fetchone()
+    if row is None:
+        return render_template("error.html", title=gettext("Not found"),
+                               message=gettext("No such customer (erased?).")), 404
+    return _conversation(row["number"])
+
+
+def _conversation(number: str):
+    """Texts to and from one number, and a reply box: a reply is a transactional text, charged and recorded."""
+    replies = Replies(db(), clock())
+    error = note = None
+    if request.method == "POST":
+        try:
+            answer = replies.reply(Intake(db(), clock(), config()), number, request.form.get("text", ""),
+                                   by=f"user:{current_user().id}")
+            result = answer.results[0]
+            if "error" in result:
+                raise SendListError(result["error"])
+            note = gettext("Reply queued.")
+        except (SendListError, IntakeError) as exc:
+            error = translate(exc)
+    customer = db().execute("SELECT rowid AS id, name FROM customer WHERE number = ?", (number,)).fetchone()
+    return render_template("conversation.html", number=number, items=replies.conversation(number),
+                           customer=customer, error=error, note=note), (400 if error else 200)
 
 
 @bp.route("/optouts", methods=["GET", "POST"])

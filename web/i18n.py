@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, format_datetime, format_decimal, gettext, lazy_gettext, ngettext
 
-from appliance.text import Text, message_of
+from appliance.text import Text, message_of, unstored
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 SOURCE = Path(__file__).parent / "translations"
@@ -69,6 +69,22 @@ def translate(message) -> str:
     return _fill(message, gettext)
 
 
+#: The domain's fixed words a page shows (a consent state, a run's outcome, a column's role), in the reader's
+#: language.
+WORDS = {
+    "given": lazy_gettext("agreed"), "unknown": lazy_gettext("not known"), "refused": lazy_gettext("refused"),
+    "birthday": lazy_gettext("every birthday"), "monthly": lazy_gettext("monthly"), "weekly": lazy_gettext("weekly"),
+    "queued": lazy_gettext("queued"), "skipped": lazy_gettext("skipped"), "marketing": lazy_gettext("marketing"),
+    "transactional": lazy_gettext("transactional"), "number": lazy_gettext("phone number"),
+    "name": lazy_gettext("name"), "tags": lazy_gettext("tags"), "field": lazy_gettext("a field of the shop's own"),
+}
+
+
+def word(value) -> str:
+    """One of :data:`WORDS` in the page's language; anything else as it is."""
+    return str(WORDS[value]) if value in WORDS else translate(value)
+
+
 @functools.lru_cache(maxsize=4)
 def _catalog(language: str):
     path = SOURCE / language / "LC_MESSAGES" / "messages.po"
@@ -99,6 +115,8 @@ def init_app(app: Flask, data_dir: Path) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(directory)
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters["tr"] = translate
+    app.jinja_env.filters["unstored"] = lambda value: translate(unstored(value))
+    app.jinja_env.filters["word"] = word
     app.jinja_env.globals.update(_=gettext, ngettext=ngettext, LANGUAGES=LANGUAGES,
                                  current_language=select_locale, format_datetime=format_datetime,
                                  format_decimal=format_decimal)

@@ -21,6 +21,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.inbox import Inbox
 from appliance.privacy import mask_number
+from appliance.replies import Replies
 from appliance.reports import DeliveryReports
 from appliance.settings import read_settings
 from appliance.worker.bookkeeping import Bookkeeping
@@ -51,6 +52,7 @@ class Collector:
         self.inbox = Inbox(db, clock)
         self.reports = DeliveryReports(db, clock)
         self.asking = Asking(db, clock)
+        self.replies = Replies(db, clock)
         self._wake = wake
         self._urcs: stdqueue.Queue[Urc] = stdqueue.Queue()
         self._memories: list[str] = []  # message memories the modem has indicated (SM, ME, SR)
@@ -198,12 +200,14 @@ class Collector:
         if whole is None:
             return
         number = self._e164(decoded.sender)
-        said = self.asking.reply(number, whole, stored, read_settings(self.data_dir))
+        settings = read_settings(self.data_dir)
+        said = self.asking.reply(number, whole, stored, settings)
         if said == "no":
             log.info("%s opted out (replied %r)", mask_number(number), whole.strip())
         elif said == "signup":
             log.info("%s texted the sign-up word: a question waits to be sent", mask_number(number))
-            self._wake()
+        elif said is None and self.replies.owe(number, whole, stored, settings["auto_replies"]):
+            log.info("%s asked for an auto-reply", mask_number(number))
 
     def _e164(self, sender: str) -> str:
         """A sender as the opt-out list keeps numbers (E.164), or as it came if it is not one."""
