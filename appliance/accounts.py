@@ -101,7 +101,7 @@ class User:
 
 #: What an API token may do: send messages, read the messages it sent, read every message, and send lists
 #: that would wait for an admin's approval (appliance/approval.py) at once, as an admin's do.
-SCOPES = ("send", "read-own", "read-all", "send-unapproved")
+SCOPES = ("send", "read-own", "read-all", "send-unapproved", "customers")
 DEFAULT_SCOPES = ("send", "read-own")
 
 

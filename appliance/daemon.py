@@ -40,6 +40,7 @@ from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.uploads import forget_stale_uploads
 from appliance.vendor import parse_public_key
+from appliance.webhooks import Webhooks
 from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
@@ -191,6 +192,8 @@ class Daemon:
                 if self.panel is not None:
                     threads.append(threading.Thread(target=self.panel.run, args=(self._stop,), name="panel",
                                                     daemon=True))
+                hooks = Webhooks(Database.in_data_dir(self.config.data_dir), self.clock, self.config.data_dir)
+                threads.append(threading.Thread(target=hooks.run, args=(self._stop,), name="webhooks", daemon=True))
                 for t in threads:
                     t.start()
                 self.notifier.ready(f"sending through {len(self.workers)} modem(s)")

@@ -45,6 +45,8 @@ DEFAULTS = {
     "consent_days": 7,
     "signup_word": "加入",
     "auto_replies": {},
+    "webhook_url": "",
+    "webhook_secret": "",
 }
 #: The marketing gate (appliance/consent.py): "required" texts only customers with consent on record;
 #: "paper" lets through numbers the book has no word on, for a shop that keeps its consent on paper.
@@ -135,6 +137,12 @@ def _validate(key: str, value):
         value = _validate_consent(key, value)
     elif key == "auto_replies":
         value = _validate_replies(value)
+    elif key in ("webhook_url", "webhook_secret"):
+        value = str(value).strip()
+        if key == "webhook_url" and value and not value.startswith(("http://", "https://")):
+            raise SettingsError(say("the webhook URL starts with https:// (or http:// on the shop's own network)"))
+        if key == "webhook_secret" and value and len(value) < 16:
+            raise SettingsError(say("the webhook secret must be at least 16 characters"))
     return value
 
 

@@ -479,7 +479,7 @@ def test_settings_are_validated_and_written_atomically(tmp_path):
                            "staff_may_steer": False, "max_list_rows": 2_000_000, "approval": "marketing",
                            "consent_gate": "required", "unsubscribe_footer": "回T退订",
                            "consent_question": "回复Y确认接收【店名】优惠信息，回T退订", "consent_days": 7,
-                           "signup_word": "加入", "auto_replies": {}}
+                           "signup_word": "加入", "auto_replies": {}, "webhook_url": "", "webhook_secret": ""}
     again.close()
     (tmp_path / "settings.json").write_text("{broken")
     with pytest.raises(SettingsError, match="damaged"):

@@ -156,3 +156,48 @@ def test_the_customer_pages_in_chinese_show_no_english_sentence(app, box):
     shown["group preview"] = preview.get_data(as_text=True)
     english = {name: found for name, html in shown.items() if (found := _sentences(html))}
     assert not english, english
+
+
+# --- the API ----------------------------------------------------------------------------------------------
+
+
+def token(box, *scopes):
+    return {"Authorization": "Bearer " + Accounts(box.db, box.clock).new_token("POS", scopes or ("send", "customers"))}
+
+
+def test_the_api_keeps_the_book_with_consent_and_opt_outs(client, box):
+    auth = token(box)
+    r = client.post("/api/v1/customers", headers=auth, json={"number": "138 0013 8000", "name": "张伟",
+                                                             "tags": ["VIP"], "fields": {"积分": "120"}})
+    assert r.status_code == 200
+    c = r.get_json()["customer"]
+    assert (c["number"], c["consent"], c["tags"]) == ("+8613800138000", "unknown", ["VIP"])
+    assert client.post("/api/v1/customers", headers=auth, json={"number": "12345"}).status_code == 400
+    assert client.post("/api/v1/customers", headers=auth, json={"number": "13800138000", "tags": "VIP"}
+                       ).status_code == 400
+    bad = client.post("/api/v1/customers/consent", headers=auth, json={"number": "13800138000", "source": "paper"})
+    assert bad.status_code == 400 and "where the evidence is" in bad.get_json()["error"]
+    ok = client.post("/api/v1/customers/consent", headers=auth, json={"number": "13800138000", "source": "paper",
+                                                                     "reference": "表 9"}).get_json()
+    assert ok["customer"]["consent"] == "given" and ok["customer"]["evidence"]["reference"] == "表 9"
+    assert client.get(f"/api/v1/customers/{c['id']}", headers=auth).get_json()["customer"]["name"] == "张伟"
+    assert client.get("/api/v1/groups", headers=auth).get_json() == {"groups": [{"tag": "VIP", "customers": 1}]}
+    out = client.post("/api/v1/customers/opt-out", headers=auth, json={"number": "13800138000", "reason": "电话里说的"})
+    assert out.get_json()["customer"]["consent"] == "refused"
+    no_scope = token(box, "send")
+    assert client.get("/api/v1/customers", headers=no_scope).status_code == 403
+
+
+def test_the_api_sends_to_a_group_through_the_gate_once_per_key(client, box):
+    gated(box)
+    auth = {**token(box), "Idempotency-Key": "member-day-1"}
+    book = Book(box.db, box.clock)
+    for n in ("+8613800138000", "+8613900139000"):
+        book.save(n, by="cli", name="顾客", tags=["VIP"])
+    Consent(box.db, box.clock).give("+8613800138000", "paper", "表 1", by="cli")
+    r = client.post("/api/v1/groups/VIP/messages", headers=auth, json={"text": "{姓名}您好，周六会员日"})
+    body = r.get_json()
+    assert r.status_code == 202 and body["queued"] == 1 and body["refused_by_reason"] == {"no consent on record": 1}
+    again = client.post("/api/v1/groups/VIP/messages", headers=auth, json={"text": "{姓名}您好，周六会员日"})
+    assert again.get_json() == {"list_id": body["list_id"], "replayed": True}
+    assert len(box.messages()) == 1

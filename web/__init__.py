@@ -88,13 +88,27 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
     csrf.init_app(app)
     i18n.init_app(app, data_dir)
 
-    from web import admin, api, auth, credit, customers, dashboard, device, history, recurring, send, state  # noqa: PLC0415
+    from web import (  # noqa: PLC0415
+        admin,
+        api,
+        api_customers,
+        auth,
+        credit,
+        customers,
+        dashboard,
+        device,
+        history,
+        recurring,
+        send,
+        state,
+    )
 
     state.init_app(app)
     for bp in (auth.bp, dashboard.bp, send.bp, history.bp, customers.bp, recurring.bp, credit.bp, admin.bp, device.bp,
-               api.bp):
+               api.bp, api_customers.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
+    csrf.exempt(api_customers.bp)
 
     _answers(app, config)
     return app

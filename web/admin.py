@@ -60,7 +60,9 @@ def settings():
         for key in ("signature", "quiet_hours", "default_region", "audit_retention_days", "low_credit_alert",
                     "test_number", "panel_language", "session_idle_hours", "staff_may_steer", "approval",
                     "consent_gate", "unsubscribe_footer", "consent_question", "consent_days", "signup_word",
-                    "auto_replies"):
+                    "auto_replies", "webhook_url", "webhook_secret"):
+            if key == "webhook_secret" and not request.form.get(key):
+                continue  # empty: the secret stays as it is (it is never shown again)
             if key in request.form:
                 save_setting(config().data_dir, key, request.form.getlist(key)[-1])  # a checkbox: its last
     except SettingsError as exc:

@@ -14,7 +14,7 @@ import functools
 
 from flask import Blueprint, g, jsonify, request
 
-from appliance.errors import KeyReused, MessageNotFound, NoVendorKeywords, ServiceCodeMissing
+from appliance.errors import KeyReused, MessageNotFound, NoVendorKeywords, ServiceCodeMissing, SignatureMissing
 from appliance.intake import Intake, fingerprint
 from appliance.messages import MARKETING, TRANSACTIONAL
 from appliance.sendlists import SendLists
@@ -91,7 +91,7 @@ def create_messages():
         return jsonify(error=f"Idempotency-Key: {exc}"), 422
     except ServiceCodeMissing as exc:
         return jsonify(error=str(exc)), 503
-    except NoVendorKeywords as exc:
+    except (NoVendorKeywords, SignatureMissing) as exc:
         return jsonify(error=str(exc)), 409
     for (i, _, _), result in zip(shaped, answer.results):
         results[i] = {**result, "index": i}
