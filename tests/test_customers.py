@@ -476,3 +476,16 @@ def test_a_keyword_gets_its_auto_reply_once_queued_and_never_twice(box, tmp_path
     for i in range(DAILY_PER_NUMBER):
         replies.owe(UNKNOWN[0], "地址", 10 + i, answers)
     assert replies.send_owed(intake_of(box, tmp_path)) == DAILY_PER_NUMBER - 1  # a few a day, not a chat loop
+
+
+def test_a_skipped_run_is_an_alert_on_the_counter_panel(box):
+    from appliance.ui.screens import Snapshot, alerts
+
+    sends = RecurringSends(box.db, box.clock)
+    rid = sends.add("会员日", "monthly", "会员日全场9折", at="10:00", by="cli", day=8)
+    box.db.execute("INSERT INTO recurring_run (recurring_id, day, at, outcome, reason) VALUES (?, '2027-01-08', ?,"
+                   " 'skipped', 'credit short')", (rid, box.clock.time()))
+    shown = alerts(Snapshot(skipped_runs=tuple((a["id"], a["name"]) for a in sends.alerts())), "zh_CN")
+    assert [(a.title, a.lines) for a in shown] == [("定期发送已跳过", ("会员日", "原因见网页"))]
+    box.clock.advance(2 * 86400)
+    assert sends.alerts() == []  # a day later it is history, on the recurring page

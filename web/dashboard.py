@@ -15,6 +15,7 @@ from appliance.approval import Approvals
 from appliance.errors import ListStateError, MessageNotFound
 from appliance.pause import SendingPause
 from appliance.progress import failures_by_reason
+from appliance.recurring import RecurringSends
 from appliance.sendlists import SendLists
 from appliance.simhealth import SimHolds
 from appliance.status import signal_bars, status
@@ -60,7 +61,8 @@ def snapshot() -> dict:
 @login_required
 def index():
     return render_template("dashboard.html", s=snapshot(), poll_seconds=POLL_SECONDS,
-                           waiting=Approvals(db(), clock()).waiting())
+                           waiting=Approvals(db(), clock()).waiting(),
+                           skipped=RecurringSends(db(), clock()).alerts())
 
 
 @bp.route("/status.json")

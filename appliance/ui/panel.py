@@ -36,6 +36,7 @@ from appliance.intake import Intake
 from appliance.lan import lan_address
 from appliance.messages import TRANSACTIONAL
 from appliance.pause import SendingPause
+from appliance.recurring import RecurringSends
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
 from appliance.status import status
@@ -315,7 +316,8 @@ class Panel:
         self._box_key = self._box_key or boxkey.load(self.config.data_dir)
         self._slow = {"shop": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
                       "disk_free_mb": free_mb, "disk_free_fraction": free_fraction,
-                      "certificate": self.config.web.https and certs.fingerprint(self.config.data_dir) or ""}
+                      "certificate": self.config.web.https and certs.fingerprint(self.config.data_dir) or "",
+                      "skipped": tuple((a["id"], a["name"]) for a in RecurringSends(self.queue.db, self.clock).alerts())}
         self._slow_at = now
         return self._slow
 
@@ -347,4 +349,4 @@ class Panel:
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
             test_number=shop["test_number"], awaiting=self._awaiting(),
-            sim_held=bool(modem.get("held")))
+            sim_held=bool(modem.get("held")), skipped_runs=slow.get("skipped", ()))

@@ -64,6 +64,8 @@ class Snapshot:
     disk_free_fraction: float = 1.0
     low_credit_alert: int = 0
     test_number: str = ""
+    skipped_runs: tuple = ()
+    """Recurring sends skipped in the last day (appliance/recurring.py): (run id, name) each."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,9 @@ def alerts(s: Snapshot, lang: str) -> list[Alert]:
             tr(lang, "The box keeps trying" if s.modem_state == "error" else "Call the technician"))
     if s.sim_held:
         add("sim-held", "SIM barred?", tr(lang, "Sending stopped"), tr(lang, "Check with the carrier"))
+    if s.skipped_runs:
+        run_id, name = s.skipped_runs[0]
+        add(f"run-skipped:{run_id}", "Send skipped", name[:16], tr(lang, "See why on the page"))
     if s.disk_free_fraction < DISK_LOW_FRACTION or s.disk_free_mb < DISK_LOW_MB:
         add("disk", "Disk nearly full", tr(lang, "{mb} MB free", mb=int(s.disk_free_mb)),
             tr(lang, "Call the technician"))

@@ -117,6 +117,8 @@ ZH = {
     "Check with the carrier": "请联系运营商后恢复",
     "{mb} MB free": "剩余 {mb} MB",
     "OK: got it": "按 OK 确认",
+    "Send skipped": "定期发送已跳过",
+    "See why on the page": "原因见网页",
 }
 
 
