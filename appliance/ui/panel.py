@@ -317,7 +317,8 @@ class Panel:
         self._slow = {"shop": read_settings(self.config.data_dir), "address": self._address(), "setup_pin": pin,
                       "disk_free_mb": free_mb, "disk_free_fraction": free_fraction,
                       "certificate": self.config.web.https and certs.fingerprint(self.config.data_dir) or "",
-                      "skipped": tuple((a["id"], a["name"]) for a in RecurringSends(self.queue.db, self.clock).alerts())}
+                      "skipped": tuple((a["id"], a["name"])
+                                       for a in RecurringSends(self.queue.db, self.clock).alerts())}
         self._slow_at = now
         return self._slow
 
