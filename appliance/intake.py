@@ -28,6 +28,7 @@ replays its first answer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from appliance import approval
+from appliance.audit import AuditLog
 from appliance.carriers import NumberCarriers
 from appliance.clock import Clock
 from appliance.config import Config
@@ -175,7 +177,8 @@ class Intake:
                                        progress=progress).preview
             if not preview.accepted:
                 return None, preview
-            return loader.finish(), preview
+            return loader.finish(also=functools.partial(self._record_screening, code=code, kind=kind,
+                                                        preview=preview)), preview
         except BaseException:
             loader.abandon()
             raise
@@ -219,6 +222,16 @@ class Intake:
                        consented=consent.gate() if gate == "required" else None, gate=gate)
 
     # --- queueing ---------------------------------------------------------------------------
+
+    def _record_screening(self, conn, list_id: int, *, code: str, kind: str, preview: Preview) -> None:
+        """The record's row for how a list was screened: what went, what was refused and why (by reason,
+        counts only: a refused number was not texted), and the consent gate it met."""
+        refused = "; ".join(f"{reason} {n}" for reason, n in sorted(preview.refused_by_reason.items()))
+        summary = (f"{preview.accepted} queued, {preview.refused} refused" + (f" ({refused})" if refused else "")
+                   + f"; consent gate {preview.gate}")
+        AuditLog(self.db, self.clock).record(conn, "screened", {
+            "id": None, "send_list_id": list_id, "recipient": "", "text": summary, "service_code": code,
+            "kind": kind}, summary)
 
     def service_code(self) -> str:
         code = self.config.service_code.strip()
@@ -303,6 +316,7 @@ class Intake:
                                                  held=awaiting)
                 for a, mid in zip(accepted, ids):
                     results[a.row] = {"index": a.row, "id": mid, "parts": a.segments}
+                self._record_screening(conn, list_id, code=code, kind=kind, preview=preview)
             for i in range(len(messages)):
                 results.setdefault(i, {"index": i, "error": "the message has no number and no text"})
             answer = Answer([results[i] for i in range(len(messages))], list_id)

@@ -82,9 +82,10 @@ class ListLoader:
         if len(rows) >= self.batch:
             self._write(final=False)
 
-    def finish(self) -> Queued:
-        """The rest of the rows, and the list made sendable (its messages freed by the daemon in batches)."""
-        self._write(final=True)
+    def finish(self, also=None) -> Queued:
+        """The rest of the rows, and the list made sendable (its messages freed by the daemon in batches);
+        ``also(conn, list_id)`` runs in that last transaction (the record's note of how the list was screened)."""
+        self._write(final=True, also=also)
         return Queued(self.list_id, self.count)
 
     def abandon(self) -> None:
@@ -97,7 +98,7 @@ class ListLoader:
             conn.execute("UPDATE send_list SET state = 'discarded' WHERE id = ? AND state = 'loading'",
                          (self.list_id,))
 
-    def _write(self, *, final: bool) -> None:
+    def _write(self, *, final: bool, also=None) -> None:
         q, new, now = self.queue, self.new, self.queue.clock.time()
         rows, self._rows = self._rows, []
         with q.db.atomic() as conn:
@@ -124,3 +125,5 @@ class ListLoader:
                                 (now, new.whole_state if final else "loading", self.list_id)).rowcount:
                 raise ListStateError(f"send list {self.list_id} was discarded while it loaded (nothing was "
                                      f"added for {LOADING_STALE / 60:.0f} minutes): send the list again")
+            if also is not None:
+                also(conn, self.list_id)

@@ -3,7 +3,8 @@
 Set ``webhook_url`` (and ``webhook_secret``, at least 16 characters) and the
 daemon posts, in order, one JSON event per outcome in the message record
 (``message.sent``, ``message.delivered``, ``message.failed``,
-``message.expired``, ``message.uncertain``) and per text received
+``message.expired``, ``message.uncertain``; ``list.screened`` for how a
+list was screened: queued and refused by reason) and per text received
 (``inbound``, a long text once all its parts are in). Each request is
 signed: ``X-SMSGenie-Signature: sha256=<hex>``, the HMAC-SHA256 with the
 secret of ``<X-SMSGenie-Timestamp>.<body>``; a receiver recomputes it and
@@ -80,7 +81,8 @@ class Webhooks:
                            (int(kv.get(conn, AUDIT_CURSOR)),)).fetchone()
         if row is not None:
             return AUDIT_CURSOR, row["id"], {
-                "event": f"message.{row['event']}", "message_id": row["message_id"], "list_id": row["send_list_id"],
+                "event": "list.screened" if row["event"] == "screened" else f"message.{row['event']}",
+                "message_id": row["message_id"], "list_id": row["send_list_id"],
                 "to": row["recipient"], "outcome": row["outcome"], "at": row["at"]}
         after = int(kv.get(conn, INBOUND_CURSOR))
         for row in conn.execute("SELECT * FROM inbound WHERE id > ? ORDER BY id LIMIT 50", (after,)):

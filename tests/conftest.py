@@ -86,6 +86,11 @@ def queue(config, request):
 SIGNATURE = "【测试店】"
 
 
+def sent_rows(q) -> list[dict]:
+    """The record's rows about messages (not the rows that say how a list was screened), oldest first."""
+    return [r for r in q.audit.rows(0, 1e12) if r["message_id"] is not None]
+
+
 def give_vendor_list(db, clock=None, *, gate: str = "paper") -> None:
     """A box set up to send marketing: the vendor's forbidden words (the image installs them), the shop's
     【signature】 (asked at first-run set-up), and the consent gate relaxed to "paper", so the tests that are

@@ -13,6 +13,7 @@ from appliance.sendlists import SendLists
 from appliance.settings import save_setting
 from appliance.ui.menu import Navigator, menu_items
 from appliance.ui.screens import Snapshot
+from tests.conftest import sent_rows
 from tests.test_hardening import confirm_upload, login
 from tests.test_web import PASSWORD, post
 
@@ -69,7 +70,7 @@ def test_a_staff_list_waits_uncharged_until_an_admin_approves(shop, tmp_path):
     assert msg is not None and msg.send_list_id == queued.list_id
     q.record_segment(msg.id, 1, 1)
     q.mark_sent(msg.id)
-    row = list(q.audit.rows(0, 1e12))[0]
+    row = sent_rows(q)[0]
     assert row["approved_by"] == f"user:{admin.id} boss" and row["queued_by"] == f"user:{staff.id} clerk"
     with pytest.raises(ListStateError, match="decided already"):
         Approvals(q.db, q.clock).decline(queued.list_id, f"user:{admin.id}")
@@ -82,7 +83,7 @@ def test_a_declined_list_fails_uncharged_and_the_record_says_who(shop, tmp_path)
     Approvals(q.db, q.clock).decline(queued.list_id, "panel")
     SendLists(q.db, q.clock).settle()
     assert q.counts()["failed"] == 3 and q.ledger.balance() == balance
-    rows = list(q.audit.rows(0, 1e12))
+    rows = sent_rows(q)
     assert len(rows) == 3 and all("declined by panel" in r["outcome"] for r in rows)
     assert SendLists(q.db, q.clock).get(queued.list_id)["state"] == "declined"
 
@@ -107,8 +108,8 @@ def test_a_big_staff_list_loads_then_waits(shop, tmp_path, monkeypatch):
     states = []
     real = ListLoader._write
 
-    def write(self, *, final):
-        real(self, final=final)
+    def write(self, *, final, **more):
+        real(self, final=final, **more)
         states.append(SendLists(q.db, q.clock).get(self.list_id)["state"])
 
     monkeypatch.setattr(ListLoader, "_write", write)

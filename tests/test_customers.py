@@ -26,7 +26,7 @@ from appliance.preview import NO_CONSENT, OPTED_OUT
 from appliance.recurring import RecurringSends, born_on
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings
-from tests.conftest import SIGNATURE, give_vendor_list, modem_statuses, running_daemon, wait_for
+from tests.conftest import SIGNATURE, give_vendor_list, modem_statuses, running_daemon, sent_rows, wait_for
 
 CONSENTED = ["+8613800000001", "+8613800000002", "+8613800000003"]
 UNKNOWN = ["+8613800000004", "+8613800000005"]
@@ -74,6 +74,9 @@ def test_a_marketing_upload_queues_only_the_consented_and_says_why_for_the_other
     assert preview.as_dict()["consent_gate"] == "required"
     shown = {r["reason"] for r in preview.as_dict()["refused_rows"]}
     assert shown == {NO_CONSENT, OPTED_OUT}
+    (screened,) = [r for r in box.audit.rows(0, 1e12) if r["event"] == "screened"]  # the decisions, recorded
+    assert screened["outcome"] == ("3 queued, 3 refused (no consent on record 2; opted out 1); consent gate required")
+    assert screened["recipient"] == "" and box.audit.verify().ok
     assert all("****" in r["value"] for r in preview.as_dict()["refused_rows"])  # masked, as opt-outs are
     messages = box.messages()
     assert sorted(m.recipient for m in messages) == CONSENTED
@@ -89,7 +92,7 @@ def test_the_record_names_the_consent_each_message_relied_on(box, tmp_path):
     msg = box.claim(modem="m1", sim="8986")
     box.record_segment(msg.id, 1, 7)
     box.mark_sent(msg.id)
-    row = list(box.audit.rows(0, 1e12))[0]
+    row = sent_rows(box)[0]
     assert row["basis"].startswith("consent #") and "paper form 会员登记表 No.1" in row["basis"]
     assert box.audit.verify().ok
 
@@ -102,7 +105,7 @@ def test_transactional_needs_no_consent_and_says_so_in_the_record(box, tmp_path)
     msg = box.claim(modem="m1", sim="8986")
     box.record_segment(msg.id, 1, 7)
     box.mark_sent(msg.id)
-    assert list(box.audit.rows(0, 1e12))[0]["basis"] == "transactional"
+    assert sent_rows(box)[0]["basis"] == "transactional"
 
 
 def test_the_relaxed_gate_lets_unknown_numbers_through_and_the_record_notes_it(box, tmp_path):
@@ -115,7 +118,7 @@ def test_the_relaxed_gate_lets_unknown_numbers_through_and_the_record_notes_it(b
     msg = box.claim(modem="m1", sim="8986")
     box.record_segment(msg.id, 1, 7)
     box.mark_sent(msg.id)
-    assert "consent kept on paper by the shop" in list(box.audit.rows(0, 1e12))[0]["basis"]
+    assert "consent kept on paper by the shop" in sent_rows(box)[0]["basis"]
 
 
 def test_the_api_meets_the_same_gate(box, tmp_path):
@@ -410,7 +413,7 @@ def test_erasure_masks_the_customer_everywhere_and_the_record_still_verifies(box
         number in line for line in dump.splitlines() if number in line and line.startswith('INSERT INTO "audit"'))
     assert not [line for line in dump.splitlines() if number in line and not line.startswith('INSERT INTO "audit"')]
     verdict = box.audit.verify()
-    assert verdict.ok and verdict.rows == 1  # the lawful record keeps the row until its retention ends
+    assert verdict.ok and verdict.rows == 2  # the list's screening and the message: kept until retention ends
 
 
 def test_erasing_someone_who_refused_keeps_the_refusal_and_nothing_else(box):

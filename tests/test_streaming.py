@@ -189,8 +189,8 @@ def test_a_second_confirm_while_the_first_still_loads_queues_nothing(tmp_path, q
     seen = []
     real_write = loading.ListLoader._write
 
-    def write_then_confirm_again(self, *, final):
-        real_write(self, final=final)
+    def write_then_confirm_again(self, *, final, **more):
+        real_write(self, final=final, **more)
         if not final and not seen:  # the first batch is in: the same preview is confirmed again
             with pytest.raises(AlreadyQueued) as again:
                 intake.queue_file(path, "{姓名}您好", key="upload:t")
