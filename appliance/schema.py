@@ -511,6 +511,14 @@ def _customer_book(conn: sqlite3.Connection) -> None:
             reason TEXT NOT NULL DEFAULT '',
             UNIQUE (recurring_id, day)
         );
+        -- The shop's saved message templates, with merge fields from the book ({姓名}, {积分}...).
+        CREATE TABLE saved_template (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            text TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            created_by TEXT NOT NULL DEFAULT ''
+        );
         -- A keyword auto-reply owed (appliance/replies.py): the collector notes it, the daemon queues it.
         CREATE TABLE auto_reply (
             id INTEGER PRIMARY KEY,

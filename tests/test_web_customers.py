@@ -14,7 +14,7 @@ from tests.test_web import PASSWORD, _sentences, post, token_of
 
 pytest_plugins = ["tests.test_web"]
 
-PAGES = ["/customers", "/customers/import", "/customers/send", "/customers/recurring"]
+PAGES = ["/customers", "/customers/import", "/customers/send", "/customers/recurring", "/templates"]
 
 
 def gated(box):
@@ -201,3 +201,20 @@ def test_the_api_sends_to_a_group_through_the_gate_once_per_key(client, box):
     again = client.post("/api/v1/groups/VIP/messages", headers=auth, json={"text": "{姓名}您好，周六会员日"})
     assert again.get_json() == {"list_id": body["list_id"], "replayed": True}
     assert len(box.messages()) == 1
+
+
+def test_saved_templates_fill_the_send_pages(admin, box):
+    r = post(admin, "/templates", {"name": "会员日", "text": "{姓名}您好！本周六会员日全场9折"})
+    assert r.status_code == 302
+    bad = post(admin, "/templates", {"name": "坏的", "text": "{姓名您好"})
+    assert bad.status_code == 400 and "unmatched brace" in bad.get_data(as_text=True)
+    from appliance.saved import SavedTemplates
+
+    (saved,) = SavedTemplates(box.db, box.clock).all()
+    assert saved.fields == ["姓名"]
+    upload_page = admin.get(f"/send?template={saved.id}").get_data(as_text=True)
+    assert "{姓名}您好！本周六会员日全场9折</textarea>" in upload_page
+    group = admin.get(f"/customers/send?template={saved.id}").get_data(as_text=True)
+    assert "{姓名}您好！本周六会员日全场9折</textarea>" in group
+    post(admin, "/templates", {"name": "会员日", "text": "{姓名}您好！会员日8折"})  # the same name: replaced
+    assert [t.text for t in SavedTemplates(box.db, box.clock).all()] == ["{姓名}您好！会员日8折"]

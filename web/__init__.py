@@ -99,13 +99,14 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         device,
         history,
         recurring,
+        saved,
         send,
         state,
     )
 
     state.init_app(app)
     for bp in (auth.bp, dashboard.bp, send.bp, history.bp, customers.bp, recurring.bp, credit.bp, admin.bp, device.bp,
-               api.bp, api_customers.bp):
+               saved.bp, api.bp, api_customers.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
     csrf.exempt(api_customers.bp)

@@ -22,9 +22,11 @@ from appliance.errors import AlreadyQueued, CustomerError, IntakeError, SendList
 from appliance.intake import Intake
 from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
+from appliance.saved import SavedTemplates
 from appliance.sendlist import open_table
 from appliance.settings import read_settings
 from web.i18n import gettext, translate
+from web.saved import saved_text
 from web.state import clock, config, current_user, db, login_required
 
 bp = Blueprint("customers", __name__)
@@ -202,9 +204,11 @@ def group_send():
     book = Book(db(), clock())
     form = request.form if request.method == "POST" else request.args
     tag, text, kind = form.get("tag") or None, form.get("text", ""), form.get("kind", MARKETING)
+    saved = SavedTemplates(db(), clock()).all()
     if request.method == "GET" or not text.strip():
+        text = text or saved_text(request.args.get("template"))
         return render_template("customers_send.html", p=None, tags=book.tags(), tag=tag or "", text=text,
-                               kind=kind, kinds=KINDS, fields=book.field_names(), error=None)
+                               kind=kind, kinds=KINDS, fields=book.field_names(), saved=saved, error=None)
     intake = _intake()
     try:
         if kind not in KINDS:
@@ -222,9 +226,10 @@ def group_send():
         return redirect(url_for("history.list_detail", list_id=exc.list_id))
     except (SmsGenieError, ValueError) as exc:
         return render_template("customers_send.html", p=None, tags=book.tags(), tag=tag or "", text=text, kind=kind,
-                               kinds=KINDS, fields=book.field_names(), error=translate(exc)), 400
+                               kinds=KINDS, fields=book.field_names(), saved=saved, error=translate(exc)), 400
     return render_template("customers_send.html", p=p, tags=book.tags(), tag=tag or "", text=text, kind=kind,
-                           kinds=KINDS, fields=book.field_names(), key=secrets.token_urlsafe(12), error=None)
+                           kinds=KINDS, fields=book.field_names(), saved=saved, key=secrets.token_urlsafe(12),
+                           error=None)
 
 
 @bp.route("/customers/ask", methods=["POST"])

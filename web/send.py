@@ -20,9 +20,11 @@ from appliance.intake import Intake
 from appliance.jobs import Job, Progress
 from appliance.messages import KINDS, MARKETING
 from appliance.preview import Preview
+from appliance.saved import SavedTemplates
 from appliance.sendlist import count_rows
 from appliance.settings import read_settings
 from web.i18n import gettext, translate
+from web.saved import saved_text
 from web.state import clock, config, current_user, db, jobs, login_required
 
 bp = Blueprint("send", __name__)
@@ -53,13 +55,15 @@ def _start_at(intake: Intake, text: str) -> float | None:
 
 
 def _form_error(message: str, status: int = 400):
-    return render_template("send.html", error=message, form=request.form, kinds=KINDS), status
+    return render_template("send.html", error=message, form=request.form, kinds=KINDS,
+                           saved=SavedTemplates(db(), clock()).all()), status
 
 
 @bp.route("/send", methods=["GET"])
 @login_required
 def form():
-    return render_template("send.html", error=None, form={}, kinds=KINDS)
+    return render_template("send.html", error=None, form={"text": saved_text(request.args.get("template"))},
+                           kinds=KINDS, saved=SavedTemplates(db(), clock()).all())
 
 
 @bp.route("/send", methods=["POST"])

@@ -16,6 +16,7 @@ from appliance.erasure import Erasure
 from appliance.intake import Intake
 from appliance.privacy import mask_number
 from appliance.recurring import EVERY, RecurringSends
+from appliance.saved import SavedTemplates
 from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
 
 
@@ -205,6 +206,27 @@ def recurring(g: Globals, name: str | None, every: str | None, day: int | None, 
                    f"{'' if r.enabled else ' (off)'}")
     for run in sends.runs(10):
         click.echo(f"  {run['day']} {run['name']}: {run['outcome']} {run['messages'] or ''} {run['reason']}")
+
+
+@customers.command("templates")
+@click.option("--save", "name", help="Save TEXT under this name (a name used before is replaced).")
+@click.option("--text", help="The template, e.g. '{姓名}您好！本周六会员日全场9折'.")
+@click.option("--delete", "delete_id", type=int, help="Delete the saved template with this id.")
+@pass_globals
+@friendly_errors
+def templates(g: Globals, name: str | None, text: str | None, delete_id: int | None) -> None:
+    """The shop's saved templates: list them, save one, or delete one."""
+    q = g.open_queue()
+    store = SavedTemplates(q.db, q.clock)
+    if name:
+        if not text:
+            raise click.UsageError("--save needs --text")
+        click.echo(f"Saved template #{store.save(name, text, by='cli')} {name!r}.")
+    elif delete_id is not None:
+        click.echo("Deleted." if store.delete(delete_id) else f"No saved template #{delete_id}.")
+    else:
+        for t in store.all():
+            click.echo(f"#{t.id} {t.name}: {t.text}")
 
 
 COMMANDS = (customers,)
