@@ -14,7 +14,8 @@ nothing else: forgetting it would text them again.
 Retention: message bodies and inbound texts older than the record's
 retention (setting ``audit_retention_days``) are pruned daily too, the
 bodies blanked and the numbers masked, so the box does not keep
-customers' words for longer than the record does.
+customers' words for longer than the record does - but for a reply that
+is the evidence of a customer's consent now, kept while the consent is.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class Erasure:
                 conn.execute("UPDATE message SET text = '', recipient = ? WHERE id = ?",
                              (mask_number(r["recipient"]), r["id"]))
             done["messages"] = len(rows)
-            done["inbound"] = conn.execute("DELETE FROM inbound WHERE received_at < ?", (cutoff,)).rowcount
+            done["inbound"] = conn.execute(  # a reply that is a consent's evidence stays while the consent does
+                "DELETE FROM inbound WHERE received_at < ? AND id NOT IN (SELECT e.inbound_id FROM customer c JOIN"
+                " consent_event e ON e.id = c.consent_event WHERE e.inbound_id IS NOT NULL)", (cutoff,)).rowcount
             conn.execute("DELETE FROM consent_ask WHERE expires_at < ? AND answered_at IS NULL", (cutoff,))
         return done

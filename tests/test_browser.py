@@ -205,3 +205,51 @@ def test_a_clerk_s_list_approved_on_the_page_and_at_the_counter(box, page):
     wait_for(lambda: SendLists(db, clock).get(lists[1])["state"] == "declined", 10, message="declined at the counter")
     assert SendLists(db, clock).get(lists[1])["approved_by"] == "panel"
     db.close()
+
+
+def test_the_customer_book_in_the_browser(box, page):
+    """Issue 16 as a shop owner does it: import the members with the shop's attestation, look at one, send to
+    a group through the consent gate, and see it delivered."""
+    from playwright.sync_api import expect
+
+    from appliance.clock import SystemClock
+    from appliance.db import Database
+    from appliance.sendqueue import SendQueue
+
+    running, _, tmp_path = box
+    url = running.url
+    page.goto(url)
+    set_up(page, running)
+    db = Database.in_data_dir(running.config.data_dir)
+    SendQueue(db, SystemClock()).ledger.adjust(100, "the shop's credit")
+    book = tmp_path / "会员.csv"
+    book.write_bytes("手机号,姓名,生日,标签,积分\r\n13800138000,张伟,1990-03-05,VIP,120\r\n13900139000,王芳,3月5日,VIP,80\r\n"
+                     "13300133000,李娜,,会员,15\r\n12345,错号,,,\r\n".encode("gbk"))
+    page.goto(url + "/customers/import")
+    page.set_input_files("input[name=file]", str(book))
+    page.fill("textarea[name=attestation]", "2026年会员登记表，每位会员签字，原件存柜台")
+    page.click("form.card button")
+    page.wait_for_selector("text=导入这些变更")
+    assert "号码无效" in page.inner_text("main") or "不是有效的电话号码" in page.inner_text("main")
+    page.click("text=导入这些变更")
+    page.wait_for_selector("text=已导入。")
+    page.goto(url + "/customers")
+    expect(page.locator("table.data tr")).to_have_count(4)  # the header and three customers
+    assert "138****8000" in page.inner_text("main") and "已同意" in page.inner_text("main")
+    shot(page, "10-customers")
+    page.click("text=138****8000")
+    page.wait_for_selector("text=同意记录")
+    assert "导入，附店铺声明" in page.inner_text("main")
+    shot(page, "11-customer")
+    page.goto(url + "/customers/send")
+    page.select_option("select[name=tag]", "VIP")
+    page.fill("textarea[name=text]", "{姓名}您好！本周六会员日全场9折，您有{积分}积分可用")
+    page.click("form.stack button")
+    page.wait_for_selector("text=将要发送的内容")
+    body = page.inner_text("main")
+    assert "张伟您好！本周六会员日全场9折，您有120积分可用回T退订【小王便利店】" in body
+    shot(page, "12-group-send")
+    page.click("text=发送 2 条短信")
+    page.wait_for_url("**/history/*")
+    wait_for(lambda: SendQueue(db, SystemClock()).counts().get("delivered", 0) == 2, 20, message="both delivered")
+    db.close()

@@ -438,6 +438,18 @@ def test_retention_prunes_old_bodies_and_inbound_texts(box, tmp_path):
     assert box.messages()[0].text == "" and box.messages()[0].recipient == "138****0001"
 
 
+def test_a_reply_that_is_a_consent_s_evidence_outlives_the_retention(box, tmp_path):
+    intake = intake_of(box, tmp_path)
+    asking = Asking(box.db, box.clock)
+    asking.ask(intake, [UNKNOWN[0]], by="cli")
+    iid = Inbox(box.db, box.clock).store(UNKNOWN[0], None, "Y", "0B")
+    assert asking.reply(UNKNOWN[0], "Y", iid, intake.settings()) == "yes"
+    Inbox(box.db, box.clock).store(UNKNOWN[1], None, "谢谢", "0C")
+    box.clock.advance(400 * 86400)
+    assert Erasure(box.db, box.clock).prune(180)["inbound"] == 1
+    assert box.db.execute("SELECT text FROM inbound WHERE id = ?", (iid,)).fetchone()["text"] == "Y"
+
+
 # --- the command line ---------------------------------------------------------------------------------
 
 
