@@ -19,6 +19,8 @@ from appliance.errors import TemplateError
 from appliance.forbidden import normalise
 from appliance.text import say
 
+#: A text ending in one of these needs nothing between it and the footer; any other gets a Chinese comma.
+_ENDS_A_CLAUSE = set("，。！？；：、,.!?;: \n）)】」』”")
 #: A text that already tells the customer how to unsubscribe (in its normalised form): no footer added.
 _UNSUBSCRIBE = re.compile(r"退订|拒收|回t|回td|回n|stop|unsubscribe")
 
@@ -93,7 +95,8 @@ class Template:
                 if i is not None:
                     out.append(cells[i] if 0 <= i < len(cells) else "")
             if ending:
-                out.append(ending)
+                last = next((p for p in reversed(out) if p), "")
+                out.append(ending if not last or last[-1] in _ENDS_A_CLAUSE else "，" + ending)
             if signature and signature not in "".join(out):
                 out.append(signature)
             return out
@@ -102,7 +105,8 @@ class Template:
 
     def render(self, values: dict[str, str]) -> str:
         text = "".join(literal + (values.get(name, "") if name else "") for literal, name in self.parts)
-        text += self.ending
+        if self.ending:
+            text += self.ending if not text or text[-1] in _ENDS_A_CLAUSE else "，" + self.ending
         if self.signature and self.signature not in text:
             text += self.signature
         return text

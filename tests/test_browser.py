@@ -247,7 +247,7 @@ def test_the_customer_book_in_the_browser(box, page):
     page.click("form.stack button")
     page.wait_for_selector("text=将要发送的内容")
     body = page.inner_text("main")
-    assert "张伟您好！本周六会员日全场9折，您有120积分可用回T退订【小王便利店】" in body
+    assert "张伟您好！本周六会员日全场9折，您有120积分可用，回T退订【小王便利店】" in body
     shot(page, "12-group-send")
     page.click("text=发送 2 条短信")
     page.wait_for_url("**/history/*")

@@ -496,7 +496,8 @@ def test_settings_cli_and_signature_in_send(tmp_path):
     preview = json.loads(runner.invoke(cli, [*base, "send", str(path), "--text", "周六开业", "--dry-run",
                                              "--json"]).output)
     # marketing: the unsubscribe footer, then the signature (the rules for commercial SMS want both)
-    assert preview["samples"][0]["text"] == "周六开业回T退订【小王】" and preview["queued"] == 0 and preview["dry_run"]
+    assert preview["samples"][0]["text"] == "周六开业，回T退订【小王】"
+    assert preview["queued"] == 0 and preview["dry_run"]
     own = json.loads(runner.invoke(cli, [*base, "send", str(path), "--text", "周六开业，退订回N", "--dry-run",
                                          "--json"]).output)
     assert own["samples"][0]["text"] == "周六开业，退订回N【小王】"  # a text that says how to leave gets no footer

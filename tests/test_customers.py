@@ -315,7 +315,7 @@ def test_a_group_send_reads_the_book_with_its_merge_fields(box, tmp_path):
     queued, preview = intake.queue_table(book.table(tag="VIP"), "{姓名}您好，您有{积分}积分", by="cli")
     assert queued.count == 2 and preview.refused_by_reason == {NO_CONSENT: 1}
     assert sorted(m.text for m in box.messages()) == [
-        "张伟您好，您有120积分回T退订" + SIGNATURE, "王芳您好，您有80积分回T退订" + SIGNATURE]
+        "张伟您好，您有120积分，回T退订" + SIGNATURE, "王芳您好，您有80积分，回T退订" + SIGNATURE]
 
 
 def test_tags_and_search(box):
@@ -351,7 +351,7 @@ def test_birthday_greetings_go_on_the_day_at_the_hour_in_the_box_s_time(box, tmp
     box.clock._now = datetime(2027, 3, 5, 9, 30).timestamp()
     (run,) = sends.run_due(intake)
     assert run["outcome"] == "queued" and run["messages"] == 1
-    assert [m.text for m in box.messages()] == ["张伟生日快乐！本月到店享8折回T退订" + SIGNATURE]
+    assert [m.text for m in box.messages()] == ["张伟生日快乐！本月到店享8折，回T退订" + SIGNATURE]
     assert sends.run_due(intake) == []  # once a day, however often it is asked
     box.clock._now = datetime(2027, 2, 28, 10, 0).timestamp()  # 2027 has no 29 February: 李娜 on the 28th
     assert born_on(datetime(2027, 2, 28).date()) == ("02-28", "02-29")
@@ -504,3 +504,16 @@ def test_a_skipped_run_is_an_alert_on_the_counter_panel(box):
     assert [(a.title, a.lines) for a in shown] == [("定期发送已跳过", ("会员日", "原因见网页"))]
     box.clock.advance(2 * 86400)
     assert sends.alerts() == []  # a day later it is history, on the recurring page
+
+
+@pytest.mark.parametrize("text,final", [
+    ("周六会员日", "周六会员日，回T退订【测试店】"),      # a comma between the text and the footer
+    ("周六会员日！", "周六会员日！回T退订【测试店】"),    # none after punctuation
+    ("{姓名}", "张伟，回T退订【测试店】"),              # after a merge field too
+    ("周六会员日，退订回N", "周六会员日，退订回N【测试店】"),  # its own way out: no footer
+])
+def test_the_footer_reads_as_a_sentence(text, final):
+    from appliance.template import Template
+
+    template = Template(text, SIGNATURE, "回T退订")
+    assert "".join(template.pieces_for(["姓名"])(["张伟"])) == final == template.render({"姓名": "张伟"})

@@ -87,7 +87,7 @@ def test_a_group_send_previews_with_the_gate_and_queues_once(admin, box):
     Consent(box.db, box.clock).give("+8613800138000", "paper", "表 1", by="cli")
     r = post(admin, "/customers/send", {"tag": "VIP", "text": "{姓名}您好，周六会员日", "kind": "marketing"})
     html = r.get_data(as_text=True)
-    assert r.status_code == 200 and "张伟您好，周六会员日回T退订" in html
+    assert r.status_code == 200 and "张伟您好，周六会员日，回T退订" in html
     assert "1 numbers have no consent on record" in html and "Ask them by SMS" in html
     key = re.search(r'name="key" value="([^"]+)"', html).group(1)
     form = {"csrf_token": token_of(html), "tag": "VIP", "text": "{姓名}您好，周六会员日", "kind": "marketing",
