@@ -56,10 +56,19 @@ from appliance.settings import ShopSettings
 data = {data!r}
 db = Database.in_data_dir(data)
 clock = SystemClock()
-KeywordStore(db, clock).replace_vendor(open({words!r}, encoding="utf-8").read().split())
+words = open({words!r}, encoding="utf-8").read().split()
+try:  # a signed, versioned list since issue 15; a plain list of words before
+    from appliance.keywords import VendorList
+    KeywordStore(db, clock).replace_vendor(VendorList(words, 1, "2026-11-01"))
+except ImportError:
+    KeywordStore(db, clock).replace_vendor(words)
 shop = ShopSettings(data)
 shop.set("signature", "【小王】")
 shop.set("max_list_rows", 5_000_000)
+try:  # the rows are not in a customer book: the gate on the shop's word (benchmarks/customers.py gates them)
+    shop.set("consent_gate", "paper")
+except Exception:  # a baseline before issue 16 has no gate
+    pass
 shop.close()
 intake = Intake(db, clock, Config(data_dir=data, service_code="YL08"))
 t = time.perf_counter()
