@@ -105,9 +105,10 @@ class Asking:
         now = self.clock.time()
         if is_yes(text):
             with self.db.atomic() as conn:
+                # The open question of this number (its message may be a moment from being linked to it: the
+                # daemon queues the text, then notes its id - a quick reply must not fall between the two).
                 ask = conn.execute("SELECT id, origin FROM consent_ask WHERE number = ? AND answered_at IS NULL"
-                                   " AND message_id IS NOT NULL AND expires_at > ? ORDER BY id DESC LIMIT 1",
-                                   (number, now)).fetchone()
+                                   " AND expires_at > ? ORDER BY id DESC LIMIT 1", (number, now)).fetchone()
                 if ask is None:
                     return None  # a yes to nothing asked is just a text
                 source = {"asked": "sms-double-opt-in", "signup": "sms-signup", "counter": "counter-sms"}[ask["origin"]]

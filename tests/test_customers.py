@@ -517,3 +517,13 @@ def test_the_footer_reads_as_a_sentence(text, final):
 
     template = Template(text, SIGNATURE, "回T退订")
     assert "".join(template.pieces_for(["姓名"])(["张伟"])) == final == template.render({"姓名": "张伟"})
+
+
+def test_a_quick_yes_answers_a_question_not_yet_linked_to_its_text(box, tmp_path):
+    """The daemon queues a sign-up's question, then notes its message id: a customer whose Y arrives in
+    between (CI saw it under load) is still answered."""
+    asking = Asking(box.db, box.clock)
+    with box.db.atomic() as conn:
+        asking.make(conn, UNKNOWN[0], "signup", days=7, by="sms")
+    assert asking.reply(UNKNOWN[0], "Y", 5, intake_of(box, tmp_path).settings()) == "yes"
+    assert Consent(box.db, box.clock).evidence(UNKNOWN[0]).source == "sms-signup"
