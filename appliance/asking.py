@@ -22,7 +22,7 @@ import sqlite3
 
 from appliance import phones
 from appliance.clock import Clock
-from appliance.consent import GIVEN, REFUSED, Consent, is_yes
+from appliance.consent import GIVEN, ORIGIN_SOURCE, REFUSED, Consent, is_yes
 from appliance.db import Database
 from appliance.errors import ConsentError
 from appliance.forbidden import normalise
@@ -33,7 +33,7 @@ from appliance.text import say
 
 log = logging.getLogger(__name__)
 
-ORIGINS = ("asked", "signup", "counter")
+ORIGINS = tuple(ORIGIN_SOURCE)
 
 
 def question_text(settings: dict) -> str:
@@ -91,7 +91,7 @@ class Asking:
 
     def send_waiting(self, intake) -> int:
         """Queue the questions made but not yet queued (an inbound sign-up's)."""
-        rows = self.db.execute("SELECT id, number, asked_by FROM consent_ask WHERE message_id IS NULL"
+        rows = self.db.execute("SELECT id, number FROM consent_ask WHERE message_id IS NULL"
                                " AND answered_at IS NULL AND expires_at > ?", (self.clock.time(),)).fetchall()
         if not rows:
             return 0
@@ -111,9 +111,9 @@ class Asking:
                                    " AND expires_at > ? ORDER BY id DESC LIMIT 1", (number, now)).fetchone()
                 if ask is None:
                     return None  # a yes to nothing asked is just a text
-                source = {"asked": "sms-double-opt-in", "signup": "sms-signup", "counter": "counter-sms"}[ask["origin"]]
-                event = self.consent.record(conn, number, GIVEN, source, reference=f"question #{ask['id']}",
-                                            by="sms", inbound_id=inbound_id, note=f"replied {text.strip()!r}")
+                event = self.consent.record(conn, number, GIVEN, ORIGIN_SOURCE[ask["origin"]],
+                                            reference=f"question #{ask['id']}", by="sms", inbound_id=inbound_id,
+                                            note=f"replied {text.strip()!r}")
                 conn.execute("UPDATE consent_ask SET answered_at = ?, answer = 'yes', inbound_id = ? WHERE id = ?",
                              (now, inbound_id, ask["id"]))
             log.info("%s consented by SMS (event %d)", mask_number(number), event)

@@ -87,9 +87,6 @@ class _Context:
         self.shop = shop.read(conn)
         self.lists: dict[int | None, dict] = {}
 
-    def basis(self, basis: str | None, kind: str) -> str:
-        return basis_words(self.conn, basis, kind)
-
     def of(self, message) -> dict:
         list_id = message["send_list_id"]
         if list_id not in self.lists:
@@ -102,8 +99,8 @@ class _Context:
         keys = message.keys()
         return {**self.lists[list_id], "modem": message["modem"] or "" if "modem" in keys else "",
                 "sim_iccid": message["sim_iccid"] or "" if "sim_iccid" in keys else "",
-                "basis": self.basis(message["basis"] if "basis" in keys else None,
-                                    message["kind"] if "kind" in keys else ""),
+                "basis": basis_words(self.conn, message["basis"] if "basis" in keys else None,
+                                     message["kind"] if "kind" in keys else ""),
                 "shop_name": self.shop.name, "shop_licence": self.shop.licence}
 
 

@@ -26,11 +26,11 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 from appliance import phones
 from appliance.audit import safe_cell
-from appliance.book import NUMBER, Book, parse_birthday, split_tags
+from appliance.book import BIRTHDAY, NAME, NUMBER, Book, parse_birthday, split_tags
 from appliance.clock import Clock
 from appliance.consent import GIVEN
 from appliance.db import Database
@@ -214,16 +214,27 @@ class BookImport:
         return True
 
 
-def export(book: Book, out: IO[str], *, tag: str | None = None) -> int:
-    """The book (or one tag's customers) as CSV, formula-safe; how many rows."""
+def _export_rows(book: Book, tag: str | None) -> tuple[list[str], Iterator[list]]:
+    """The export's header, and each customer (of ``tag``) as its cells, formula-safe, streamed."""
     fields = book.field_names()
+
+    def rows():
+        for r in book.rows(tag=tag):
+            own = json.loads(r["fields"])
+            yield [safe_cell(v) for v in (r["number"], r["name"], r["birthday"], r["tags"] or "", r["consent"],
+                                          *(own.get(f, "") for f in fields))]
+
+    return [NUMBER, NAME, BIRTHDAY, "标签", "同意状态", *fields], rows()
+
+
+def export(book: Book, out: IO[str], *, tag: str | None = None) -> int:
+    """The book (or one tag's customers) as CSV, formula-safe; how many customers."""
     writer = csv.writer(out)
-    writer.writerow([NUMBER, "姓名", "生日", "标签", "同意状态", *fields])
+    header, rows = _export_rows(book, tag)
+    writer.writerow(header)
     n = 0
-    for r in book.rows(tag=tag):
-        own = json.loads(r["fields"])
-        writer.writerow([safe_cell(v) for v in (r["number"], r["name"], r["birthday"], r["tags"] or "",
-                                                r["consent"], *(own.get(f, "") for f in fields))])
+    for cells in rows:
+        writer.writerow(cells)
         n += 1
     return n
 
@@ -232,15 +243,13 @@ def export_xlsx(book: Book, path: str | os.PathLike, *, tag: str | None = None) 
     """The same as :func:`export`, as an .xlsx written row by row (openpyxl's write-only mode)."""
     from openpyxl import Workbook  # noqa: PLC0415 - only an XLSX export needs it
 
-    fields = book.field_names()
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("customers")
-    ws.append([NUMBER, "姓名", "生日", "标签", "同意状态", *fields])
+    header, rows = _export_rows(book, tag)
+    ws.append(header)
     n = 0
-    for r in book.rows(tag=tag):
-        own = json.loads(r["fields"])
-        ws.append([safe_cell(v) for v in (r["number"], r["name"], r["birthday"], r["tags"] or "", r["consent"],
-                                          *(own.get(f, "") for f in fields))])
+    for cells in rows:
+        ws.append(cells)
         n += 1
     wb.save(path)
     return n

@@ -45,8 +45,8 @@ SOURCES = {
 }
 #: Sources a person may give for a consent they record by hand (the SMS ones the box records itself).
 GIVEN_BY_HAND = ("paper", "import-attested")
-#: How an answered question's origin becomes the consent's source.
-_ORIGIN_SOURCE = {"asked": "sms-double-opt-in", "signup": "sms-signup", "counter": "counter-sms"}
+#: How a question came to be asked (appliance/asking.py), and the source of the consent its yes records.
+ORIGIN_SOURCE = {"asked": "sms-double-opt-in", "signup": "sms-signup", "counter": "counter-sms"}
 #: Replies that say yes, in their normalised form (appliance/forbidden.normalise).
 YES_WORDS = ("y", "yes", "是", "是的", "确认", "好", "同意")
 _YES = re.compile("(?:" + "|".join(YES_WORDS) + ")+")

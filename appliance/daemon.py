@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds between record pruning and head-hash logging.
 HOUSEKEEPING_INTERVAL = 24 * 3600.0
-#: Seconds between two looks for consent questions to send and recurring sends that are due.
+#: Seconds between two looks for recurring sends that are due (questions and auto-replies go at every turn).
 CHORES_INTERVAL = 30.0
 #: How often the supervisor looks at its workers and the clock.
 SUPERVISE_INTERVAL = 1.0

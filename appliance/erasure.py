@@ -37,10 +37,6 @@ NAME_MASK = "**"
 _WAITING = ("queued",)
 
 
-def _masked_text(text: str | None, name: str) -> str | None:
-    return text.replace(name, NAME_MASK) if text and name and len(name) >= 1 else text
-
-
 class Erasure:
     def __init__(self, db: Database, clock: Clock):
         self.db = db
@@ -63,8 +59,12 @@ class Erasure:
                 "UPDATE message SET state = 'failed', finished_at = ?, error = ? WHERE recipient = ? AND state IN"
                 f" ({','.join('?' * len(_WAITING))})", (now, "the customer was erased; not sent, not charged",
                                                       number, *_WAITING)).rowcount}
-            done["messages"] = self._mask_messages(conn, number, masked, name)
-            done["inbound"] = self._mask_inbound(conn, number, masked, name)
+            # SQLite's replace() leaves a text as it is for an empty name (and NULL stays NULL)
+            done["messages"] = conn.execute("UPDATE message SET recipient = ?, text = replace(text, ?, ?)"
+                                            " WHERE recipient = ?", (masked, name, NAME_MASK, number)).rowcount
+            done["inbound"] = conn.execute("UPDATE inbound SET sender = ?, text = replace(text, ?, ?),"
+                                           " pdu = 'erased:' || id WHERE sender = ?",
+                                           (masked, name, NAME_MASK, number)).rowcount
             conn.execute("UPDATE send_log SET recipient = ? WHERE recipient = ?", (masked, number))
             conn.execute("DELETE FROM consent_ask WHERE number = ?", (number,))
             conn.execute("DELETE FROM number_carrier WHERE number = ?", (number,))
@@ -84,24 +84,6 @@ class Erasure:
         done["kept_refusal"] = refused
         log.info("customer %s erased by %s: %s", masked, by, done)
         return done
-
-    @staticmethod
-    def _mask_messages(conn, number: str, masked: str, name: str) -> int:
-        n = 0
-        for r in conn.execute("SELECT id, text FROM message WHERE recipient = ?", (number,)).fetchall():
-            conn.execute("UPDATE message SET recipient = ?, text = ? WHERE id = ?",
-                         (masked, _masked_text(r["text"], name), r["id"]))
-            n += 1
-        return n
-
-    @staticmethod
-    def _mask_inbound(conn, number: str, masked: str, name: str) -> int:
-        n = 0
-        for r in conn.execute("SELECT id, text FROM inbound WHERE sender = ?", (number,)).fetchall():
-            conn.execute("UPDATE inbound SET sender = ?, text = ?, pdu = ? WHERE id = ?",
-                         (masked, _masked_text(r["text"], name), f"erased:{r['id']}", r["id"]))
-            n += 1
-        return n
 
     def prune(self, retention_days: int) -> dict:
         """Blank message bodies and delete inbound texts older than ``retention_days`` (daily)."""

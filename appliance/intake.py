@@ -113,6 +113,12 @@ def _limited(rows: Iterator[tuple[int, list[str]]], limit: int, name: str):
         yield row
 
 
+def _open_limited(path, name: str | None, limit: int) -> Table:
+    """A list file opened for reading (use it in ``with``), refused once it passes ``limit`` rows."""
+    table = open_table(path, name=name)
+    return dataclasses.replace(table, rows=_limited(table.rows, limit, table.name))
+
+
 class Intake:
     def __init__(self, db: Database, clock: Clock, config: Config):
         self.db = db
@@ -141,7 +147,9 @@ class Intake:
         :data:`appliance.preview.PROGRESS_EVERY` rows. Nothing is queued and nothing but totals is kept."""
         shop = read_settings(self.config.data_dir)
         self.require_marketing_basics(kind, shop)
-        return self._read_file(path, text, name=name, literal=literal, progress=progress, shop=shop, kind=kind)
+        template = self.template(text, literal=literal, shop=shop, kind=kind)
+        with _open_limited(path, name, shop["max_list_rows"]) as table:
+            return self.check_table(table, template, shop=shop, kind=kind, progress=progress)
 
     def queue_file(self, path: str | os.PathLike, text: str, *, name: str | None = None, literal: bool = False,
                    kind: str = MARKETING, start_at: float | None = None, key: str | None = None,
@@ -153,8 +161,7 @@ class Intake:
         ("user:<id>", "api:<token id>", "cli", "panel", "demo"). When no row can go, nothing is queued
         and the answer is (None, the preview with the reasons)."""
         shop = read_settings(self.config.data_dir)
-        with open_table(path, name=name) as table:
-            table = dataclasses.replace(table, rows=_limited(table.rows, shop["max_list_rows"], table.name))
+        with _open_limited(path, name, shop["max_list_rows"]) as table:
             return self.queue_table(table, text, literal=literal, kind=kind, start_at=start_at, key=key, by=by,
                                     progress=progress, shop=shop)
 
@@ -183,12 +190,6 @@ class Intake:
             loader.abandon()
             raise
 
-    def _read_file(self, path, text, *, name, literal, progress, shop, kind: str) -> Checked:
-        template = self.template(text, literal=literal, shop=shop, kind=kind)
-        with open_table(path, name=name) as table:
-            table = dataclasses.replace(table, rows=_limited(table.rows, shop["max_list_rows"], table.name))
-            return self.check_table(table, template, shop=shop, kind=kind, progress=progress)
-
     def check_table(self, table: Table, template: Template, *, shop: dict, kind: str, accept=None,
                     progress=None, keep_refused: int = REFUSED_KEPT) -> Checked:
         """Decide about every row of a table (a file's, the book's group's, an API call's messages)."""
@@ -202,8 +203,7 @@ class Intake:
         The row number of each is its index in ``messages``."""
         shop = read_settings(self.config.data_dir)
         self.require_marketing_basics(kind, shop)
-        template = Template("{%s}" % TEXT_FIELD, shop["signature"],
-                            shop["unsubscribe_footer"] if kind == MARKETING else "")
+        template = self.template("{%s}" % TEXT_FIELD, shop=shop, kind=kind)
         table = Table(name=name, columns=["to", TEXT_FIELD], phone_column=0, encoding=None,
                       rows=((i, [to, text]) for i, (to, text) in enumerate(messages)))
         # every refusal kept: each message of an API call gets its own answer

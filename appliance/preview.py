@@ -174,7 +174,7 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
     preview = Preview(table.name, columns, columns[table.phone_column], table.encoding, template.text, balance,
                       merge_fields_used=template.fields, merge_fields_available=table.merge_fields,
                       keep_refused=keep_refused, gate=gate)
-    basis = "paper" if gate == "paper" else ""
+    no_consent_basis = "paper" if gate == "paper" else ""  # the relaxed gate, or transactional
     consented = consented if gate == "required" else None
     seen: set[int] = set()  # numbers as integers: a million of them in about 60 MB, not 150
     pieces_of = template.pieces_for(columns)
@@ -196,8 +196,6 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
         if refusal is not None:
             _refuse(preview, row_no, raw, *refusal)
             continue
-        if event is not None:
-            basis = f"consent:{event}"
         text, refusal, priced = _message(pieces_of(cells), template, screen, costs)
         if refusal is not None:
             _refuse(preview, row_no, raw, *refusal)
@@ -212,7 +210,8 @@ def prepare(table: Table, template: Template, *, region: str, screen: KeywordScr
             preview.samples.append({"row": row_no, "to": mask_number(number.e164), "carrier": carrier or "other",
                                     "text": text, "encoding": encoding, "parts": segments})
         if accept is not None:
-            accept(Accepted(number.e164, carrier, text, encoding, segments, row_no, basis))
+            accept(Accepted(number.e164, carrier, text, encoding, segments, row_no,
+                            no_consent_basis if event is None else f"consent:{event}"))
     _count(preview, tally)
     if progress is not None:
         progress(read, preview.refused)

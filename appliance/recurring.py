@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from appliance.book import Book
+from appliance.book import BIRTHDAY, Book
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import SmsGenieError
@@ -143,7 +143,7 @@ class RecurringSends:
         if r.every != "birthday":
             return table
         days = born_on(day)
-        birthday = table.columns.index("生日")
+        birthday = table.columns.index(BIRTHDAY)
         table.rows = ((n, cells) for n, cells in table.rows if cells[birthday][-5:] in days)
         return table
 

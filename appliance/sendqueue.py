@@ -119,7 +119,7 @@ class SendQueue:
         values = []
         for recipient, carrier, text, encoding, segments, *more in rows:  # more: row, basis (the consent)
             values.append((next_id, send_list_id, recipient, text, encoding, segments, service_code, due,
-                           next_id & 0xFF, now, carrier, kind, int(held), (more[1:] or [None])[0] or None))
+                           next_id & 0xFF, now, carrier, kind, int(held), more[1] or None if len(more) > 1 else None))
             next_id += 1
         conn.executemany(
             "INSERT INTO message (id, send_list_id, recipient, text, encoding, segments, service_code,"

@@ -29,6 +29,11 @@ def says_how_to_leave(text: str) -> bool:
     return _UNSUBSCRIBE.search(normalise(text)) is not None
 
 
+def _joined(before: str, ending: str) -> str:
+    """The footer as it follows ``before``: after a comma unless ``before`` ends a clause (or is empty)."""
+    return ending if not before or before[-1] in _ENDS_A_CLAUSE else "，" + ending
+
+
 @dataclass(frozen=True)
 class Template:
     text: str
@@ -95,8 +100,7 @@ class Template:
                 if i is not None:
                     out.append(cells[i] if 0 <= i < len(cells) else "")
             if ending:
-                last = next((p for p in reversed(out) if p), "")
-                out.append(ending if not last or last[-1] in _ENDS_A_CLAUSE else "，" + ending)
+                out.append(_joined(next((p for p in reversed(out) if p), ""), ending))
             if signature and signature not in "".join(out):
                 out.append(signature)
             return out
@@ -106,7 +110,7 @@ class Template:
     def render(self, values: dict[str, str]) -> str:
         text = "".join(literal + (values.get(name, "") if name else "") for literal, name in self.parts)
         if self.ending:
-            text += self.ending if not text or text[-1] in _ENDS_A_CLAUSE else "，" + self.ending
+            text += _joined(text, self.ending)
         if self.signature and self.signature not in text:
             text += self.signature
         return text

@@ -18,6 +18,7 @@ from appliance.errors import AlreadyQueued, CustomerError, IntakeError, SmsGenie
 from appliance.intake import Intake
 from appliance.messages import MARKETING, TRANSACTIONAL
 from appliance.optout import OptOuts
+from appliance.settings import read_settings
 from web.api import MAX_KEY, scope_required, token_required
 from web.state import clock, config, db, queue
 
@@ -43,7 +44,7 @@ def _number(body: dict) -> str:
     if not isinstance(body.get("number"), str):
         raise CustomerError("give the customer's 'number' as a string")
     try:
-        return phones.normalise(body["number"], Intake(db(), clock(), config()).settings()["default_region"]).e164
+        return phones.normalise(body["number"], read_settings(config().data_dir)["default_region"]).e164
     except phones.NumberProblem as exc:
         raise CustomerError(str(exc)) from None
 

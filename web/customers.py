@@ -10,7 +10,7 @@ import io
 import os
 import secrets
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from appliance import phones
 from appliance.asking import Asking, without_consent
@@ -27,6 +27,7 @@ from appliance.sendlist import open_table
 from appliance.settings import read_settings
 from web.i18n import gettext, translate
 from web.saved import saved_text
+from web.send import upload_path
 from web.state import clock, config, current_user, db, login_required
 
 bp = Blueprint("customers", __name__)
@@ -45,13 +46,19 @@ def _admins_only():
 @bp.route("/customers")
 @login_required
 def index():
+    return _list_page(request.args.get("q", ""), request.args.get("tag") or None, request.args.get("consent"),
+                      max(1, request.args.get("page", 1, type=int)))
+
+
+def _list_page(query: str = "", tag: str | None = None, consent: str | None = None, page: int = 1,
+               error: str | None = None):
+    """The customers' list (filtered, one page), with an error from a form on it if there is one."""
     book = Book(db(), clock())
-    page = max(1, request.args.get("page", 1, type=int))
-    query, tag, consent = request.args.get("q", ""), request.args.get("tag") or None, request.args.get("consent")
     found, total = book.search(query, tag=tag, consent=consent if consent in ("unknown", "given", "refused") else None,
                                limit=PAGE, offset=(page - 1) * PAGE)
     return render_template("customers.html", customers=found, total=total, page=page, pages=-(-total // PAGE),
-                           q=query, tag=tag or "", consent=consent or "", tags=book.tags(), error=None)
+                           q=query, tag=tag or "", consent=consent or "", tags=book.tags(),
+                           error=error), (400 if error else 200)
 
 
 @bp.route("/customers/tag", methods=["POST"])
@@ -64,9 +71,7 @@ def bulk_tag():
             raise CustomerError(gettext("Tick the customers to tag first."))
         book.tag(numbers, request.form.get("tag", ""), by=_by(), remove=request.form.get("action") == "remove")
     except CustomerError as exc:
-        found, total = book.search(limit=PAGE)
-        return render_template("customers.html", customers=found, total=total, page=1, pages=-(-total // PAGE),
-                               q="", tag="", consent="", tags=book.tags(), error=translate(exc)), 400
+        return _list_page(error=translate(exc))
     return redirect(request.referrer or url_for("customers.index"))
 
 
@@ -137,10 +142,7 @@ def new():
         number = phones.normalise(request.form.get("number", ""), read_settings(config().data_dir)["default_region"])
         c = Book(db(), clock()).save(number.e164, by=_by(), name=request.form.get("name", ""))
     except (phones.NumberProblem, CustomerError) as exc:
-        book = Book(db(), clock())
-        found, total = book.search(limit=PAGE)
-        return render_template("customers.html", customers=found, total=total, page=1, pages=-(-total // PAGE),
-                               q="", tag="", consent="", tags=book.tags(), error=translate(exc)), 400
+        return _list_page(error=translate(exc))
     return redirect(url_for("customers.show", cid=c.id))
 
 
@@ -148,10 +150,6 @@ def _intake() -> Intake:
     return Intake(db(), clock(), config())
 
 
-def _upload(token: str):
-    if not token or not all(c.isalnum() or c in "-_" for c in token):
-        raise SendListError(gettext("The upload has expired; upload the list again."))
-    return os.path.join(current_app.config["UPLOAD_DIR"], "book-" + token)
 
 
 @bp.route("/customers/import", methods=["GET", "POST"])
@@ -169,18 +167,18 @@ def import_file():
             if upload is None or not upload.filename:
                 raise SendListError(gettext("Choose the customer file (CSV or Excel .xlsx)."))
             token = secrets.token_urlsafe(16)
-            fd = os.open(_upload(token), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(upload_path(token, "book-"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 upload.save(f)
-        path = _upload(token)
-        if not os.path.exists(path):
+        path = upload_path(token, "book-")
+        if not path.exists():
             raise SendListError(gettext("The upload has expired; upload the list again."))
         importer = BookImport(db(), clock(), region=read_settings(config().data_dir)["default_region"])
         if request.form.get("apply") != "1":
             p = importer.preview(path, name=request.form.get("name") or None, attestation=attestation)
             return render_template("customers_import.html", p=p, token=token, attestation=attestation, error=None)
         p = importer.apply(path, by=_by(), attestation=attestation)
-        os.unlink(path)
+        path.unlink()
         return render_template("customers_import.html", p=p, done=True, error=None)
     except SmsGenieError as exc:
         return render_template("customers_import.html", p=None, error=translate(exc)), 400
@@ -204,11 +202,14 @@ def group_send():
     book = Book(db(), clock())
     form = request.form if request.method == "POST" else request.args
     tag, text, kind = form.get("tag") or None, form.get("text", ""), form.get("kind", MARKETING)
-    saved = SavedTemplates(db(), clock()).all()
+
+    def page(p=None, error: str | None = None, text: str = text):
+        return render_template("customers_send.html", p=p, tags=book.tags(), tag=tag or "", text=text, kind=kind,
+                               kinds=KINDS, fields=book.field_names(), saved=SavedTemplates(db(), clock()).all(),
+                               key=secrets.token_urlsafe(12), error=error), (400 if error else 200)
+
     if request.method == "GET" or not text.strip():
-        text = text or saved_text(request.args.get("template"))
-        return render_template("customers_send.html", p=None, tags=book.tags(), tag=tag or "", text=text,
-                               kind=kind, kinds=KINDS, fields=book.field_names(), saved=saved, error=None)
+        return page(text=text or saved_text(request.args.get("template")))
     intake = _intake()
     try:
         if kind not in KINDS:
@@ -225,11 +226,8 @@ def group_send():
     except AlreadyQueued as exc:
         return redirect(url_for("history.list_detail", list_id=exc.list_id))
     except (SmsGenieError, ValueError) as exc:
-        return render_template("customers_send.html", p=None, tags=book.tags(), tag=tag or "", text=text, kind=kind,
-                               kinds=KINDS, fields=book.field_names(), saved=saved, error=translate(exc)), 400
-    return render_template("customers_send.html", p=p, tags=book.tags(), tag=tag or "", text=text, kind=kind,
-                           kinds=KINDS, fields=book.field_names(), saved=saved, key=secrets.token_urlsafe(12),
-                           error=None)
+        return page(error=translate(exc))
+    return page(p)
 
 
 @bp.route("/customers/ask", methods=["POST"])
@@ -241,8 +239,8 @@ def ask_them():
         region = intake.settings()["default_region"]
         consent = Consent(db(), clock())
         if request.form.get("token"):
-            path = os.path.join(current_app.config["UPLOAD_DIR"], request.form["token"])
-            if not request.form["token"].replace("-", "").replace("_", "").isalnum() or not os.path.exists(path):
+            path = upload_path(request.form["token"])
+            if not path.exists():
                 raise SendListError(gettext("The upload has expired; upload the list again."))
             with open_table(path) as table:
                 numbers = without_consent(table, region, consent)

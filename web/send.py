@@ -33,10 +33,12 @@ ALLOWED = (".csv", ".txt", ".xlsx")
 WAIT_SECONDS = 1.0
 
 
-def _upload_path(token: str) -> Path:
+def upload_path(token: str, prefix: str = "") -> Path:
+    """Where an upload waiting for its confirm is kept (``prefix``: "book-" for a customer file); a token
+    that is not one of ours is an expired upload, never a path."""
     if not token or not all(c.isalnum() or c in "-_" for c in token):
         raise SendListError(gettext("The upload has expired; upload the list again."))
-    return Path(current_app.config["UPLOAD_DIR"]) / token
+    return Path(current_app.config["UPLOAD_DIR"]) / (prefix + token)
 
 
 def _intake() -> Intake:
@@ -82,7 +84,7 @@ def upload():
     except (SendListError, IntakeError) as exc:
         return _form_error(translate(exc))
     token = secrets.token_urlsafe(16)
-    path = _upload_path(token)
+    path = upload_path(token)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         upload.save(f)
@@ -115,7 +117,7 @@ def _checked(token: str, *, wait: float):
     if job is None:
         return meanwhile
     if job.state == "failed":
-        _upload_path(token).unlink(missing_ok=True)
+        upload_path(token).unlink(missing_ok=True)
         return _failed(job)
     info = job.info
     return render_template("preview.html", p=job.result, token=token, name=info["name"], text=info["text"],
@@ -158,7 +160,7 @@ def _already_sent(list_id: int | None):
 def confirm():
     try:
         token = request.form.get("token", "")
-        path = _upload_path(token)
+        path = upload_path(token)
         key = f"upload:{token}"
         intake = _intake()
         if (listed := intake.queued_for(key)) is not None:
@@ -208,7 +210,7 @@ def _queued(token: str, *, wait: float):
     done, _ = job.result
     if done is None:
         return _form_error(gettext("No row of this list can be sent."))
-    _upload_path(token).unlink(missing_ok=True)
+    upload_path(token).unlink(missing_ok=True)
     return redirect(url_for("history.list_detail", list_id=done.list_id, queued=done.count))
 
 

@@ -199,8 +199,8 @@ class Collector:
                                                                              concat.total)
         if whole is None:
             return
-        number = self._e164(decoded.sender)
         settings = read_settings(self.data_dir)
+        number = self._e164(decoded.sender, settings["default_region"])
         said = self.asking.reply(number, whole, stored, settings)
         if said == "no":
             log.info("%s opted out (replied %r)", mask_number(number), whole.strip())
@@ -209,9 +209,10 @@ class Collector:
         elif said is None and self.replies.owe(number, whole, stored, settings["auto_replies"]):
             log.info("%s asked for an auto-reply", mask_number(number))
 
-    def _e164(self, sender: str) -> str:
-        """A sender as the opt-out list keeps numbers (E.164), or as it came if it is not one."""
+    @staticmethod
+    def _e164(sender: str, region: str) -> str:
+        """A sender as the customer book keeps numbers (E.164), or as it came if it is not one."""
         try:
-            return phones.normalise(sender, read_settings(self.data_dir)["default_region"]).e164
+            return phones.normalise(sender, region).e164
         except phones.NumberProblem:
             return sender
