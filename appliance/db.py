@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from appliance.errors import DatabaseDamaged, DataDirError, StorageFull
-from appliance.files import not_permitted
+from appliance.files import not_permitted, storage_full
 from appliance.schema import MIGRATIONS
 
 DB_NAME = "smsgenie.db"
@@ -69,9 +69,7 @@ class Database:
             f"(the damaged file is kept aside)")
 
     def full(self) -> StorageFull:
-        return StorageFull(
-            f"the box's data storage is full ({self.path.parent}): nothing new is written until there is room; "
-            f"nothing already stored is lost. Free space on the data partition, or move to a larger card")
+        return storage_full(self.path.parent)
 
     def quick_check(self) -> None:
         """Raise :class:`DatabaseDamaged` if SQLite finds the file damaged (a quick look, at start)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+from typing import BinaryIO, Callable
+
+from appliance.errors import StorageFull
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -50,3 +54,26 @@ def not_permitted(path: str | os.PathLike) -> str:
         user = f"uid {os.geteuid()}"
     return (f"this user ({user}) may not read or write {path}: run the command as the box's service user "
             f"(sudo -u smsgenie smsgenie ...), or give the files back to it (sudo chown -R smsgenie: ...)")
+
+
+def storage_full(directory: str | os.PathLike) -> StorageFull:
+    """The data partition is full: what the shop and the technician read (the page, the panel, the log)."""
+    return StorageFull(
+        f"the box's data storage is full ({directory}): nothing new is written until there is room; "
+        f"nothing already stored is lost. Free space on the data partition, or move to a larger card")
+
+
+def write_new(path: str | os.PathLike, write: Callable[[BinaryIO], object], mode: int = 0o600) -> None:
+    """Make ``path`` (it must not exist) with ``mode`` and let ``write`` fill it (an upload's save).
+
+    A full data partition raises :class:`StorageFull` (the page's "storage is full", never a 500) and
+    takes the half-written file away with it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+    except OSError as exc:
+        os.unlink(path)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise storage_full(os.path.dirname(os.fspath(path)) or ".") from exc
+        raise

@@ -17,6 +17,8 @@ running at all comes from its lock, so a crashed daemon never shows a stale
 
 from __future__ import annotations
 
+import re
+
 from appliance import policy
 from appliance.config import Config
 from appliance.lock import DataDirLock
@@ -67,12 +69,31 @@ MODEM_WORDS = {
     "restarting, as asked at the counter": say("restarting, as asked at the counter"),
 }
 NOT_RUNNING = say("the smsgenie daemon is not running")
+#: What the driver says of a port it cannot open (hw/modem/port.py), the port's name (and pyserial's own
+#: words) filled in.
+PORT_WORDS = (
+    say("modem port {port} does not exist: check the modem is plugged in and powered, "
+        "and that the udev rule created the name"),
+    say("not allowed to open modem port {port}: add the service user to the 'dialout' group"),
+    say("modem port {port} is in use by another program (another smsgenie, or ModemManager: "
+        "stop it or blacklist the modem)"),
+    say("could not open modem port {port}: {exc}"),
+)
+_PORT_PATTERNS = tuple((re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(t.template))), t.template)
+                       for t in PORT_WORDS)
 
 
 def modem_words(detail) -> str:
-    """A modem's detail as a Text where the words are known (see :data:`MODEM_WORDS`)."""
+    """A modem's detail as a Text where the words are known (see :data:`MODEM_WORDS` and :data:`PORT_WORDS`)."""
     detail = from_json(detail)
-    return MODEM_WORDS.get(detail, detail) if isinstance(detail, str) and not isinstance(detail, Text) else detail
+    if not isinstance(detail, str) or isinstance(detail, Text):
+        return detail
+    if detail in MODEM_WORDS:
+        return MODEM_WORDS[detail]
+    for pattern, template in _PORT_PATTERNS:
+        if found := pattern.fullmatch(detail):
+            return Text(template, **found.groupdict())
+    return detail
 
 
 def _modem_view(port: str, data: dict, running: bool, usage: dict | None, held: dict | None = None) -> dict:

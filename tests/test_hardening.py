@@ -1256,6 +1256,25 @@ def test_a_full_disk_on_the_page_is_a_clear_page(admin, box, monkeypatch):
     assert again.status_code == 302 and len(box.messages()) == 1
 
 
+def test_an_upload_onto_a_full_data_partition_is_the_clear_page_and_leaves_no_half_file(admin, box, monkeypatch):
+    """The boot test found it: the list file is written before anything touches the database, and ENOSPC
+    there was a 500."""
+    import errno
+
+    from werkzeug.datastructures import FileStorage
+
+    def full(self, dst, *args, **kwargs):
+        dst.write(b"phone\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FileStorage, "save", full)
+    r = upload(admin, "l.csv", b"phone\n13800138000\n", "hi")
+    assert r.status_code == 507 and "storage is full" in r.get_data(as_text=True)
+    assert not any((box.db.path.parent / "uploads").iterdir())
+    monkeypatch.undo()
+    assert upload(admin, "l.csv", b"phone\n13800138000\n", "hi").status_code == 200
+
+
 @pytest.mark.parametrize("damage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 4000])
 def test_a_damaged_database_stops_the_box_with_one_line_naming_the_file_and_the_restore(tmp_path, damage):
     from click.testing import CliRunner

@@ -778,6 +778,8 @@ def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(ap
     to_json): the page reads them back and says them in the reader's language."""
     from appliance.status import MODEM_WORDS, modem_words
     from appliance.text import from_json, say, to_json
+    from hw.errors import ModemNotFound
+    from hw.modem.port import open_serial
     from hw.modem.state import REGISTRATION
     from web.i18n import translate
 
@@ -787,8 +789,15 @@ def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(ap
         assert translate(waits) == "已达到每小时上限 150"
         assert translate(modem_words("registered, home network")) == "已注册，本地网络"
         assert translate(modem_words("AT+CSQ timed out")) == "AT+CSQ timed out"  # the modem's own answer, as came
+        try:  # the boot test's unplugged modem showed this in English on the Chinese page
+            open_serial("/dev/smsgenie-boot-test-no-such-modem", 115200)
+        except ModemNotFound as exc:
+            unplugged = str(exc)
+        gone = translate(modem_words(unplugged))
+        assert "/dev/smsgenie-boot-test-no-such-modem" in gone and not re.search(r"[a-z]{4,} [a-z]{3,}", gone), gone
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert translate(waits) == "hourly cap of 150 reached"
+        assert translate(modem_words(unplugged)) == unplugged
 
 
 def test_the_networks_own_reasons_are_said_in_chinese(app):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import tempfile
 from datetime import datetime
@@ -15,6 +14,7 @@ from appliance import update as updates
 from appliance.accounts import DEFAULT_SCOPES, SCOPES, AccountError
 from appliance.audit import day_span
 from appliance.errors import ExportRangeError, KeywordListError, SettingsError, SmsGenieError
+from appliance.files import write_new
 from appliance.keywords import KeywordStore, verify_list
 from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
@@ -205,9 +205,7 @@ def update():
         return _render(error=gettext("This box has no vendor key in its config; ask the vendor's technician."),
                        status=400)
     path = updates.updates_dir(cfg.data_dir) / f"upload-{secrets.token_hex(8)}.part"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        upload.save(f)
+    write_new(path, upload.save)
     try:
         bundle = updates.stage_upload(cfg.data_dir, path, parse_public_key(cfg.vendor.public_key)[0])
     except SmsGenieError as exc:

@@ -7,7 +7,6 @@ as everywhere else (an admin may ask for them whole with ?full=1).
 from __future__ import annotations
 
 import io
-import os
 import secrets
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -19,6 +18,7 @@ from appliance.bookfile import BookImport, export
 from appliance.consent import SOURCES, Consent
 from appliance.erasure import Erasure
 from appliance.errors import AlreadyQueued, CustomerError, IntakeError, SendListError, SmsGenieError
+from appliance.files import write_new
 from appliance.intake import Intake
 from appliance.messages import KINDS, MARKETING
 from appliance.optout import OptOuts
@@ -167,9 +167,7 @@ def import_file():
             if upload is None or not upload.filename:
                 raise SendListError(gettext("Choose the customer file (CSV or Excel .xlsx)."))
             token = secrets.token_urlsafe(16)
-            fd = os.open(upload_path(token, "book-"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                upload.save(f)
+            write_new(upload_path(token, "book-"), upload.save)
         path = upload_path(token, "book-")
         if not path.exists():
             raise SendListError(gettext("The upload has expired; upload the list again."))

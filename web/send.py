@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 
 from appliance.db import Database
 from appliance.errors import AlreadyQueued, DatabaseDamaged, IntakeError, SendListError, StorageFull
+from appliance.files import write_new
 from appliance.intake import Intake
 from appliance.jobs import Job, Progress
 from appliance.messages import KINDS, MARKETING
@@ -85,9 +86,7 @@ def upload():
         return _form_error(translate(exc))
     token = secrets.token_urlsafe(16)
     path = upload_path(token)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        upload.save(f)
+    write_new(path, upload.save)
     kind = request.form.get("kind", MARKETING)
     jobs().start(f"check:{token}", check_list, _box(), str(path), text, name, kind, total=count_rows(path), name=name,
                  text=text, kind=kind, start_at=request.form.get("start_at", ""))

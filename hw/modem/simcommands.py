@@ -46,6 +46,13 @@ class Accepted:
 class AtCommands:
     """The AT command handlers of the simulated modem (a mixin: the state is the modem's)."""
 
+    @property
+    def busy(self) -> bool:
+        """A PDU is with the network and its +CMGS answer not given yet: the moment in which a power cut
+        leaves the sender not knowing whether the message went (it is then "uncertain")."""
+        with self._lock:
+            return self._busy
+
     def _command(self, text: str) -> None:
         if self.hung:
             if self.hung == "cfun" and text.upper() == "AT+CFUN=1,1":
