@@ -41,7 +41,7 @@ from appliance.settings import read_settings
 from appliance.uploads import forget_stale_uploads
 from appliance.vendor import parse_public_key
 from appliance.webhooks import Webhooks
-from appliance.worker import POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
+from appliance.worker import FULL_WAIT, POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
 
@@ -186,7 +186,8 @@ class Daemon:
                 db.quick_check()  # a damaged card stops here, in one line, not halfway through a send
                 log.info("box signing key %s", boxkey.load(self.config.data_dir).key_id)  # made at first boot
                 self._vendor_keywords(db)
-                self._recover(SendQueue(db, self.clock))
+                if not self._recover_when_room(SendQueue(db, self.clock)):
+                    return
                 threads = [threading.Thread(target=self._run_worker, args=(w,), name=f"worker {w.label}",
                                             daemon=True) for w in self.workers]
                 if self.panel is not None:
@@ -294,11 +295,32 @@ class Daemon:
             self._errors.append(exc)
             self.stop()
 
+    def _recover_when_room(self, queue: SendQueue) -> bool:
+        """Settle what was in flight at the last stop - on a full data storage, once there is room: systemd
+        hears the box is up meanwhile (the page answers and says why nothing is sent; a crash loop would
+        hide it). False: stopped while waiting."""
+        full = False
+        while True:
+            try:
+                self._recover(queue)
+                return True
+            except StorageFull as exc:
+                if not full:
+                    log.error("%s: sending starts once there is room", exc)
+                    self.notifier.ready(f"waiting for room: {exc}")
+                    full = True
+            self.notifier.watchdog()
+            if self._stop.wait(FULL_WAIT):  # real time, like the workers' wait for room
+                return False
+
     def _recover(self, queue: SendQueue) -> None:
         boot = self._boot_id()
-        with queue.db.atomic() as conn:
-            same_boot = boot is not None and kv.swap(conn, "boot_id", boot) == boot
-        requeued, uncertain = queue.recover_interrupted(journal.read_all(self.config.data_dir) if same_boot else None)
+        same_boot = boot is not None and kv.get(queue.db.conn, "boot_id") == boot
+        trusted = same_boot or journal.durable(self.config.data_dir)  # fsynced: it outlived the power cut
+        requeued, uncertain = queue.recover_interrupted(journal.read_all(self.config.data_dir) if trusted else None)
+        if boot is not None:  # after the recovery: a full storage that refused it leaves the boot id as it was
+            with queue.db.atomic() as conn:
+                kv.put(conn, "boot_id", boot)
         if uncertain:
             log.warning("%d message(s) were with a modem when the box last stopped; marked uncertain", uncertain)
         if requeued:

@@ -8,6 +8,7 @@ import os
 from typing import BinaryIO, Callable
 
 from appliance.errors import StorageFull
+from appliance.text import say
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -58,9 +59,9 @@ def not_permitted(path: str | os.PathLike) -> str:
 
 def storage_full(directory: str | os.PathLike) -> StorageFull:
     """The data partition is full: what the shop and the technician read (the page, the panel, the log)."""
-    return StorageFull(
-        f"the box's data storage is full ({directory}): nothing new is written until there is room; "
-        f"nothing already stored is lost. Free space on the data partition, or move to a larger card")
+    return StorageFull(say("the box's data storage is full ({directory}): nothing new is written until there is "
+                           "room; nothing already stored is lost. Free space on the data partition, or move to "
+                           "a larger card", directory=str(directory)))
 
 
 def write_new(path: str | os.PathLike, write: Callable[[BinaryIO], object], mode: int = 0o600) -> None:

@@ -16,9 +16,8 @@ part's +CMGS reference is committed as soon as it arrives.
 After a crash, :meth:`SendQueue.recover_interrupted` decides: a claimed
 message that was never handed over goes back to the queue; one that was
 handed over may have gone out and becomes ``uncertain``, for a person to
-check and requeue. After a power cut (the machine rebooted) the journal is
-not trusted, so every claimed message becomes ``uncertain``. A part whose
-reference was recorded is never handed over again, even on requeue.
+check and requeue (the journal holds across a power cut: ``appliance.journal``
+says how). A part whose reference was recorded is never handed over again.
 
 Delivery reports settle a sent message later (``appliance.reports``).
 """
@@ -295,9 +294,9 @@ class SendQueue:
     def recover_interrupted(self, handed: set[tuple[int, float]] | None) -> tuple[int, int]:
         """At start: settle what was ``sending`` when the daemon stopped.
 
-        ``handed`` is the hand-over journal's (id, claimed at) pairs when it
-        can be trusted (the machine did not restart), else None. Returns
-        (requeued, uncertain).
+        ``handed``: the hand-over journal's (id, claimed at) pairs when it can
+        be trusted (fsynced, or the machine did not restart), else None.
+        Returns (requeued, uncertain).
         """
         if handed is None:
             why = ("the box lost power while this message was being sent, or just before; it may have "

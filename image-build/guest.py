@@ -39,9 +39,10 @@ class GuestError(RuntimeError):
 
 
 class Guest:
-    """One power-on of ``disk`` under QEMU: the modem's pty on a USB serial adapter, the page on ``port``."""
+    """One power-on of ``disk`` under QEMU with the kernel's command line ``cmdline`` (the card's cmdline.txt):
+    the modem's pty on a USB serial adapter, the page on ``port``."""
 
-    def __init__(self, work: Path, disk: Path, modem_pty: str, port: int, log: Path):
+    def __init__(self, work: Path, disk: Path, cmdline: str, modem_pty: str, port: int, log: Path):
         self.log_path = log
         self.lines: list[str] = []
         self.qmp_path = work / "qmp.sock"
@@ -53,8 +54,7 @@ class Guest:
         cmd = ["qemu-system-aarch64", "-M", "virt", "-accel", "kvm" if kvm else "tcg",
                "-cpu", "host" if kvm else "cortex-a72", "-smp", "2", "-m", "1536", "-nographic", "-no-reboot",
                "-kernel", str(work / "vmlinuz"), "-initrd", str(work / "initrd.img"),
-               "-append", "root=/dev/vda1 rootwait console=ttyAMA0 overlayroot=tmpfs:recurse=0 "
-                          "systemd.show_status=1 net.ifnames=0",
+               "-append", cmdline,
                "-drive", f"file={disk},format=raw,if=virtio",
                "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:443",
                "-device", "virtio-net-pci,netdev=n0",

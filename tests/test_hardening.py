@@ -1191,8 +1191,9 @@ class FullDisk:
 
     WRITES = ("INSERT", "UPDATE", "DELETE", "COMMIT")
 
-    def __init__(self, conn):
+    def __init__(self, conn, room=None):
         self._conn = conn
+        self._room = room  # an Event: set, the disk has room again
 
     def __getattr__(self, name):
         return getattr(self._conn, name)
@@ -1200,7 +1201,7 @@ class FullDisk:
     def _check(self, sql: str) -> None:
         import sqlite3
 
-        if sql.lstrip().upper().startswith(self.WRITES):
+        if sql.lstrip().upper().startswith(self.WRITES) and not (self._room and self._room.is_set()):
             raise sqlite3.OperationalError("database or disk is full")
 
     def execute(self, sql, *args):
@@ -1212,17 +1213,46 @@ class FullDisk:
         return self._conn.executemany(sql, *args)
 
 
-def full_disk(monkeypatch):
-    """Every database connection opened from here on finds the disk full."""
+def full_disk(monkeypatch, room=None):
+    """Every database connection opened from here on finds the disk full (until ``room``, an Event, is set)."""
     from appliance.db import Database
 
     real = Database.__init__
 
     def full(self, *args, **kwargs):
         real(self, *args, **kwargs)
-        self.conn = FullDisk(self.conn)
+        self.conn = FullDisk(self.conn, room)
 
     monkeypatch.setattr(Database, "__init__", full)
+
+
+def test_a_daemon_started_on_a_full_disk_is_up_and_waits_for_room(sim, config, queue, monkeypatch, tmp_path):
+    """The boot test booted the box with its data partition full: the recovery at start could not write and
+    the daemon exited, again and again (no page, no panel). Now systemd hears it is up, and it recovers and
+    sends once there is room."""
+    from appliance import daemon as daemon_module
+    from appliance.plan import plan_message
+    from appliance.sdnotify import Notifier
+    from tests.conftest import running_daemon, wait_for
+    from tests.test_service import NotifySocket
+
+    monkeypatch.setattr(daemon_module, "FULL_WAIT", 0.05)
+    [mid] = queue.enqueue(None, ["+8613800000001"], plan_message("会员日"), "YL08")
+    queue.claim()  # claimed when the box last stopped
+    room = threading.Event()
+    full_disk(monkeypatch, room)
+    systemd = NotifySocket(tmp_path / "notify")
+    try:
+        with running_daemon(config, notifier=Notifier(systemd.path)):
+            wait_for(lambda: systemd.times("READY"), 10, message="READY while the disk is full")
+            assert next(f for _, f in systemd.received if "READY" in f)["STATUS"].startswith("waiting for room")
+            time.sleep(0.3)
+            assert queue.get(mid).state == "sending" and sim.accepted == []
+            room.set()
+            wait_for(lambda: queue.get(mid).state == "delivered", 20, message="recovered and sent once there is room")
+    finally:
+        systemd.close()
+    assert len(sim.accepted) == 1
 
 
 def test_a_full_disk_is_one_clear_line_on_the_command_line(tmp_path, monkeypatch):

@@ -179,6 +179,27 @@ def test_handover_journal_round_trip_and_torn_lines(tmp_path):
     j.close()
 
 
+def test_each_hand_over_is_on_the_disk_before_its_pdu_goes(tmp_path, monkeypatch):
+    """record() returns only after fdatasync, and the header says so; a journal without it (an older
+    release's) is not durable."""
+    import os
+
+    from appliance import journal
+
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(os.lseek(fd, 0, os.SEEK_CUR)), real(fd)))
+    j = journal.HandoverJournal(tmp_path)
+    j.open()
+    j.record(7, 1.5)
+    assert synced == [j.path.stat().st_size]  # everything written, then synced
+    j.clear()
+    assert j.path.read_bytes() == journal.HEADER and journal.durable(tmp_path)
+    j.close()
+    (tmp_path / "handover.other.journal").write_text("8 2.5\n")
+    assert not journal.durable(tmp_path)
+
+
 def test_counts_and_sent_total(q):
     ids = [queue_one(q) for _ in range(3)]
     q.claim()

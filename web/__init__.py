@@ -147,7 +147,7 @@ def _answers(app: Flask, config: Config) -> None:
         return render_template("error.html", title=i18n.gettext("The box's storage is full"),
                                message=i18n.gettext("Nothing new can be saved until there is room; nothing "
                                                     "already saved is lost. Ask the technician to free space.")
-                               + f" ({exc})"), 507
+                               + f" ({i18n.translate(exc)})"), 507
 
     @app.errorhandler(DatabaseDamaged)
     def damaged(exc):

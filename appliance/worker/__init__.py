@@ -12,7 +12,7 @@ their own, tied together by the loop in :mod:`.loop`:
 - :mod:`.bookkeeping` - writes that wait until the modem is busy; :mod:`.pool` - which modems are free.
 """
 
-from appliance.worker.loop import POLL_INTERVAL, STUCK_AFTER, ModemWorker
+from appliance.worker.loop import FULL_WAIT, POLL_INTERVAL, STUCK_AFTER, ModemWorker
 from appliance.worker.pool import Pool
 
-__all__ = ["POLL_INTERVAL", "STUCK_AFTER", "ModemWorker", "Pool"]
+__all__ = ["FULL_WAIT", "POLL_INTERVAL", "STUCK_AFTER", "ModemWorker", "Pool"]
