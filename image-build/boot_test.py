@@ -185,14 +185,16 @@ class BootTest:
             return False
         _, _, host, pin, user, root, data = self.console.groups()
         self.pin = pin
-        self.check("hostname from the device id", host.startswith("smsgenie-") and host != "smsgenie-test", host)
+        shell = self.guest.shell()
+        self.device = shell.out(f"{SMSGENIE} device-id")
+        self.check("hostname from the device id", host == "smsgenie-" + self.device.split("-")[0].lower(),
+                   f"{host}, device id {self.device}")
         self.check("set-up PIN shown to the technician", pin.isdigit() and len(pin) == 6,
                    "6 digits" if pin.isdigit() and len(pin) == 6 else pin)
         self.check("the service runs as its own user", user == "smsgenie", user)
         self.check("the root is the RAM overlay (overlayroot=tmpfs:recurse=0 in cmdline.txt)",
                    root == "overlay" and "overlayroot=tmpfs:recurse=0" in self.cmdline(), root)
         self.check("the data partition is mounted on the data dir", data.startswith("/dev/vda2"), data)
-        shell = self.guest.shell()
         pid = shell.out("systemctl show -p MainPID --value smsgenie")
         status = dict(line.split(":\t", 1) for line in shell.out(f"cat /proc/{pid}/status").splitlines()
                       if ":\t" in line)
@@ -219,9 +221,8 @@ class BootTest:
         if not self.check("set-up with the PIN on the page", page.status == 200 and page.url.endswith("/"),
                           f"{page.status} {page.url}"):
             return False
-        device = self.guest.shell().out(f"{SMSGENIE} device-id")
         code = subprocess.run([sys.executable, "-m", "smsgenie", "vendor", "mint", "--key", str(self.vendor_key),
-                               "--device", device, "--credits", str(CREDITS)],
+                               "--device", self.device, "--credits", str(CREDITS)],
                               check=True, capture_output=True, text=True, cwd=HERE.parent).stdout.split()[0]
         page = b.get("/topup")
         page = b.submit(page, page.form(), {"code": code})
@@ -287,7 +288,9 @@ class BootTest:
         return messages
 
     def power_cuts(self) -> bool:
-        rng = random.Random(int(os.environ.get("SMSGENIE_BOOT_SEED", str(time.time_ns()))))
+        seed = int(os.environ.get("SMSGENIE_BOOT_SEED", str(time.time_ns() % 10**9)))
+        print(f"  (the cuts' moments: SMSGENIE_BOOT_SEED={seed} repeats them)", flush=True)
+        rng = random.Random(seed)
         for cut in range(1, CUTS + 1):
             if self.sent() >= MESSAGES:
                 break

@@ -96,9 +96,15 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(setup):
     rng = random.Random(int(os.environ.get("SMSGENIE_CRASH_SEED", "20261125")))
     in_flight: set[int] = set()
     log = open(tmp_path / "daemon.log", "ab")
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         proc = start_daemon(config_file, log)
-        time.sleep(rng.uniform(0.2, 0.7))
+        if kill % 2:  # any moment from the start on
+            time.sleep(rng.uniform(0.2, 0.7))
+        else:  # a moment while it sends: a loaded machine may take longer than 0.7 s to start sending
+            before = len(sim.accepted)
+            wait_for(lambda before=before, proc=proc: len(sim.accepted) > before or proc.poll() is not None, 30,
+                     interval=0.01, message="the daemon sending")
+            time.sleep(rng.uniform(0, 0.2))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         counts = q.counts()
