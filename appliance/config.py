@@ -48,6 +48,7 @@ from typing import Any, Callable, get_type_hints
 
 from appliance.errors import ConfigError
 from appliance.files import not_permitted
+from hw.pins import CHOICES
 
 DEFAULT_CONFIG = "/etc/smsgenie/config.toml"
 DEFAULT_DATA_DIR = "/var/lib/smsgenie"
@@ -115,6 +116,7 @@ class WebConfig:
 
 PANEL_DISPLAYS = ("none", "ssd1306", "sh1106", "emulator")
 PANEL_BUTTONS = ("none", "gpio", "mock")
+PIN_FACTORIES = CHOICES
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class PanelConfig:
     """0-3: quarter turns, for a panel mounted upside down (2)."""
     buttons: str = "none"
     """gpio (real buttons to ground), mock (simulated: the web page and the demo's keyboard), none."""
+    pin_factory: str = "auto"
+    """The GPIO library for the buttons and the modem's power pin (hw/pins.py): auto (lgpio, then RPi.GPIO),
+    lgpio, rpigpio, mock."""
     pin_up: int = 17
     pin_down: int = 27
     pin_ok: int = 22
@@ -311,6 +316,8 @@ def _validate_panel(obj: PanelConfig, bad: Callable[[str, str], ConfigError]) ->
         raise bad("display", f"must be one of {', '.join(PANEL_DISPLAYS)}")
     if obj.buttons not in PANEL_BUTTONS:
         raise bad("buttons", f"must be one of {', '.join(PANEL_BUTTONS)}")
+    if obj.pin_factory not in PIN_FACTORIES:
+        raise bad("pin_factory", f"must be one of {', '.join(PIN_FACTORIES)}")
     if obj.rotate not in (0, 1, 2, 3):
         raise bad("rotate", "must be 0, 1, 2 or 3 (quarter turns)")
     if not 0x03 <= obj.i2c_address <= 0x77:

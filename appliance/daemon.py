@@ -43,6 +43,7 @@ from appliance.vendor import parse_public_key
 from appliance.webhooks import Webhooks
 from appliance.worker import FULL_WAIT, POLL_INTERVAL, STUCK_AFTER, ModemWorker, Pool
 from hw.errors import HardwareError
+from hw.pins import PinFactoryError, open_pin_factory
 from hw.power import GPIOPowerKey, GPIOPowerSwitch, PowerSwitch, PowerSwitchError
 
 log = logging.getLogger(__name__)
@@ -86,17 +87,23 @@ class Daemon:
         self._stuck_reported = False
         self._boot_id = boot_id
         self._stop = threading.Event()
+        self._pin_factory = None
+        self.gpio = ""
+        """The GPIO library the pins are driven with (hw/pins.py), "" while no pin is used."""
         pool = Pool()
         switches = dict(power_switches or {})
         for m in config.modems:
             if m.label in switches or (m.power_gpio < 0 and m.power_key_gpio < 0):
                 continue
             try:
+                pins = self._pins()
                 if m.power_gpio >= 0:
-                    switches[m.label] = GPIOPowerSwitch(m.power_gpio, active_high=m.power_active_high)
+                    switches[m.label] = GPIOPowerSwitch(m.power_gpio, active_high=m.power_active_high,
+                                                        pin_factory=pins)
                 else:
-                    switches[m.label] = GPIOPowerKey(m.power_key_gpio, active_high=m.power_key_active_high)
-            except PowerSwitchError as exc:
+                    switches[m.label] = GPIOPowerKey(m.power_key_gpio, active_high=m.power_key_active_high,
+                                                     pin_factory=pins)
+            except (PowerSwitchError, PinFactoryError) as exc:
                 log.error("%s: %s; hung-modem recovery stops at the soft reset", m.label, exc)
         self.workers = [ModemWorker(config, m, clock=self.clock, stop=self._stop, poll_interval=poll_interval,
                                     pool=pool, power=switches.get(m.label), stuck_after=stuck_after)
@@ -111,6 +118,13 @@ class Daemon:
         """The lists' steward while running (it holds, frees and fails a big list's messages in batches)."""
         self.buttons = None
         self._open_panel(panel_display, pin_factory)
+
+    def _pins(self):
+        """gpiozero's pin factory for this process, chosen once by ``[panel] pin_factory`` (hw/pins.py)."""
+        if self._pin_factory is None:
+            self.gpio, self._pin_factory = open_pin_factory(self.config.panel.pin_factory)
+            log.info("GPIO pins driven by %s", self.gpio)
+        return self._pin_factory
 
     def _open_panel(self, display, pin_factory) -> None:
         """The OLED and buttons, if configured. A panel that will not open is logged, not fatal:
@@ -137,9 +151,10 @@ class Daemon:
             elif p.buttons == "mock":
                 self.buttons = mock_buttons(pins, self.panel.button)
             elif p.buttons == "gpio":
-                self.buttons = Buttons(pins, self.panel.button)
+                self.buttons = Buttons(pins, self.panel.button, pin_factory=self._pins())
         except HardwareError as exc:
             log.error("the panel's buttons: %s", exc)
+        self.panel.gpio = self.gpio
 
     def panel_link(self):
         """The counter panel for the page's mirror and the demo's keys (None without a panel)."""
@@ -318,9 +333,10 @@ class Daemon:
         same_boot = boot is not None and kv.get(queue.db.conn, "boot_id") == boot
         trusted = same_boot or journal.durable(self.config.data_dir)  # fsynced: it outlived the power cut
         requeued, uncertain = queue.recover_interrupted(journal.read_all(self.config.data_dir) if trusted else None)
-        if boot is not None:  # after the recovery: a full storage that refused it leaves the boot id as it was
-            with queue.db.atomic() as conn:
+        with queue.db.atomic() as conn:  # after the recovery: a full storage that refused it leaves these be
+            if boot is not None:
                 kv.put(conn, "boot_id", boot)
+            kv.put(conn, "gpio", self.gpio)  # for `smsgenie status`
         if uncertain:
             log.warning("%d message(s) were with a modem when the box last stopped; marked uncertain", uncertain)
         if requeued:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from appliance import policy
+from appliance import kv, policy
 from appliance.config import Config
 from appliance.lock import DataDirLock
 from appliance.modemstatus import ModemStatusBoard
@@ -142,6 +142,7 @@ def status(config: Config, queue: SendQueue) -> dict:
         "sending_paused": SendingPause(queue.db, queue.clock).current(),
         "modem": modems[0],
         "modems": modems,
-        "daemon": {"running": running, "pid": first.get("pid") if running else None},
+        "daemon": {"running": running, "pid": first.get("pid") if running else None,
+                   "gpio": kv.get(queue.db.conn, "gpio") or ""},
         "data_dir": config.data_dir,
     }

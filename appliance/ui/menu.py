@@ -19,7 +19,7 @@ from appliance.ui.screens import Screen, Snapshot
 HOME_PAGES = ("home", "list", "address")
 #: Menu items: (label, what OK does). Labels are keys of appliance.ui.text.
 VIEWS = {"Web address": screens.address, "Certificate": screens.certificate, "Device ID": screens.device,
-         "Box key": screens.box_key,
+         "Box key": screens.box_key, "About": screens.about,
          "Set-up PIN": screens.setup_pin, "Modem info": screens.modem_info}
 ACTIONS = {"Pause sending": "pause", "Resume sending": "resume", "Screen off": "screen_off"}
 CONFIRMED = {"Send a test SMS": "test_sms", "Restart modem": "restart_modem"}
@@ -39,7 +39,7 @@ def menu_items(s: Snapshot) -> list[str]:
     items += ["Device ID"]
     if s.setup_pin:
         items.append("Set-up PIN")
-    return items + ["Send a test SMS", "Modem info", "Box key", "Restart modem", "Screen off"]
+    return items + ["Send a test SMS", "Modem info", "Box key", "About", "Restart modem", "Screen off"]
 
 
 @dataclass

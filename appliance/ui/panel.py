@@ -22,6 +22,7 @@ import queue as queues
 import shutil
 import threading
 from datetime import datetime
+from importlib.metadata import version as package_version
 from typing import Callable
 
 from appliance import boxkey, certs
@@ -98,6 +99,9 @@ class Panel:
             self._device_id = "?"
         self._box_key: boxkey.BoxKey | None = None
         self._known_waiting: dict = {}
+        self.gpio = ""
+        """The GPIO library the pins are driven with (the daemon sets it; the About screen shows it)."""
+        self._version = package_version("smsgenie")
         self.db: Database | None = None
         self.queue: SendQueue | None = None
 
@@ -350,4 +354,5 @@ class Panel:
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
             test_number=shop["test_number"], awaiting=self._awaiting(),
-            sim_held=bool(modem.get("held")), skipped_runs=slow.get("skipped", ()))
+            sim_held=bool(modem.get("held")), skipped_runs=slow.get("skipped", ()), gpio=self.gpio,
+            version=self._version)

@@ -66,6 +66,9 @@ class Snapshot:
     test_number: str = ""
     skipped_runs: tuple = ()
     """Recurring sends skipped in the last day (appliance/recurring.py): (run id, name) each."""
+    gpio: str = ""
+    """The GPIO library the buttons and power pin use (hw/pins.py), "" when none is in use."""
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,12 @@ def address(s: Snapshot, lang: str) -> Screen:
 def device(s: Snapshot, lang: str) -> Screen:
     return Screen(lines=(s.device_id, tr(lang, "Vendor needs this"), tr(lang, "Key {id}", id=s.box_key_id)),
                   **_title(s, lang, tr(lang, "Device ID")))
+
+
+def about(s: Snapshot, lang: str) -> Screen:
+    """The program's version and the GPIO library in use: what the vendor's technician asks first."""
+    return Screen(lines=(f"SMS Genie {s.version}", tr(lang, "GPIO: {name}", name=s.gpio or tr(lang, "none"))),
+                  **_title(s, lang, tr(lang, "About")))
 
 
 def approval(s: Snapshot, lang: str, index: int) -> Screen:
