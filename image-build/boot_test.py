@@ -449,7 +449,8 @@ def try_out(work: Path) -> int:
                 print(console.group(0))
                 print(f"the page: {test.browser.base}; the console log: {guest.log_path}; Ctrl-C powers it off")
             guest.proc.wait()
-            print("the box rebooted")
+            print("the box rebooted (a new card's first boot names it and turns the read-only root on, then "
+                  "reboots); powering it on again")
     except KeyboardInterrupt:
         pass
     finally:
