@@ -52,9 +52,8 @@ def _parse(path: Path) -> set[tuple[int, float]]:
     except FileNotFoundError:
         return set()
     entries = set()
-    for line in text.split("\n")[:-1]:  # a last line without its newline was torn: not sent (and HEADER is
-        # no entry)
-        parts = line.split()
+    for line in text.split("\n")[:-1]:  # a last line without its newline was torn: not sent
+        parts = line.split()  # HEADER has more than two words: no entry
         if len(parts) == 2:
             try:
                 entries.add((int(parts[0]), float(parts[1])))

@@ -93,6 +93,8 @@ class BootTest:
         self.figures: dict[str, list[float]] = {"ready": [], "cut": []}
         self.boots = 0
         self.guest: Guest | None = None
+        self.console: re.Match | None = None  # the last boot's console line
+        self.hostname: str | None = None  # the first boot's: every later boot must have it too
         self.in_flight: set[int] = set()
         self.numbers = [f"1391234{i:04d}" for i in range(MESSAGES)]
         self.expected = MESSAGES  # messages the record should hold (one more after the full partition)
@@ -107,11 +109,14 @@ class BootTest:
     def sent(self) -> int:
         return len(self.sim.accepted)
 
+    def offset(self, n: int) -> int:
+        """Where partition ``n`` of the disk starts, in bytes (sfdisk's table)."""
+        table = subprocess.run(["sfdisk", "-d", str(self.disk)], check=True, capture_output=True, text=True).stdout
+        return int(table.split("start=")[n].split(",")[0]) * 512
+
     def partition(self, n: int) -> str:
         """Partition ``n`` of the disk as e2fsprogs opens it (the disk image at the partition's offset)."""
-        table = subprocess.run(["sfdisk", "-d", str(self.disk)], check=True, capture_output=True, text=True).stdout
-        start = int(table.split("start=")[n].split(",")[0])
-        return f"{self.disk}?offset={start * 512}"
+        return f"{self.disk}?offset={self.offset(n)}"
 
     def cmdline(self) -> str:
         """What the Pi's firmware would read: cmdline.txt, from the disk as the last boot left it."""
@@ -143,7 +148,7 @@ class BootTest:
         self.console = console
         ready = self.check(f"{label}: smsgenie.service READY (Type=notify)", state == "active/running",
                            f"{state}, {float(uptime):.0f} s after power on")
-        self.hostname = getattr(self, "hostname", host)
+        self.hostname = self.hostname or host
         self.check(f"{label}: the same hostname (the shop's bookmark, the device id, the CA)", host == self.hostname,
                    host)
         return ready
@@ -254,9 +259,8 @@ class BootTest:
         out = self.work / f"data-{self.boots}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        offset = int(self.partition(2).split("offset=")[1])
         part = out / "data.img"
-        subprocess.run(["dd", f"if={self.disk}", f"of={part}", "bs=512", f"skip={offset // 512}", "status=none",
+        subprocess.run(["dd", f"if={self.disk}", f"of={part}", "bs=512", f"skip={self.offset(2) // 512}", "status=none",
                         "conv=sparse"], check=True)
         fsck = subprocess.run(["e2fsck", "-fy", str(part)], capture_output=True, text=True)
         if fsck.returncode not in (0, 1):

@@ -275,27 +275,9 @@ def test_second_daemon_on_the_same_data_dir_is_refused(sim, config, queue, port_
             Daemon(config).run()
 
 
-def test_restart_after_a_crash_requeues_claimed_and_keeps_handed_uncertain(sim, config, queue):
-    from appliance.journal import HandoverJournal
-
-    handed, claimed = enqueue(queue, numbers(2))
-    kv.swap(queue.db.conn, "boot_id", "boot-1")
-    m = queue.claim()
-    queue.claim()
-    journal = HandoverJournal(config.data_dir)
-    journal.open()
-    journal.record(handed, m.sending_at)  # the crash came after this one went to the modem
-    journal.close()
-    with running_daemon(config, boot_id=lambda: "boot-1"):
-        wait_states(queue, [handed, claimed], {"uncertain": 1, "delivered": 1})
-    assert queue.get(handed).state == "uncertain"
-    assert "with the modem" in queue.get(handed).error
-    assert [a.recipient for a in sim.accepted] == [queue.get(claimed).recipient]
-
-
-def test_restart_after_a_power_cut_trusts_the_fsynced_journal(sim, config, queue):
-    """The boot test's power cuts: the message the modem had is uncertain; the one claimed next, never
-    handed over, goes out after the restart and is charged once."""
+def one_handed_one_claimed(config, queue) -> tuple[int, int]:
+    """Two messages claimed on boot "boot-1"; the first in the hand-over journal (it went to the modem), the
+    second claimed ahead and never handed over: what a crash or a power cut mid-send leaves."""
     from appliance.journal import HandoverJournal
 
     handed, claimed = enqueue(queue, numbers(2))
@@ -306,6 +288,22 @@ def test_restart_after_a_power_cut_trusts_the_fsynced_journal(sim, config, queue
     journal.open()
     journal.record(handed, m.sending_at)
     journal.close()
+    return handed, claimed
+
+
+def test_restart_after_a_crash_requeues_claimed_and_keeps_handed_uncertain(sim, config, queue):
+    handed, claimed = one_handed_one_claimed(config, queue)
+    with running_daemon(config, boot_id=lambda: "boot-1"):
+        wait_states(queue, [handed, claimed], {"uncertain": 1, "delivered": 1})
+    assert queue.get(handed).state == "uncertain"
+    assert "with the modem" in queue.get(handed).error
+    assert [a.recipient for a in sim.accepted] == [queue.get(claimed).recipient]
+
+
+def test_restart_after_a_power_cut_trusts_the_fsynced_journal(sim, config, queue):
+    """The boot test's power cuts: the message the modem had is uncertain; the one claimed next, never
+    handed over, goes out after the restart and is charged once."""
+    handed, claimed = one_handed_one_claimed(config, queue)
     with running_daemon(config, boot_id=lambda: "boot-2"):
         wait_states(queue, [handed, claimed], {"uncertain": 1, "delivered": 1})
     assert queue.get(handed).state == "uncertain"
