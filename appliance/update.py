@@ -14,7 +14,8 @@ refused whole, with the reason.
 
 Installing (:func:`install`) never touches the data dir: each release is its
 own venv under ``PREFIX/releases/<version>``, built from the bundle's wheels
-with no network, tried (``smsgenie --help``) and only then made current by
+(and the box's own ``PREFIX/wheelhouse``: see :mod:`appliance.board`) with no
+network, tried (``smsgenie --help``) and only then made current by
 swapping the ``PREFIX/current`` symlink in one rename. The release before
 stays, so going back is one symlink. The daemon's next start migrates the
 database if the new release needs it.
@@ -41,6 +42,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from appliance import board
 from appliance.errors import SmsGenieError
 from appliance.files import fsync_dir, sha256_file
 
@@ -246,12 +248,15 @@ def install(bundle: Bundle, prefix: str | os.PathLike, *, python: str | None = N
     release = releases / bundle.version
     shutil.rmtree(release, ignore_errors=True)  # a half-made one from an interrupted install
     if extras is None:
-        extras = "pi" if os.uname().machine in ("aarch64", "armv7l") else ""
+        extras = board.extras(prefix)
     requirement = f"smsgenie[{extras}]=={bundle.version}" if extras else f"smsgenie=={bundle.version}"
+    # the wheels this box built itself (RPi.GPIO: see appliance/board.py), beside the bundle's
+    house = prefix / board.WHEELHOUSE
+    own = ["--find-links", str(house)] if house.is_dir() else []
     steps = [
         [python or _base_python(), "-m", "venv", str(release)],
         [str(release / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-index", "--find-links", str(bundle.wheels), requirement],
+         "--no-index", "--find-links", str(bundle.wheels), *own, requirement],
         [str(release / "bin" / "smsgenie"), "--help"],
     ]
     for cmd in steps:

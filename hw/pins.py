@@ -31,6 +31,8 @@ AUTO_ORDER = ("lgpio", "rpigpio")
 CHOICES = ("auto", *FACTORIES)
 #: What the technician installs for each (Raspberry Pi OS packages; pip names in parentheses).
 INSTALL = {"lgpio": "python3-lgpio (pip: lgpio)", "rpigpio": "python3-rpi.gpio (pip: RPi.GPIO; not on a Pi 5)"}
+#: The boards each one drives.
+BOARDS = {"lgpio": "every Pi", "rpigpio": "a Pi 3, 4 or Zero 2 W: not a Pi 5, nor anything that is not a Pi"}
 
 
 class PinFactoryError(HardwareError):
@@ -43,13 +45,15 @@ def open_pin_factory(choice: str = "auto", *,
     (tests pass one in which a library is missing)."""
     if choice not in CHOICES:
         raise PinFactoryError(f"pin_factory {choice!r} is not one of {', '.join(CHOICES)}")
-    tried = []
+    tried, missing, refused = [], [], []
     for name in AUTO_ORDER if choice == "auto" else (choice,):
         module, cls = FACTORIES[name]
         try:
             return name, getattr(load(module), cls)()
         except Exception as exc:  # ImportError (not installed), RuntimeError (not a Pi, a Pi 5), gpiozero's own
             tried.append(f"{name}: {type(exc).__name__}: {exc}")
-    hint = " or ".join(INSTALL[n] for n in (AUTO_ORDER if choice == "auto" else (choice,)) if n in INSTALL)
-    raise PinFactoryError(f"no GPIO library could drive the pins ({'; '.join(tried)}): install {hint}, or set "
-                          f"[panel] pin_factory in the config (auto, lgpio, rpigpio, mock)")
+            (missing if isinstance(exc, ImportError) else refused).append(name)
+    advice = [f"install {' or '.join(INSTALL[n] for n in missing if n in INSTALL)}"] if missing else []
+    advice += [f"{n} is installed but drives {BOARDS[n]}" for n in refused if n in BOARDS]
+    raise PinFactoryError(f"no GPIO library could drive the pins ({'; '.join(tried)}): {'; '.join(advice)}; "
+                          f"or set [panel] pin_factory in the config (auto, lgpio, rpigpio, mock)")

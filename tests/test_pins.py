@@ -1,4 +1,5 @@
-"""Which GPIO library drives the pins (hw/pins.py): the stated order, the config key, and where it is shown."""
+"""Which GPIO library drives the pins (hw/pins.py): the stated order, the config key, and where it is shown;
+and which a release installs on a board (appliance/board.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import types
 
 import pytest
 
+from appliance import board
 from hw.pins import PinFactoryError, open_pin_factory
 
 
@@ -49,7 +51,8 @@ def test_rpi_gpio_on_a_pi_5_says_so_and_what_to_install():
     with pytest.raises(PinFactoryError) as caught:
         open_pin_factory("rpigpio", load=loader(lgpio=FakeFactory, rpigpio=pi5))
     said = str(caught.value)
-    assert "Cannot determine SOC peripheral base address" in said and "not on a Pi 5" in said
+    assert "Cannot determine SOC peripheral base address" in said and "not a Pi 5" in said
+    assert "rpigpio is installed but drives a Pi 3, 4 or Zero 2 W" in said and "install python3" not in said
     assert "lgpio" not in said.split(":")[0]  # the one asked for was tried, not the other
 
 
@@ -85,9 +88,12 @@ def test_the_config_key_defaults_to_auto_and_refuses_a_typo(tmp_path):
 def test_the_daemon_drives_its_buttons_with_the_chosen_library_and_says_which(sim, config, queue):
     """[panel] buttons = "gpio" with pin_factory = "mock": the Button code of a real box on mock pins; the
     choice reaches the panel's About screen and `smsgenie status`."""
+    from click.testing import CliRunner
+
     from appliance.config import PanelConfig
     from appliance.status import status
     from appliance.ui import screens
+    from smsgenie.cli import cli
     from tests.conftest import modem_statuses, running_daemon, wait_for
 
     config = dataclasses.replace(config, panel=PanelConfig(buttons="gpio", pin_factory="mock"))
@@ -97,3 +103,58 @@ def test_the_daemon_drives_its_buttons_with_the_chosen_library_and_says_which(si
         assert status(config, queue)["daemon"]["gpio"] == "mock"
         about = screens.about(screens.Snapshot(gpio=daemon.panel.gpio, version="0.1.0"), "zh_CN")
         assert about.lines == ("SMS Genie 0.1.0", "GPIO 库: mock")
+        assert "GPIO:   mock (" in CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status"]).output
+    # stopped: what the last daemon used, said as such
+    assert "GPIO:   mock when the daemon last ran" in \
+        CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status"]).output
+
+
+# --- which pin libraries a release installs on a board (appliance/board.py: install.sh and updates) ---
+
+
+def model_file(tmp_path, text):
+    path = tmp_path / "model"
+    path.write_bytes(text.encode() + b"\0")  # the device tree's string ends with a NUL
+    return path
+
+
+@pytest.mark.parametrize("model, takes", [
+    ("Raspberry Pi 4 Model B Rev 1.4", True),
+    ("Raspberry Pi 3 Model B Plus Rev 1.3", True),
+    ("Raspberry Pi Zero 2 W Rev 1.0", True),
+    ("Raspberry Pi Compute Module 4 Rev 1.0", True),
+    ("Raspberry Pi 5 Model B Rev 1.0", False),
+    ("Raspberry Pi 500 Rev 1.0", False),
+    ("Raspberry Pi Compute Module 5 Rev 1.0", False),
+    ("", True),  # no device tree: an image being built for every model
+])
+def test_rpi_gpio_goes_on_every_pi_but_the_pi_5_family(tmp_path, model, takes):
+    path = model_file(tmp_path, model)
+    assert board.model(path) == model
+    assert board.takes_rpi_gpio("aarch64", board.model(path)) is takes
+    extra, requirement = board.plan(machine="aarch64", model_path=path)
+    assert extra == ("pi" if takes else "pi5")
+    assert bool(requirement) is takes
+
+
+def test_the_plan_names_pyproject_s_requirement_and_nothing_off_a_pi(tmp_path):
+    extra, requirement = board.plan(machine="aarch64", model_path=tmp_path / "none")
+    assert extra == "pi" and requirement.startswith("RPi.GPIO") and ">=0.7.1" in requirement
+    assert board.plan(machine="x86_64", model_path=tmp_path / "none") == ("", "")
+
+
+def test_an_update_takes_rpi_gpio_only_where_the_box_built_its_wheel(tmp_path):
+    """An update installs with no network and no compiler: RPi.GPIO only from the box's own wheelhouse."""
+    pi4, pi5 = model_file(tmp_path, "Raspberry Pi 4 Model B Rev 1.4"), tmp_path / "pi5"
+    pi5.write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\0")
+    prefix = tmp_path / "opt"
+    assert board.extras(prefix, machine="x86_64", model_path=pi4) == ""
+    assert board.extras(prefix, machine="aarch64", model_path=pi4) == "pi5"  # installed before the wheelhouse
+    (prefix / board.WHEELHOUSE).mkdir(parents=True)
+    (prefix / board.WHEELHOUSE / "lgpio-0.2.2.0-cp311-cp311-manylinux_2_34_aarch64.whl").write_bytes(b"")
+    assert board.extras(prefix, machine="aarch64", model_path=pi4) == "pi5"
+    (prefix / board.WHEELHOUSE / "RPi.GPIO-0.7.1-cp311-cp311-linux_aarch64.whl").write_bytes(b"")
+    assert board.extras(prefix, machine="aarch64", model_path=pi4) == "pi"
+    assert board.extras(prefix, machine="armv7l", model_path=pi4) == "pi"
+    assert board.extras(prefix, machine="aarch64", model_path=pi5) == "pi5"
+

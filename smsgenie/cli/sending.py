@@ -170,8 +170,9 @@ def status(g: Globals, as_json: bool) -> None:
                    f"{datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}: 'smsgenie resume' sends again.")
     for m in data["modems"]:
         _print_modem(m)
-    click.echo(f"GPIO:   {data['daemon']['gpio'] or 'no pins in use'} (the buttons' and the modem power pin's "
-               f"library; [panel] pin_factory)")
+    gpio = data["daemon"]["gpio"] or "no pins in use"
+    when = "" if data["daemon"]["running"] else " when the daemon last ran"
+    click.echo(f"GPIO:   {gpio}{when} (the buttons' and the modem power pin's library; [panel] pin_factory)")
     if q["uncertain"]:
         click.echo(f"{q['uncertain']} message(s) are uncertain (the box stopped mid-send); check them, "
                    f"then 'smsgenie requeue --uncertain'.")

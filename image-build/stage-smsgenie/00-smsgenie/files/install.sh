@@ -49,9 +49,39 @@ say "installing SMS Genie $version into $release"
 install -d -m 0755 "$prefix/releases"
 rm -rf "$release.partial"
 python3 -m venv "$release.partial"
-extra="pi"
-case "$(uname -m)" in aarch64|armv7l) ;; *) extra="" ;; esac
-"$release.partial/bin/pip" install --quiet --disable-pip-version-check "$wheel${extra:+[$extra]}"
+pip=("$release.partial/bin/python" -m pip --quiet --disable-pip-version-check)
+"${pip[@]}" install "$wheel"
+# The pin libraries this board takes (appliance/board.py): "pi" = lgpio and RPi.GPIO, "pi5" = lgpio
+# alone (a Pi 5), none off a Pi. RPi.GPIO comes as source only: its wheel is built once and kept in
+# $wheelhouse, where updates (no network, no compiler) find it.
+plan="$("$release.partial/bin/python" -m appliance.board)"
+read -r extra rpi_gpio <<<"$plan"
+wheelhouse="$prefix/wheelhouse"
+if [ -n "${rpi_gpio:-}" ]; then
+    install -d -m 0755 "$wheelhouse"
+    # --use-pep517: RPi.GPIO has no pyproject.toml; this builds it with setuptools and wheel of its own
+    build=("${pip[@]}" wheel --use-pep517 --no-deps -w "$wheelhouse" "$rpi_gpio")
+    # built on an earlier run, or in pip's cache: no compiler needed
+    if ! "${build[@]}" --no-index --find-links "$wheelhouse" 2>/dev/null && ! "${build[@]}" 2>/dev/null; then
+        say "building $rpi_gpio (source only): gcc and python3-dev for the build, removed after"
+        installed() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort; }
+        before="$(installed)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev python3-dev \
+            >/dev/null
+        built=0
+        "${build[@]}" && built=1
+        mapfile -t added < <(comm -13 <(echo "$before") <(installed))
+        if [ "${#added[@]}" -gt 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${added[@]}" >/dev/null
+        fi
+        [ "$built" = 1 ] || die "$rpi_gpio did not build (its error is above): check the network and apt's sources, then run install.sh again"
+    fi
+fi
+own=()
+[ -d "$wheelhouse" ] && own=(--find-links "$wheelhouse")
+"${pip[@]}" install "${own[@]}" "$wheel${extra:+[$extra]}"
+say "pin libraries: ${extra:-none (not a Pi)}${rpi_gpio:+ (with $rpi_gpio)}"
 "$release.partial/bin/smsgenie" --help >/dev/null
 rm -rf "$release"
 mv "$release.partial" "$release"
