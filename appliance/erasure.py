@@ -5,7 +5,8 @@ them from the book and masks their number (138****8000) and their name
 wherever the box kept them for its own work: the messages sent to them,
 their texts in the inbox (with the raw PDU, which carries the number), the
 send log, the questions asked. Messages still waiting for them are failed,
-uncharged. What the box must keep stays: the lawful message record
+uncharged; one with the network already is settled by its delivery report,
+matched on the masked number (appliance/reports.py). What the box must keep stays: the lawful message record
 (appliance/audit.py) is a hash chain the seed requires for its retention,
 so it is left whole - and verifiable - until the daily prune removes it.
 A customer who had refused texts keeps the refusal, their number and

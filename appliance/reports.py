@@ -15,6 +15,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.messages import Message
 from appliance.network import network_words
+from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
 from appliance.text import stored
 
@@ -32,6 +33,13 @@ def same_number(a: str, b: str) -> bool:
         return False
     short, long_ = sorted((da, db), key=len)
     return len(short) >= 7 and long_.endswith(short)
+
+
+def _erased(kept: str, reported: str) -> bool:
+    """Is ``kept`` the masked number of ``reported``? A customer erased while a message to them was with the
+    network (appliance/erasure.py) has only their masked number left on it; its report still settles it,
+    and their number is not kept among the unmatched reports."""
+    return "*" in kept and mask_number(reported) == kept
 
 
 class DeliveryReports:
@@ -55,7 +63,8 @@ class DeliveryReports:
                 " WHERE s.reference = ? AND (s.status IS NULL OR s.status = 'pending') AND s.submitted_at >= ?"
                 " ORDER BY s.submitted_at DESC, s.message_id DESC",
                 (reference, now - REPORT_WINDOW_SECONDS)).fetchall()
-            match = next((r for r in rows if same_number(r["recipient"], recipient)), None)
+            match = next((r for r in rows if same_number(r["recipient"], recipient)), None) or \
+                next((r for r in rows if _erased(r["recipient"], recipient)), None)
             if match is None:
                 resolved = self._resolve_uncertain(conn, reference, recipient, outcome, status_code, reason,
                                                    submitted_at, now)

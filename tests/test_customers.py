@@ -26,7 +26,7 @@ from appliance.preview import NO_CONSENT, OPTED_OUT
 from appliance.recurring import RecurringSends, born_on
 from appliance.sendqueue import SendQueue
 from appliance.settings import ShopSettings
-from tests.conftest import SIGNATURE, give_vendor_list, modem_statuses, running_daemon, sent_rows, wait_for
+from tests.conftest import SIGNATURE, give_vendor_list, modem_statuses, report, running_daemon, sent_rows, wait_for
 
 CONSENTED = ["+8613800000001", "+8613800000002", "+8613800000003"]
 UNKNOWN = ["+8613800000004", "+8613800000005"]
@@ -414,6 +414,11 @@ def test_erasure_masks_the_customer_everywhere_and_the_record_still_verifies(box
     assert not [line for line in dump.splitlines() if number in line and not line.startswith('INSERT INTO "audit"')]
     verdict = box.audit.verify()
     assert verdict.ok and verdict.rows == 2  # the list's screening and the message: kept until retention ends
+    # the message was with the network: its report still settles it, and the number is not kept aside
+    assert report(box, 7, number, "delivered", 0, "received").state == "delivered"
+    assert box.db.execute("SELECT count(*) FROM unmatched_report").fetchone()[0] == 0
+    assert report(box, 8, number, "delivered", 0, "received") is None  # another reference: unmatched, as always
+    assert box.audit.verify().ok
 
 
 def test_erasing_someone_who_refused_keeps_the_refusal_and_nothing_else(box):

@@ -32,7 +32,7 @@ from appliance.ui import screens
 from appliance.ui.draw import CJK_FONTS, load_font, render
 from appliance.ui.menu import Navigator, menu_items
 from appliance.ui.panel import Panel
-from appliance.ui.screens import Snapshot
+from appliance.ui.screens import ModemLine, Snapshot
 from appliance.ui.text import SMS_TEXTS, ZH, tr
 from hw.buttons import BOUNCE_TIME, mock_buttons
 from hw.display.emulated import EmulatedOled
@@ -40,15 +40,15 @@ from tests.conftest import give_vendor_list, running_daemon, wait_for
 
 GOLDEN = Path(__file__).parent / "golden" / "panel"
 ZENHEI = CJK_FONTS[0][0]
-BUSY = Snapshot(balance=1234, waiting=12, sending=1, sent_today=356, failed_today=2, modem_state="registered",
-                operator="CHINA MOBILE", access="4G", signal=22, iccid="898600**********1234",
+BUSY = Snapshot(balance=1234, waiting=12, sending=1, sent_today=356, failed_today=2,
+                modems=(ModemLine("modem1", "registered", "CHINA MOBILE", "4G", 22, "898600**********1234"),),
                 active_list={"name": "会员日 promo", "done": 120, "total": 500, "eta_minutes": 18.2},
                 address="192.168.1.23:8080", device_id="WERG-RZMA", setup_pin="123456",
                 test_number="+8613800138000", low_credit_alert=50,
                 box_key="ed25519:qU9k3Z1f6M0xR2bT7yV4nW8cE5hJ1sL3aD6gK9pQ0tY=", box_key_id="4XJ9M2QA")
 
 
-APPROVAL = Snapshot(modem_state="registered", operator="CHINA MOBILE", access="4G", signal=22, awaiting=(
+APPROVAL = Snapshot(modems=(ModemLine("modem1", "registered", "CHINA MOBILE", "4G", 22),), awaiting=(
     __import__("appliance.approval", fromlist=["Waiting"]).Waiting(
         3, "周六会员日", "marketing", "user:2", 0.0, 1200, 2400, "周六会员日，全场八折，回T退订【小王便利店】"),))
 
@@ -77,7 +77,7 @@ def test_home_lines_fit_with_big_numbers():
     from appliance.ui.draw import fit
 
     big = Snapshot(balance=123_456, waiting=9_999, sending=2, sent_today=1_000, failed_today=99,
-                   modem_state="registered", operator="CHN-UNICOM", access="4G", signal=12)
+                   modems=(ModemLine("modem1", "registered", "CHN-UNICOM", "4G", 12),))
     for lang in ("zh_CN", "en"):
         for line in screens.home(big, lang).lines:
             assert fit(line, font, 126) == line, (lang, line)
@@ -111,11 +111,44 @@ def test_alerts_say_what_to_do():
     low = screens.alerts(Snapshot(balance=20, low_credit_alert=50), "en")
     assert low[0].key == "credit-low" and low[0].lines[0] == "20 credits left"
     assert screens.alerts(Snapshot(balance=20, low_credit_alert=0), "en") == []  # 0: no low-credit alert
-    assert screens.alerts(Snapshot(balance=60, low_credit_alert=50, modem_state="no-sim"), "en")[0].key == "no-sim"
-    assert screens.alerts(Snapshot(balance=60, modem_state="searching"), "en")[0].title == "No network"
-    assert screens.alerts(Snapshot(balance=60, modem_state="dead"), "en")[0].lines == ("Call the technician",)
+    assert screens.alerts(Snapshot(balance=60, low_credit_alert=50, modems=(ModemLine(state="no-sim"),)),
+                          "en")[0].key == "no-sim"
+    assert screens.alerts(Snapshot(balance=60, modems=(ModemLine(state="searching"),)), "en")[0].title == "No network"
+    assert screens.alerts(Snapshot(balance=60, modems=(ModemLine(state="dead"),)), "en")[0].lines == \
+        ("Call the technician",)
     disk = screens.alerts(Snapshot(balance=60, disk_free_mb=120, disk_free_fraction=0.01), "zh_CN")
     assert disk[0].key == "disk" and disk[0].lines[0] == "剩余 120 MB"
+
+
+TWO_MODEMS = Snapshot(balance=60, modems=(
+    ModemLine("移动卡", "registered", "CHINA MOBILE", "4G", 22, "898600**********1234"),
+    ModemLine("联通卡", "no-sim", signal=99)))
+
+
+def test_a_box_with_two_modems_shows_each_and_alerts_for_each():
+    """Modem info leafs through the modems, the title naming the one shown; an alert names its modem and is
+    acknowledged on its own; the title row's network is the first modem's."""
+    first, second = (screens.modem_info(TWO_MODEMS, "zh_CN", i) for i in (0, 1))
+    assert first.title == "移动卡 1/2" and first.lines[0] == "在线 中国移动" and first.bars == 4
+    assert second.title == "联通卡 2/2" and second.lines == ("无SIM卡", "无信号", "无 SIM 信息") and second.bars == 0
+    assert screens.modem_info(TWO_MODEMS, "zh_CN", 5).title == "联通卡 2/2"  # a modem gone since: the last
+    alerts = screens.alerts(TWO_MODEMS, "zh_CN")
+    assert [(a.key, a.title, a.lines) for a in alerts] == \
+        [("no-sim:联通卡", "没有 SIM 卡", ("联通卡", "插入SIM卡后重启"))]
+    assert screens.home(TWO_MODEMS, "zh_CN").title == "中国移动"
+    held = Snapshot(balance=60, modems=(ModemLine("a", "registered"), ModemLine("b", "registered", held=True)))
+    assert [(a.key, a.lines) for a in screens.alerts(held, "en")] == [("sim-held:b", ("b", "Check with the carrier"))]
+    nav = Navigator()
+    nav.button("ok", "press", TWO_MODEMS, 0)
+    nav.index = menu_items(TWO_MODEMS).index("Modem info")
+    nav.button("ok", "press", TWO_MODEMS, 0)
+    assert nav.screen(TWO_MODEMS, "zh_CN", 0).title == "移动卡 1/2"
+    nav.button("down", "press", TWO_MODEMS, 0)
+    assert nav.screen(TWO_MODEMS, "zh_CN", 0).title == "联通卡 2/2"
+    nav.button("down", "press", TWO_MODEMS, 0)
+    assert nav.screen(TWO_MODEMS, "zh_CN", 0).title == "移动卡 1/2"  # round again
+    nav.button("back", "press", TWO_MODEMS, 0)
+    assert nav.mode == "menu"
 
 
 SAMPLE_VALUES = {"n": "12,345", "done": "1,234", "total": "5,000", "pin": "123456", "number": "138****8000",
@@ -381,6 +414,30 @@ def test_modem_alerts_wait_until_the_state_lasts(bare_panel):
         clock.advance(31)
         panel.step()
         assert panel.screen.title == "没有网络" and panel.screen.lines[0] == "检查天线和SIM卡"
+
+
+def test_the_second_modem_s_problem_reaches_the_panel(tmp_path):
+    """What the daemon publishes for each modem of the config reaches the screens, each by its label."""
+    config = Config(data_dir=str(tmp_path / "data"), service_code="YL08", web=WebConfig(listen=""),
+                    modems=(ModemConfig(port="/dev/m1", label="移动卡"), ModemConfig(port="/dev/m2", label="联通卡")),
+                    panel=PanelConfig(display="emulator"))
+    clock = FakeClock()
+    panel = Panel(config, None, clock=clock, address=lambda: None)
+    panel.open()
+    try:
+        panel.queue.ledger.adjust(100, "credit")
+        board = ModemStatusBoard(panel.queue.db, panel.queue.clock)
+        with DataDirLock(config.data_dir):
+            board.publish("/dev/m1", {"state": "registered", "label": "移动卡", "operator": "CHINA MOBILE",
+                                      "signal": 20, "access": "4G"})
+            board.publish("/dev/m2", {"state": "searching", "label": "联通卡", "signal": 2})
+            panel.step()
+            assert [m.label for m in panel.snapshot.modems] == ["移动卡", "联通卡"] and not panel.screen.framed
+            clock.advance(31)
+            panel.step()
+            assert panel.screen.title == "没有网络" and panel.screen.lines[:2] == ("联通卡", "检查天线和SIM卡")
+    finally:
+        panel.close()
 
 
 def test_the_screen_dims_goes_dark_and_the_waking_press_does_nothing_else(bare_panel):

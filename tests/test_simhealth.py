@@ -72,7 +72,7 @@ def test_a_barred_sim_is_held_with_an_alert_and_resumed_by_a_person(sim, config,
 
 
 def test_the_panel_raises_the_alert():
-    alert = screens.alerts(Snapshot(sim_held=True, balance=100), "zh_CN")[0]
+    alert = screens.alerts(Snapshot(modems=(screens.ModemLine(held=True),), balance=100), "zh_CN")[0]
     assert alert.key == "sim-held" and alert.title == "SIM卡被停用?"
     assert alert.lines == ("已停止发送", "请联系运营商后恢复")
 

@@ -28,7 +28,7 @@ from appliance.settings import read_settings
 from web.i18n import gettext, translate
 from web.saved import saved_text
 from web.send import upload_path
-from web.state import clock, config, current_user, db, login_required
+from web.state import admins_only, clock, config, current_user, db, login_required
 
 bp = Blueprint("customers", __name__)
 PAGE = 50
@@ -36,11 +36,6 @@ PAGE = 50
 
 def _by() -> str:
     return f"user:{current_user().id}"
-
-
-def _admins_only():
-    return render_template("error.html", title=gettext("Admins only"),
-                           message=gettext("This page is for the shop's admin.")), 403
 
 
 @bp.route("/customers")
@@ -127,7 +122,7 @@ def _act(book: Book, customer, action: str):
         OptOuts(db(), clock()).add(number, "manual", form.get("reason", "") or gettext("entered by the shop"), by=by)
     elif action == "erase":
         if not current_user().is_admin:
-            return _admins_only()
+            return admins_only()
         Erasure(db(), clock()).erase(number, by=by)
         return redirect(url_for("customers.index"))
     else:
@@ -159,7 +154,7 @@ def import_file():
         return render_template("customers_import.html", p=None, error=None)
     attestation = request.form.get("attestation", "").strip()
     if attestation and not current_user().is_admin:
-        return _admins_only()
+        return admins_only()
     try:
         token = request.form.get("token") or ""
         if not token:
@@ -186,7 +181,7 @@ def import_file():
 @login_required
 def export_csv():
     if not current_user().is_admin:  # the whole book, numbers in full: the admin's
-        return _admins_only()
+        return admins_only()
     out = io.StringIO()
     export(Book(db(), clock()), out, tag=request.args.get("tag") or None)
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",

@@ -16,7 +16,7 @@ from appliance.optout import OptOuts
 from appliance.replies import Replies
 from appliance.sendlists import SendLists
 from web.i18n import gettext, translate
-from web.state import admin_required, clock, config, current_user, db, login_required, queue, show_number
+from web.state import admin_required, admins_only, clock, config, current_user, db, login_required, queue, show_number
 
 bp = Blueprint("history", __name__)
 
@@ -130,8 +130,7 @@ def optouts():
     error = None
     if request.method == "POST":
         if not current_user().is_admin:
-            return render_template("error.html", title=gettext("Admins only"),
-                                   message=gettext("This page is for the shop's admin.")), 403
+            return admins_only()
         action = request.form.get("action")
         reason = request.form.get("reason", "").strip()
         try:

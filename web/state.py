@@ -121,16 +121,21 @@ def login_required(view):
     return wrapped
 
 
+def admins_only():
+    """The answer to staff who reach what only an admin may do (a page, or one action on a page)."""
+    from flask import render_template  # noqa: PLC0415
+
+    from web.i18n import gettext  # noqa: PLC0415 - web.i18n reads this module
+    return render_template("error.html", title=gettext("Admins only"),
+                           message=gettext("This page is for the shop's admin.")), 403
+
+
 def admin_required(view):
     @functools.wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
         if not current_user().is_admin:
-            from flask import render_template  # noqa: PLC0415
-
-            from web.i18n import gettext  # noqa: PLC0415
-            return render_template("error.html", title=gettext("Admins only"),
-                                   message=gettext("This page is for the shop's admin.")), 403
+            return admins_only()
         return view(*args, **kwargs)
     return wrapped
 

@@ -1,7 +1,8 @@
 """Where the four buttons take you: a small state machine, no I/O.
 
 At home, Up and Down leaf through the home pages (the box at a glance, the
-list being sent, the page's address); OK opens the menu. In the menu Up and
+list being sent, the page's address); OK opens the menu. In "Modem info" on a
+box with several modems, Up and Down leaf through the modems. In the menu Up and
 Down move, OK chooses, Back goes back; holding Back goes home from
 anywhere. Choices that cost something or interrupt sending (a test SMS,
 restarting the modem) ask first. What a choice *does* is the panel's
@@ -58,6 +59,7 @@ class Navigator:
         self.index = 0            # menu item index
         self.item = ""            # the view or confirmation open
         self.approving = 0        # which list awaiting approval is shown
+        self.modem = 0            # which modem "Modem info" shows
         self.message: _Message | None = None
 
     def button(self, name: str, kind: str, s: Snapshot, now: float) -> str | None:
@@ -85,7 +87,7 @@ class Navigator:
                 if item == APPROVE:
                     self.mode, self.approving = "approve", 0
                 elif item in VIEWS:
-                    self.mode, self.item = "view", item
+                    self.mode, self.item, self.modem = "view", item, 0
                 elif item in CONFIRMED:
                     self.mode, self.item = "confirm", item
                 else:
@@ -100,7 +102,9 @@ class Navigator:
             if name == "ok" and (item != "Send a test SMS" or s.test_number):
                 return CONFIRMED[item]
             return None
-        if kind == "press" and name in ("ok", "back"):  # a view or a message: either key goes back
+        if self.mode == "view" and self.item == "Modem info" and name in ("up", "down") and s.modems:
+            self.modem = (self.modem + (1 if name == "down" else -1)) % len(s.modems)  # a box with several
+        elif kind == "press" and name in ("ok", "back"):  # a view or a message: either key goes back
             self.mode, self.message = "menu", None
         return None
 
@@ -143,6 +147,8 @@ class Navigator:
             self.index = min(self.index, len(items) - 1)
             return screens.menu(s, lang, items, self.index, BODY_ROWS)
         if self.mode == "view":
+            if self.item == "Modem info":
+                return screens.modem_info(s, lang, self.modem)
             return VIEWS[self.item](s, lang)
         if self.mode in ("approve", "decline") and not s.awaiting:
             self.mode = "menu"

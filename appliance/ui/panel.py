@@ -44,7 +44,7 @@ from appliance.status import status
 from appliance.ui import screens
 from appliance.ui.draw import PanelFont, load_font, render
 from appliance.ui.menu import Navigator
-from appliance.ui.screens import Snapshot
+from appliance.ui.screens import ModemLine, Snapshot
 from appliance.ui.text import tr
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class Panel:
             self._first_seen.setdefault(key, now)
         self.acknowledged &= keys  # a cause that went away may alert again when it comes back
         return [a for a in current if a.key not in self.acknowledged
-                and (a.key not in MODEM_ALERTS or now - self._first_seen[a.key] >= MODEM_ALERT_AFTER)]
+                and (a.key.split(":")[0] not in MODEM_ALERTS or now - self._first_seen[a.key] >= MODEM_ALERT_AFTER)]
 
     # --- what the buttons do ---------------------------------------------------------------
 
@@ -336,7 +336,6 @@ class Panel:
     def read_snapshot(self, slow: dict) -> Snapshot:
         q = self.queue
         data = status(self.config, q)
-        modem = data["modems"][0] if data["modems"] else {}
         done = data["progress"]
         active = done["active_list"]
         shop = slow["shop"]
@@ -344,9 +343,10 @@ class Panel:
         return Snapshot(
             balance=data["balance"], waiting=data["queue"]["queued"], sending=data["queue"]["sending"],
             sent_today=done["sent_today_messages"], failed_today=done["failed_today"],
-            modem_state=modem.get("state", "unknown"), operator=modem.get("operator", ""),
-            access=modem.get("access", ""), signal=modem.get("signal", 99), iccid=modem.get("iccid", ""),
-            model=modem.get("model", ""), paused_by=paused["by"] if paused else None, shortfall=data["paused"],
+            modems=tuple(ModemLine(label=m["label"] or m["port"], state=m["state"], operator=m["operator"],
+                                   access=m["access"], signal=m["signal"], iccid=m["iccid"], held=bool(m["held"]))
+                         for m in data["modems"]),
+            paused_by=paused["by"] if paused else None, shortfall=data["paused"],
             active_list=active and {"name": active["name"], "done": active["done"], "total": active["total"],
                                     "eta_minutes": active["minutes_left"]},
             address=slow["address"], device_id=self._device_id, certificate=slow["certificate"],
@@ -354,5 +354,5 @@ class Panel:
             setup_pin=slow["setup_pin"], disk_free_mb=slow["disk_free_mb"],
             disk_free_fraction=slow["disk_free_fraction"], low_credit_alert=shop["low_credit_alert"],
             test_number=shop["test_number"], awaiting=self._awaiting(),
-            sim_held=bool(modem.get("held")), skipped_runs=slow.get("skipped", ()), gpio=self.gpio,
+            skipped_runs=slow.get("skipped", ()), gpio=self.gpio,
             version=self._version)

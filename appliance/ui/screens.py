@@ -26,6 +26,21 @@ DISK_LOW_MB = 200
 
 
 @dataclass(frozen=True)
+class ModemLine:
+    """One modem as the panel shows it (from appliance.status's view of it)."""
+
+    label: str = ""
+    state: str = "unknown"
+    operator: str = ""
+    access: str = ""
+    signal: int = 99
+    iccid: str = ""
+    """Masked already."""
+    held: bool = False
+    """Its SIM is held: its carrier seems to have barred it (appliance/simhealth.py)."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the screens need, read at one moment."""
 
@@ -34,13 +49,9 @@ class Snapshot:
     sending: int = 0
     sent_today: int = 0
     failed_today: int = 0
-    modem_state: str = "unknown"
-    operator: str = ""
-    access: str = ""
-    signal: int = 99
-    iccid: str = ""
-    """Masked already."""
-    model: str = ""
+    modems: tuple = ()
+    """Every modem of the box (:class:`ModemLine`), in the config's order; the first one's network is on the
+    title row."""
     paused_by: str | None = None
     """Who paused sending for the whole box, or None."""
     shortfall: str | None = None
@@ -53,8 +64,6 @@ class Snapshot:
     certificate: str = ""
     """The SHA-256 fingerprint of the box's CA (upper-case hex), or "" when the page is not HTTPS."""
     setup_pin: str | None = None
-    sim_held: bool = False
-    """The SIM is held: its carrier seems to have barred it (appliance/simhealth.py)."""
     awaiting: tuple = ()
     """Lists awaiting approval (appliance/approval.py Waiting), oldest first."""
     box_key: str = ""
@@ -69,6 +78,11 @@ class Snapshot:
     gpio: str = ""
     """The GPIO library the buttons and power pin use (hw/pins.py), "" when none is in use."""
     version: str = ""
+
+    @property
+    def modem(self) -> ModemLine:
+        """The first modem (a blank one when there is none)."""
+        return self.modems[0] if self.modems else ModemLine()
 
 
 @dataclass(frozen=True)
@@ -94,8 +108,9 @@ class Alert:
     lines: tuple[str, ...] = field(default=())
 
 
-def _title(s: Snapshot, lang: str, title: str) -> dict:
-    return {"title": title, "bars": signal_bars(s.signal), "badge": s.access}
+def _title(s: Snapshot, lang: str, title: str, modem: ModemLine | None = None) -> dict:
+    modem = modem or s.modem
+    return {"title": title, "bars": signal_bars(modem.signal), "badge": modem.access}
 
 
 def operator_name(operator: str, lang: str) -> str:
@@ -108,7 +123,8 @@ def home(s: Snapshot, lang: str) -> Screen:
     second = tr(lang, "Sending paused") if s.paused_by else (
         f"{tr(lang, 'Waiting now {n}', n=f'{s.waiting:,}')} {tr(lang, 'Sending {n}', n=s.sending)}")
     third = f"{tr(lang, 'Today {n}', n=f'{s.sent_today:,}')} {tr(lang, 'Failed today {n}', n=f'{s.failed_today:,}')}"
-    title = operator_name(s.operator, lang) if s.modem_state in ("registered", "roaming") and s.operator else (
+    m = s.modem
+    title = operator_name(m.operator, lang) if m.state in ("registered", "roaming") and m.operator else (
         tr(lang, "SMS Genie"))
     return Screen(lines=(tr(lang, "Balance {n}", n=f"{s.balance:,}"), second, third), **_title(s, lang, title))
 
@@ -179,14 +195,19 @@ def setup_pin(s: Snapshot, lang: str) -> Screen:
                   **_title(s, lang, tr(lang, "Set-up PIN")))
 
 
-def modem_info(s: Snapshot, lang: str) -> Screen:
-    signal = tr(lang, "Signal {n}/31", n=s.signal) if s.signal != 99 else tr(lang, "No signal")
-    return Screen(lines=(f"{tr(lang, MODEM_WORDS.get(s.modem_state, 'unknown'))} {operator_name(s.operator, lang)}"
+def modem_info(s: Snapshot, lang: str, index: int = 0) -> Screen:
+    """One modem's state, network and SIM; on a box with several, Up and Down leaf through them and the
+    title names the one shown ("modem2 2/3")."""
+    index = min(max(index, 0), max(len(s.modems) - 1, 0))
+    m = s.modems[index] if s.modems else ModemLine()
+    signal = tr(lang, "Signal {n}/31", n=m.signal) if m.signal != 99 else tr(lang, "No signal")
+    title = tr(lang, "Modem info") if len(s.modems) < 2 else f"{m.label or index + 1} {index + 1}/{len(s.modems)}"
+    return Screen(lines=(f"{tr(lang, MODEM_WORDS.get(m.state, 'unknown'))} {operator_name(m.operator, lang)}"
                          .strip(),
-                         f"{signal} {s.access}".strip(),
-                         tr(lang, "SIM {iccid}", iccid=f"{s.iccid[:4]}…{s.iccid[-4:]}") if s.iccid
+                         f"{signal} {m.access}".strip(),
+                         tr(lang, "SIM {iccid}", iccid=f"{m.iccid[:4]}…{m.iccid[-4:]}") if m.iccid
                          else tr(lang, "No SIM data")),
-                  **_title(s, lang, tr(lang, "Modem info")))
+                  **_title(s, lang, title, m))
 
 
 def test_sms_confirm(s: Snapshot, lang: str) -> Screen:
@@ -228,17 +249,21 @@ def alerts(s: Snapshot, lang: str) -> list[Alert]:
         add("credit-out", "Out of credit", tr(lang, "Sending has stopped"), tr(lang, "Top up on the page"))
     elif s.low_credit_alert and s.balance <= s.low_credit_alert:
         add("credit-low", "Credit low", tr(lang, "{n} credits left", n=s.balance), tr(lang, "Top up on the page"))
-    if s.modem_state == "no-sim":
-        add("no-sim", "No SIM card", tr(lang, "Insert the SIM, restart"))
-    elif s.modem_state in ("sim-locked", "sim-error"):
-        add("sim", "SIM problem", tr(lang, "Check the SIM and PIN"))
-    elif s.modem_state in ("searching", "denied"):
-        add("network", "No network", tr(lang, "Check antenna and SIM"))
-    elif s.modem_state in ("error", "dead"):
-        add("modem", "Modem not answering",
-            tr(lang, "The box keeps trying" if s.modem_state == "error" else "Call the technician"))
-    if s.sim_held:
-        add("sim-held", "SIM barred?", tr(lang, "Sending stopped"), tr(lang, "Check with the carrier"))
+    for m in s.modems:
+        # one modem: as ever; several: each alert names its modem, and is acknowledged on its own
+        which = (f":{m.label}", (m.label,)) if len(s.modems) > 1 else ("", ())
+        if m.state == "no-sim":
+            add("no-sim" + which[0], "No SIM card", *which[1], tr(lang, "Insert the SIM, restart"))
+        elif m.state in ("sim-locked", "sim-error"):
+            add("sim" + which[0], "SIM problem", *which[1], tr(lang, "Check the SIM and PIN"))
+        elif m.state in ("searching", "denied"):
+            add("network" + which[0], "No network", *which[1], tr(lang, "Check antenna and SIM"))
+        elif m.state in ("error", "dead"):
+            add("modem" + which[0], "Modem not answering", *which[1],
+                tr(lang, "The box keeps trying" if m.state == "error" else "Call the technician"))
+        if m.held:  # three rows at most: the modem's name takes "sending stopped"'s place
+            add("sim-held" + which[0], "SIM barred?", *(which[1] or (tr(lang, "Sending stopped"),)),
+                tr(lang, "Check with the carrier"))
     if s.skipped_runs:
         run_id, name = s.skipped_runs[0]
         add(f"run-skipped:{run_id}", "Send skipped", name[:16], tr(lang, "See why on the page"))
