@@ -13,8 +13,16 @@ import json
 from appliance import kv
 from appliance.clock import Clock
 from appliance.db import Database
+from appliance.text import say
 
 KEY = "sending_paused"
+#: Who paused, when it was not a user: as a person reads it (the page and the command line translate it).
+PLACES = {"the counter panel": say("the counter panel"), "the command line": say("the command line")}
+
+
+def paused_by_words(by: str):
+    """Who paused the box (:meth:`SendingPause.current`'s ``by``) in words: a place's, or the user's name."""
+    return PLACES.get(by, by)
 
 
 class SendingPause:

@@ -23,8 +23,10 @@ CARRIERS = {
     "China Telecom": "China Telecom",
     "China Broadnet": "China Broadnet",
 }
-CARRIER_ZH = {"China Mobile": "中国移动", "China Unicom": "中国联通", "China Telecom": "中国电信",
-              "China Broadnet": "中国广电"}
+#: A carrier's name as a person reads it (the page and the command line translate it: 中国移动 ...).
+CARRIER_WORDS = {"China Mobile": say("China Mobile"), "China Unicom": say("China Unicom"),
+                 "China Telecom": say("China Telecom"), "China Broadnet": say("China Broadnet"),
+                 "other": say("other carriers"), "": say("any carrier")}
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 # Characters people put in numbers that mean nothing: full-width digits are
@@ -124,3 +126,8 @@ def carrier_of(e164: str) -> str:
     except phonenumbers.NumberParseException:
         return ""
     return CARRIERS.get(name, name)
+
+
+def carrier_words(name: str | None):
+    """The words for a carrier's name (:data:`CARRIER_WORDS`; another name as it is)."""
+    return CARRIER_WORDS.get(name or "", name or "")

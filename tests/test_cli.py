@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -42,6 +43,34 @@ def test_send_queues_every_good_row_and_reports_the_rest(runner, tmp_path):
     assert "daemon is not running" in result.output
     q = SendQueue(Database.in_data_dir(tmp_path / "data"), SystemClock())
     assert [m.recipient for m in q.messages()] == ["+8613800138000", "+8613900139000"]
+
+
+def test_the_shop_s_commands_speak_chinese_to_a_chinese_terminal(runner, tmp_path, monkeypatch):
+    """Under LANG=zh_CN.UTF-8, send, status, pause and resume say everything in Chinese (the page's
+    catalogue): only names, numbers, codes and commands stay as they are."""
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    csv = write(tmp_path / "list.csv", "姓名,手机号\n张伟,13800138000\n错号,12345\n")
+    sent = runner.invoke(cli, ["send", csv, "--text", "您好，订单已到店。", "--transactional"])
+    assert sent.exit_code == 0, sent.output
+    lines = sent.output.splitlines()
+    assert lines[0] == "已从 list.csv 排队 1 条短信（共 1 条计费短信；号码取自“手机号”列）。"
+    assert "按运营商：中国移动 1 条（1 点）" in lines[1] and "需要 1 点，余额" in lines[2]
+    assert "1 行被拒（号码无效 1）：" in sent.output and "第 3 行：12345：号码无效" in sent.output
+    assert "注意：smsgenie 后台服务未运行" in sent.output
+    status = runner.invoke(cli, ["status"]).output
+    assert status.startswith("队列：  等待中 1  发送中 0  已发送 0  已送达 0  失败 0")
+    for start in ("速度：", "今日：", "余额：", "GPIO：  未使用引脚"):
+        assert f"\n{start}" in status, (start, status)
+    assert "已停止" in status  # the modem: the daemon is not running
+    assert runner.invoke(cli, ["pause"]).output == "发送已暂停。运行“smsgenie resume”恢复发送。\n"
+    assert "整机发送已由 命令行 于 " in runner.invoke(cli, ["status"]).output
+    assert runner.invoke(cli, ["resume"]).output == "已恢复发送。\n"
+    english = re.compile(r"[A-Za-z]{3,} [a-z]{3,} [a-z]{3,}")  # three English words in a row: a sentence
+    assert not english.findall(sent.output + status), english.findall(sent.output + status)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert runner.invoke(cli, ["resume"]).output == "Sending was not paused.\n"
 
 
 def plain_signature(tmp_path):
@@ -106,7 +135,7 @@ def test_status_while_the_daemon_runs(sim, config, tmp_path):
             ("registered", "CHINA MOBILE", 24)
         assert data["daemon"]["running"] is True
         human = CliRunner().invoke(cli, ["--data-dir", config.data_dir, "status"]).output
-        assert "modem1:  registered" in human and "CHINA MOBILE" in human and "0 last hour" in human
+        assert "modem1:  online" in human and "CHINA MOBILE" in human and "0 last hour" in human
 
 
 def test_requeue_uncertain(runner, tmp_path):

@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 
 from appliance.approval import Approvals
 from appliance.errors import ListStateError, MessageNotFound
-from appliance.pause import SendingPause
+from appliance.pause import SendingPause, paused_by_words
 from appliance.progress import failures_by_reason
 from appliance.recurring import RecurringSends
 from appliance.sendlists import SendLists
@@ -47,6 +47,9 @@ def snapshot() -> dict:
         m["detail"], m["paused"] = translate(m["detail"]), m["paused"] and translate(m["paused"])
         if m["held"]:
             m["held"] = {**m["held"], "why": translate(m["held"]["why"])}
+    held = data["sending_paused"]
+    if held:  # who paused, in the page's language
+        data["sending_paused"] = {**held, "by": translate(paused_by_words(held["by"]))}
     data["recent_errors"] = [{**e, "error": translate(e["error"])}
                              for e in failures_by_reason(db(), clock().time() - 86400)]
     data["lists"] = [{**{k: v for k, v in lst.items() if k not in ("template", "cancelled_by")},

@@ -10,9 +10,11 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 from appliance.accounts import Accounts, User
 from appliance.db import Database
 from appliance.jobs import Jobs
+from appliance.phones import carrier_words
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
+from appliance.states import state_words
 
 
 def config():
@@ -185,49 +187,19 @@ def who(by: str | None) -> str:
     return rest if kind.startswith("user:") else _("API token %(name)s", name=rest)
 
 
-def _state_labels() -> dict:
-    from web.i18n import lazy_gettext as _  # noqa: PLC0415
-
-    return {
-        # a message
-        "queued": _("waiting"), "sending": _("sending"), "sent": _("sent"), "delivered": _("delivered"),
-        "failed": _("failed"), "expired": _("expired"), "uncertain": _("uncertain"),
-        # a send list
-        "active": _("sending"), "paused": _("paused"), "cancelled": _("cancelled"), "done": _("done"),
-        "loading": _("being queued"), "discarded": _("discarded (not queued)"),
-        "awaiting": _("awaiting approval"), "declined": _("declined"),
-        # a modem
-        "registered": _("online"), "roaming": _("online (roaming)"), "searching": _("looking for the network"),
-        "denied": _("refused by the network"), "starting": _("starting"), "disconnected": _("not connected"),
-        "error": _("not answering"), "dead": _("needs a technician"), "stopped": _("stopped"),
-        "no-sim": _("no SIM card"), "sim-locked": _("SIM locked"), "sim-error": _("SIM problem"),
-        "unknown": _("unknown"),
-    }
-
-
-STATE_LABELS = _state_labels()
-
-
-def _carrier_labels() -> dict:
-    from web.i18n import lazy_gettext as _  # noqa: PLC0415
-
-    return {"China Mobile": _("China Mobile"), "China Unicom": _("China Unicom"), "China Telecom": _("China Telecom"),
-            "China Broadnet": _("China Broadnet"), "other": _("other carriers"), "": _("any carrier")}
-
-
-CARRIER_LABELS = _carrier_labels()
-
-
 def carrier_label(name: str | None) -> str:
     """A carrier as the domain names it (appliance/phones.py) in the page's language."""
-    label = CARRIER_LABELS.get(name or "")
-    return str(label) if label is not None else name
+    from web.i18n import translate  # noqa: PLC0415 - web.i18n reads this module
+
+    return translate(carrier_words(name))
 
 
 def state_label(code: str | None) -> str:
-    """A message's, list's or modem's state (a code in the database and the API) in the page's language."""
-    label = STATE_LABELS.get(code or "")
-    return str(label) if label is not None else (code or "")
+    """A message's, list's or modem's state (a code in the database and the API) in the page's language
+    (appliance/states.py: the same words as the command line's)."""
+    from web.i18n import translate  # noqa: PLC0415 - web.i18n reads this module
+
+    return translate(state_words(code))
 
 
 def init_app(app: Flask) -> None:

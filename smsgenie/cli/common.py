@@ -111,6 +111,12 @@ def said(message) -> str:
     return translator(language)(message)
 
 
+def echo(*parts) -> None:
+    """Print one line for a person: each part a Text made with ``say()`` (in the reader's language, see
+    :func:`said`) or a plain string (a name, a number: as it is)."""
+    click.echo("".join(said(p) for p in parts))
+
+
 def friendly_errors(fn):
     """Turn our own errors into one clean 'Error: ...' line and exit status 1, in the reader's language."""
     @functools.wraps(fn)

@@ -13,13 +13,16 @@ from appliance.carriers import NumberCarriers
 from appliance.intake import Intake
 from appliance.lock import DataDirLock
 from appliance.messages import STATES, TRANSACTIONAL
-from appliance.pause import SendingPause
+from appliance.pause import SendingPause, paused_by_words
+from appliance.phones import carrier_words
 from appliance.preview import DUPLICATE, INVALID, NOT_MOBILE, OPTED_OUT, REFUSED_KEPT, Preview
 from appliance.privacy import mask_number
 from appliance.sendlist import count_rows
 from appliance.simhealth import SimHolds
+from appliance.states import state_words
 from appliance.status import status as build_status
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural, said
+from appliance.text import Text, say
+from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, said
 
 AT_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
 
@@ -61,13 +64,13 @@ def send(g: Globals, file: str, text: str | None, template: str | None, start_at
     else:
         print_preview(preview, queued=n_queued, dry_run=dry_run)
         if at:
-            click.echo(f"The list starts at {datetime.fromtimestamp(at):%Y-%m-%d %H:%M}.")
+            echo(say("The list starts at {at}.", at=f"{datetime.fromtimestamp(at):%Y-%m-%d %H:%M}"))
         quiet = g.shop()["quiet_hours"]
         if not transactional and quiet:
-            click.echo(f"Marketing list: it waits during the quiet hours ({quiet}); "
-                       f"--transactional for messages a customer expects.")
+            echo(say("Marketing list: it waits during the quiet hours ({quiet}); "
+                     "--transactional for messages a customer expects.", quiet=quiet))
         if queued and not DataDirLock.held(g.box_dir):
-            click.echo("Note: the smsgenie daemon is not running; the messages go out when it starts.")
+            echo(say("Note: the smsgenie daemon is not running; the messages go out when it starts."))
     if not preview.accepted:
         raise click.ClickException(f"no row of {preview.list_name} can be sent (see the reasons above)")
 
@@ -95,9 +98,12 @@ class RowProgress:
             done = min(1.0, rows / self.total)
             bar = "#" * int(done * 30)
             left = (self.total - rows) / rate if rate else 0
-            line = f"Reading [{bar:<30}] {rows:,}/{self.total:,} rows, {refused:,} refused, about {left:.0f} s left"
+            line = said(say("Reading [{bar}] {rows}/{total} rows, {refused} refused, about {left} s left",
+                            bar=f"{bar:<30}", rows=f"{rows:,}", total=f"{self.total:,}", refused=f"{refused:,}",
+                            left=f"{left:.0f}"))
         else:
-            line = f"Reading: {rows:,} rows, {refused:,} refused ({rate:,.0f}/s)"
+            line = said(say("Reading: {rows} rows, {refused} refused ({rate}/s)", rows=f"{rows:,}",
+                            refused=f"{refused:,}", rate=f"{rate:,.0f}"))
         self.stream.write("\r" + line.ljust(self._width))
         self.stream.flush()
         self._width = len(line)
@@ -111,43 +117,63 @@ class RowProgress:
             self.stream.flush()
 
 
+def _messages(n: int) -> Text:
+    return say("{n} message", n=f"{n:,}") if n == 1 else say("{n} messages", n=f"{n:,}")
+
+
+def _parts(n: int) -> Text:
+    return say("{n} SMS part", n=f"{n:,}") if n == 1 else say("{n} SMS parts", n=f"{n:,}")
+
+
+def _rows(n: int) -> Text:
+    return say("{n} row", n=f"{n:,}") if n == 1 else say("{n} rows", n=f"{n:,}")
+
+
 def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
     n = preview.accepted
     parts = preview.credits_needed
-    encodings = ", ".join(f"{count} {'GSM-7' if enc == 'gsm7' else 'UCS-2'}"
-                          for enc, count in sorted(preview.by_encoding.items()))
-    verb = "Would queue" if dry_run else "Queued"
-    click.echo(f"{verb} {plural(queued if not dry_run else n, 'message')} from {preview.list_name} "
-               f"({plural(parts, 'SMS part')} in all; numbers from column '{preview.phone_column}').")
+    done = _messages(queued if not dry_run else n)
+    echo(say("Would queue {messages} from {name} ({parts} in all; numbers from column '{column}').", messages=done,
+             name=preview.list_name, parts=_parts(parts), column=preview.phone_column) if dry_run else
+         say("Queued {messages} from {name} ({parts} in all; numbers from column '{column}').", messages=done,
+             name=preview.list_name, parts=_parts(parts), column=preview.phone_column))
     if n:
-        click.echo(f"  encoding: {encodings}; by carrier: " + ", ".join(
-            f"{c} {m} ({preview.credits_by_carrier[c]} credits)" for c, m in preview.messages_by_carrier.most_common()))
-        click.echo(f"  credits needed {parts}, balance {preview.balance}"
-                   + ("" if preview.enough_credit else " - not enough: sending will pause until a top-up"))
+        encodings = ", ".join(f"{count} {'GSM-7' if enc == 'gsm7' else 'UCS-2'}"
+                              for enc, count in sorted(preview.by_encoding.items()))
+        carriers = ", ".join(said(say("{carrier} {n} ({credits} credits)", carrier=carrier_words(c), n=m,
+                                      credits=preview.credits_by_carrier[c]))
+                             for c, m in preview.messages_by_carrier.most_common())
+        echo(say("  encoding: {encodings}; by carrier: {carriers}", encodings=encodings, carriers=carriers))
+        echo(say("  credits needed {parts}, balance {balance}", parts=parts, balance=preview.balance),
+             "" if preview.enough_credit else say(" - not enough: sending will pause until a top-up"))
         first = preview.samples[0]
-        click.echo(f"  first message ({first['to']}, {plural(first['parts'], 'part')}): {first['text']}")
+        echo(say("  first message ({to}, {parts}): {text}", to=first["to"], parts=_parts(first["parts"]),
+                 text=first["text"]))
     if preview.forced_ucs2_by:
         extra = preview.ucs2_extra_credits
-        cost = (f"it costs {plural(extra, 'extra credit')}: replace it to save them" if extra
-                else "here it costs nothing extra, but a longer text would pay for it")
-        click.echo(f"Note: the character {preview.forced_ucs2_by!r} makes these texts UCS-2 (Chinese-capable), "
-                   f"which fits fewer characters per SMS; {cost}.")
+        echo(say("Note: the character {char} makes these texts UCS-2 (Chinese-capable), which fits fewer "
+                 "characters per SMS; it costs {credits}: replace it to save them.",
+                 char=repr(preview.forced_ucs2_by), credits=say("{n} extra credit", n=extra) if extra == 1 else
+                 say("{n} extra credits", n=extra)) if extra else
+             say("Note: the character {char} makes these texts UCS-2 (Chinese-capable), which fits fewer "
+                 "characters per SMS; here it costs nothing extra, but a longer text would pay for it.",
+                 char=repr(preview.forced_ucs2_by)))
     if preview.identical_text_warning:
-        click.echo(f"Warning: {preview.identical_text_warning}.")
+        echo(say("Warning: {warning}.", warning=preview.identical_text_warning))
     if preview.refused:
         _print_refused(preview)
 
 
 def _print_refused(preview: Preview) -> None:
-    reasons = ", ".join(f"{reason} {count}" for reason, count in preview.refused_by_reason.most_common())
-    click.echo(f"{plural(preview.refused, 'row')} refused ({reasons}):")
+    reasons = ", ".join(f"{said(reason)} {count}" for reason, count in preview.refused_by_reason.most_common())
+    echo(say("{rows} refused ({reasons}):", rows=_rows(preview.refused), reasons=reasons))
     for r in preview.refused_rows[:50]:
         shown = mask_number(r.value) if r.reason in (DUPLICATE, OPTED_OUT) else r.value
         said_by_reason = r.value and r.reason in (INVALID, NOT_MOBILE, DUPLICATE)
-        click.echo(f"  row {r.row}: {shown or '(empty)'}: {r.reason}"
-                   + (f" - {r.detail}" if r.detail and not said_by_reason else ""))
+        echo(say("  row {row}: {value}: {reason}", row=r.row, value=shown or said(say("(empty)")), reason=r.reason),
+             f" - {said(r.detail)}" if r.detail and not said_by_reason else "")
     if preview.refused > 50:
-        click.echo(f"  ... and {preview.refused - 50} more (--json lists the first {REFUSED_KEPT})")
+        echo(say("  ... and {n} more (--json lists the first {kept})", n=preview.refused - 50, kept=REFUSED_KEPT))
 
 
 @click.command()
@@ -161,46 +187,52 @@ def status(g: Globals, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False))
         return
     q = data["queue"]
-    click.echo("Queue:  " + "  ".join(f"{s} {q[s]}" for s in STATES))
+    echo(say("Queue:  "), "  ".join(f"{said(state_words(s))} {q[s]}" for s in STATES))
     _print_progress(data["progress"])
-    click.echo(f"Credit: {data['balance']}" + (f" - sending paused, {data['paused']}" if data["paused"] else ""))
+    echo(say("Credit: {balance}", balance=data["balance"]),
+         say(" - sending paused, {why}", why=data["paused"]) if data["paused"] else "")
     if data["sending_paused"]:
         held = data["sending_paused"]
-        click.echo(f"Sending is paused for the whole box by {held['by']} since "
-                   f"{datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}: 'smsgenie resume' sends again.")
+        echo(say("Sending is paused for the whole box by {by} since {at}: 'smsgenie resume' sends again.",
+                 by=paused_by_words(held["by"]), at=f"{datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}"))
     for m in data["modems"]:
         _print_modem(m)
-    gpio = data["daemon"]["gpio"] or "no pins in use"
-    when = "" if data["daemon"]["running"] else " when the daemon last ran"
-    click.echo(f"GPIO:   {gpio}{when} (the buttons' and the modem power pin's library; [panel] pin_factory)")
+    gpio = data["daemon"]["gpio"] or said(say("no pins in use"))
+    echo(say("GPIO:   {library} (the buttons' and the modem power pin's library; [panel] pin_factory)",
+             library=gpio) if data["daemon"]["running"] else
+         say("GPIO:   {library} when the daemon last ran (the buttons' and the modem power pin's library; "
+             "[panel] pin_factory)", library=gpio))
     if q["uncertain"]:
-        click.echo(f"{q['uncertain']} message(s) are uncertain (the box stopped mid-send); check them, "
-                   f"then 'smsgenie requeue --uncertain'.")
+        echo(say("{n} message(s) are uncertain (the box stopped mid-send); check them, "
+                 "then 'smsgenie requeue --uncertain'.", n=q["uncertain"]))
 
 
 def _print_progress(p: dict) -> None:
-    left = f", about {p['minutes_left']:.0f} min left" if p["minutes_left"] else ""
-    click.echo(f"Pace:   {p['messages_per_minute']} messages ({p['parts_per_minute']} SMS parts) a minute; "
-               f"{plural(p['waiting_messages'], 'message')} waiting ({p['waiting_parts']} parts){left}")
-    click.echo(f"Today:  {plural(p['sent_today_messages'], 'message')} sent ({p['sent_today_parts']} SMS parts), "
-               f"{p['failed_today']} failed")
+    left = said(say(", about {n} min left", n=f"{p['minutes_left']:.0f}")) if p["minutes_left"] else ""
+    echo(say("Pace:   {messages} messages ({parts} SMS parts) a minute; {waiting} waiting ({waiting_parts} parts)"
+             "{left}", messages=p["messages_per_minute"], parts=p["parts_per_minute"],
+             waiting=_messages(p["waiting_messages"]), waiting_parts=p["waiting_parts"], left=left))
+    echo(say("Today:  {messages} sent ({parts} SMS parts), {failed} failed", messages=_messages(
+        p["sent_today_messages"]), parts=p["sent_today_parts"], failed=p["failed_today"]))
     lst = p["active_list"]
     if lst:
-        eta = f", about {lst['minutes_left']:.0f} min left" if lst["minutes_left"] else ""
-        click.echo(f"List:   {lst['name']}: {lst['done']} of {lst['total']} done{eta}")
+        eta = said(say(", about {n} min left", n=f"{lst['minutes_left']:.0f}")) if lst["minutes_left"] else ""
+        echo(say("List:   {name}: {done} of {total} done{left}", name=lst["name"], done=lst["done"],
+                 total=lst["total"], left=eta))
 
 
 def _print_modem(m: dict) -> None:
-    signal_text = "unknown" if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
-    click.echo(f"{m['label'] or 'Modem'}:  {m['state']} - {m['detail']}")
-    click.echo(f"        operator {m['operator'] or '-'}, signal {signal_text}, {m['access'] or '-'}, port {m['port']}")
+    signal = said(say("unknown")) if m["signal"] == 99 else f"{m['signal']}/31 ({m['signal_dbm']} dBm)"
+    echo(m["label"] or said(say("Modem")), ":  ", state_words(m["state"]), " - ", m["detail"])
+    echo(say("        operator {operator}, signal {signal}, {access}, port {port}", operator=m["operator"] or "-",
+             signal=signal, access=m["access"] or "-", port=m["port"]))
     if m["sent"]:
         s = m["sent"]
-        click.echo(f"        SMS parts sent: {s['minute']} last minute, {s['hour']} last hour, {s['day']} today "
-                   f"({s['distinct_recipients_day']} people)")
+        echo(say("        SMS parts sent: {minute} last minute, {hour} last hour, {day} today ({people} people)",
+                 minute=s["minute"], hour=s["hour"], day=s["day"], people=s["distinct_recipients_day"]))
     if m["paused"]:
-        when = datetime.fromtimestamp(m["resumes_at"]).strftime("%H:%M") if m["resumes_at"] else "later"
-        click.echo(f"        waiting: {m['paused']}, until {when}")
+        when = datetime.fromtimestamp(m["resumes_at"]).strftime("%H:%M") if m["resumes_at"] else said(say("later"))
+        echo(say("        waiting: {why}, until {when}", why=m["paused"], when=when))
 
 
 @click.command()
@@ -210,7 +242,7 @@ def pause(g: Globals) -> None:
     """Stop sending for the whole box (the message in hand finishes); it stays paused across restarts."""
     q = g.open_queue()
     SendingPause(q.db, q.clock).pause("the command line")
-    click.echo("Sending paused. 'smsgenie resume' sends again.")
+    echo(say("Sending paused. 'smsgenie resume' sends again."))
 
 
 @click.command()
@@ -219,7 +251,7 @@ def pause(g: Globals) -> None:
 def resume(g: Globals) -> None:
     """Send again after 'smsgenie pause' (or a pause from the counter panel or the web page)."""
     q = g.open_queue()
-    click.echo("Sending resumed." if SendingPause(q.db, q.clock).resume() else "Sending was not paused.")
+    echo(say("Sending resumed.") if SendingPause(q.db, q.clock).resume() else say("Sending was not paused."))
 
 
 @click.command()
@@ -232,7 +264,7 @@ def requeue(g: Globals, uncertain: bool, ids: tuple[int, ...]) -> None:
     if not uncertain:
         raise click.UsageError("say what to requeue: --uncertain")
     n = g.open_queue().requeue_uncertain(ids or None)
-    click.echo(f"Requeued {plural(n, 'uncertain message')}.")
+    echo(say("Requeued {n} uncertain message.", n=n) if n == 1 else say("Requeued {n} uncertain messages.", n=n))
 
 
 @click.group()
