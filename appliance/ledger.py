@@ -20,8 +20,16 @@ from dataclasses import dataclass
 from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import InsufficientCredit
+from appliance.text import say, stored, unstored
 
 KINDS = ("topup", "debit", "refund", "adjustment")
+#: Each kind of entry as a person reads it (the page and the command line translate it).
+KIND_WORDS = {"topup": say("top-up"), "debit": say("charged"), "refund": say("refunded"),
+              "adjustment": say("correction")}
+
+
+def kind_words(kind: str):
+    return KIND_WORDS.get(kind, kind)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class Entry:
     message_id: int | None
     code_serial: str | None
     note: str | None
+    """Why (a Text when the box wrote it, so a person reads it in their language)."""
     message_state: str | None = None
     """The paid-for message's state now (an ``uncertain`` one stays charged)."""
 
@@ -60,7 +69,7 @@ class Ledger:
             raise InsufficientCredit(f"{-credits} credits needed, the balance is {balance - credits}")
         conn.execute("INSERT INTO ledger (at, kind, credits, balance, message_id, code_serial, note)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (self.clock.time(), kind, credits, balance, message_id, code_serial, note))
+                     (self.clock.time(), kind, credits, balance, message_id, code_serial, stored(note)))
         return balance
 
     def adjust(self, credits: int, note: str) -> int:
@@ -75,7 +84,7 @@ class Ledger:
         rows = self.db.execute(
             "SELECT l.*, m.state AS message_state FROM (SELECT * FROM ledger ORDER BY id DESC LIMIT ?) l"
             " LEFT JOIN message m ON m.id = l.message_id ORDER BY l.id", (limit,)).fetchall()
-        return [Entry(**{k: r[k] for k in r.keys()}) for r in rows]
+        return [Entry(**{k: unstored(r[k]) if k == "note" else r[k] for k in r.keys()}) for r in rows]
 
     def charged(self, message_id: int) -> int:
         """Credits a message has cost so far (debits less refunds)."""

@@ -214,7 +214,7 @@ class SendQueue:
         with self.db.atomic() as conn:
             if conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
                             " WHERE id = ? AND state = 'sending'", (message_id,)).rowcount:
-                self._refund_unsent(conn, message_id, "put back before sending")
+                self._refund_unsent(conn, message_id, say("put back before sending"))
 
     def _accepted_count(self, conn, message_id: int) -> int:
         return conn.execute("SELECT COUNT(*) FROM segment WHERE message_id = ?", (message_id,)).fetchone()[0]
@@ -275,7 +275,7 @@ class SendQueue:
         once attempts run out."""
         msg = self.get(message_id)
         if msg.attempts >= policy.max_attempts:
-            self.fail(message_id, f"gave up after {msg.attempts} attempts: {reason}")
+            self.fail(message_id, say("gave up after {n} attempts: {reason}", n=msg.attempts, reason=reason))
             return "failed"
         with self.db.atomic() as conn:
             self._refund_unsent(conn, message_id, reason)
@@ -310,7 +310,7 @@ class SendQueue:
                 if handed is not None and (row["id"], row["sending_at"]) not in handed:
                     conn.execute("UPDATE message SET state = 'queued', attempts = MAX(0, attempts - 1)"
                                  " WHERE id = ?", (row["id"],))
-                    self._refund_unsent(conn, row["id"], "claimed, not sent, when the box stopped")
+                    self._refund_unsent(conn, row["id"], say("claimed, not sent, when the box stopped"))
                     requeued += 1
                 else:  # it most likely went out: it stays paid for
                     conn.execute("UPDATE message SET state = 'uncertain', error = ?, claim_charge = 0 WHERE id = ?",

@@ -159,7 +159,7 @@ def redeem(queue, code: TopUpCode, key=None) -> int:
             raise TopUpAlreadyRedeemed(say("this code was already redeemed on {when} (+{credits} credits); a code "
                                            "counts once", when=when, credits=spent["credits"]))
         balance = ledger.record(conn, "topup", code.credits, code_serial=code.serial_text,
-                                note=f"top-up code {code.serial_text}")
+                                note=say("top-up code {serial}", serial=code.serial_text))
         ledger_id = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0]
         receipt_code = None
         if key is not None:

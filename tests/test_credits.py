@@ -140,7 +140,7 @@ def test_the_ledger_shows_an_uncertain_message_stays_charged(bare_queue, tmp_pat
     config.write_text(f'data_dir = "{q.db.path.parent}"\n')
     out = CliRunner().invoke(cli, ["--config", str(config), "ledger"]).output
     assert f"message {mid} (uncertain) - stays charged, it most likely went out" in out
-    assert "adjustment" in out and "opening credit" in out
+    assert "correction" in out and "opening credit" in out
 
 
 def test_put_back_and_crash_recovery_refund_unsent_claims(bare_queue):
@@ -418,7 +418,7 @@ def test_topup_balance_and_ledger_commands(box_cli, keys):
     assert box_cli("balance", "--json").output.strip() == '{"balance": 30, "paused": null}'
     entries = json.loads(box_cli("ledger", "--json").output)
     assert [(e["kind"], e["credits"], e["balance"]) for e in entries] == [("topup", 30, 30)]
-    assert "topup" in box_cli("ledger").output
+    assert "top-up code" in box_cli("ledger").output and "  top-up  " in box_cli("ledger").output
     assert '"balance": 30' in box_cli("status", "--json").output
     assert box_cli("device-id").output.strip() == format_device_id(BOX)
 
@@ -451,5 +451,9 @@ def test_cli_errors_speak_chinese_to_a_chinese_terminal(box_cli, keys, monkeypat
     assert "（+30 条）；每个充值码只能用一次" in again.output and again.output.count("\n") == 1
     typo = box_cli("topup", tamper(code, 3))
     assert "充值码有输入错误（校验位不符）" in typo.output
+    ledger = box_cli("ledger").output  # and what it prints when all is well
+    assert "  充值  " in ledger and "余额       30  充值码 " in ledger and box_cli("balance").output == "余额：30 点。\n"
+    fresh = code_for(private, 5, issued=date.today())
+    assert box_cli("topup", fresh).output.startswith("已充值 5 点（充值码 ")
     monkeypatch.setenv("LANG", "C.UTF-8")
     assert "already redeemed" in box_cli("topup", code).output

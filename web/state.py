@@ -10,6 +10,7 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 from appliance.accounts import Accounts, User
 from appliance.db import Database
 from appliance.jobs import Jobs
+from appliance.ledger import kind_words
 from appliance.phones import carrier_words
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
@@ -194,6 +195,13 @@ def carrier_label(name: str | None) -> str:
     return translate(carrier_words(name))
 
 
+def ledger_kind_label(kind: str) -> str:
+    """A credit entry's kind (top-up, charged ...) in the page's language."""
+    from web.i18n import translate  # noqa: PLC0415 - web.i18n reads this module
+
+    return translate(kind_words(kind))
+
+
 def state_label(code: str | None) -> str:
     """A message's, list's or modem's state (a code in the database and the API) in the page's language
     (appliance/states.py: the same words as the command line's)."""
@@ -215,5 +223,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["state"] = state_label
     app.jinja_env.filters["who"] = who
     app.jinja_env.filters["carrier"] = carrier_label
+    app.jinja_env.filters["ledger_kind"] = ledger_kind_label
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["may_steer"] = may_steer

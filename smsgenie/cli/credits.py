@@ -11,8 +11,11 @@ import click
 from appliance import boxkey
 from appliance import topup as topups
 from appliance.device import format_device_id
+from appliance.ledger import kind_words
+from appliance.states import state_words
+from appliance.text import say
 from smsgenie.cli import common
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals, vendor_public_key
+from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, said, vendor_public_key
 
 
 @click.command("device-id")
@@ -34,9 +37,10 @@ def topup(g: Globals, code: tuple[str, ...]) -> None:
     verified = topups.verify(" ".join(code), public_key, key_id, common.this_device_id(g.config.data_dir),
                              date.fromtimestamp(q.clock.time()))
     balance = topups.redeem(q, verified, boxkey.load(g.box_dir))
-    click.echo(f"Added {verified.credits} credits (code {verified.serial_text}). Balance: {balance} credits.")
-    click.echo(f"Receipt for your vendor (read or send it back to them; it vouches for this box's message "
-               f"record):\n{topups.receipt_of(q, verified)}")
+    echo(say("Added {credits} credits (code {serial}). Balance: {balance} credits.", credits=verified.credits,
+             serial=verified.serial_text, balance=balance))
+    echo(say("Receipt for your vendor (read or send it back to them; it vouches for this box's message record):"))
+    click.echo(topups.receipt_of(q, verified))
 
 
 @click.command()
@@ -51,9 +55,9 @@ def balance(g: Globals, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"balance": value, "paused": str(shortfall) if shortfall else None}))
         return
-    click.echo(f"Balance: {value} credits.")
+    echo(say("Balance: {balance} credits.", balance=value))
     if shortfall:
-        click.echo(f"Sending is paused, {shortfall}.")
+        echo(say("Sending is paused, {why}.", why=shortfall))
 
 
 @click.command()
@@ -68,15 +72,17 @@ def ledger(g: Globals, as_json: bool, limit: int) -> None:
         click.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False))
         return
     if not entries:
-        click.echo("No credit movements yet.")
+        echo(say("No credit movements yet."))
     for e in entries:
-        about = e.note or ""
+        about = said(e.note or "")
         if e.message_id:
-            about = f"message {e.message_id} ({e.message_state})" + (f": {e.note}" if e.note else "")
+            about = said(say("message {id} ({state})", id=e.message_id, state=state_words(e.message_state))) + (
+                f": {about}" if about else "")
             if e.message_state == "uncertain" and e.kind == "debit":
-                about += " - stays charged, it most likely went out"
-        click.echo(f"{datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M}  {e.kind:<10} {e.credits:>+8}  "
-                   f"balance {e.balance:>8}  {about}")
+                about += said(say(" - stays charged, it most likely went out"))
+        kind = said(kind_words(e.kind))
+        echo(f"{datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M}  {kind:<10} {e.credits:>+8}  ",
+             say("balance {balance}", balance=f"{e.balance:>8}"), f"  {about}")
 
 
 @click.command("box-key")
@@ -85,7 +91,8 @@ def ledger(g: Globals, as_json: bool, limit: int) -> None:
 def box_key(g: Globals) -> None:
     """Print this box's public signing key (for the vendor: it checks the record's exports and receipts)."""
     key = boxkey.load(g.box_dir)
-    click.echo(f"{key.public_line}\n(key {key.key_id}, box {format_device_id(common.this_device_id(g.box_dir))})")
+    click.echo(key.public_line)
+    echo(say("(key {key}, box {box})", key=key.key_id, box=format_device_id(common.this_device_id(g.box_dir))))
 
 
 COMMANDS = (device_id, box_key, topup, balance, ledger)
