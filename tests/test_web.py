@@ -763,6 +763,9 @@ def test_every_page_in_chinese_shows_no_english_sentence(app, box, tmp_path):
     assert "cancelled by boss" in box.get(mid).error
     bad_code = post(zh, "/topup", {"code": "0" * 138})
     shown["topup error"] = bad_code.get_data(as_text=True)
+    from appliance.optout import OptOuts
+
+    OptOuts(box.db, box.clock).add("+8613900139000", "manual", "客户来电要求", by="boss")
     for url in ("/", "/send", "/history", f"/history/{list_id}", f"/message/{mid}", "/inbox", "/optouts",
                 "/optouts/log", "/topup", "/admin/", "/device/", "/password"):
         r = zh.get(url)
@@ -771,6 +774,10 @@ def test_every_page_in_chinese_shows_no_english_sentence(app, box, tmp_path):
     english = {name: found for name, html in shown.items() if (found := _sentences(html))}
     assert not english, english
     assert "名单已被 boss 取消；未发送，未扣费" in shown[f"/history/{list_id}"]
+    codes = ("<td>adjustment</td>", "<td>admin</td>", "<td>manual</td>", "<td>add</td>", "cancelled</td>")
+    raw = {url: code for url, html in shown.items() for code in codes if code in html}  # a code, not a word
+    assert not raw, raw
+    assert "<td>更正</td>" in shown["/topup"] and "<td>管理员</td>" in shown["/admin/"]
 
 
 def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(app):

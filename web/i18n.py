@@ -18,6 +18,7 @@ from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, format_datetime, format_decimal, gettext, lazy_gettext, ngettext
 
+from appliance.consent import SOURCES
 from appliance.text import Text, message_of, unstored
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
@@ -77,12 +78,18 @@ WORDS = {
     "queued": lazy_gettext("queued"), "skipped": lazy_gettext("skipped"), "marketing": lazy_gettext("marketing"),
     "transactional": lazy_gettext("transactional"), "number": lazy_gettext("phone number"),
     "name": lazy_gettext("name"), "tags": lazy_gettext("tags"), "field": lazy_gettext("a field of the shop's own"),
+    # a user's role; an opt-out list's change
+    "admin": lazy_gettext("admin"), "staff": lazy_gettext("staff"),
+    "add": lazy_gettext("added"), "remove": lazy_gettext("removed"),
 }
 
 
 def word(value) -> str:
-    """One of :data:`WORDS` in the page's language; anything else as it is."""
-    return str(WORDS[value]) if value in WORDS else translate(value)
+    """One of :data:`WORDS`, or where a consent or refusal came from (appliance/consent.py), in the page's
+    language; anything else as it is."""
+    if value in WORDS:
+        return str(WORDS[value])
+    return translate(SOURCES.get(value, value)) if isinstance(value, str) else translate(value)
 
 
 @functools.lru_cache(maxsize=4)
