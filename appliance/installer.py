@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance import update
 from appliance.errors import SmsGenieError
+from appliance.text import message_of, say, to_json
 from appliance.update import Bundle, UpdateError
 
 DEFAULT_PREFIX = "/opt/smsgenie"
@@ -39,8 +40,10 @@ class Installed:
     @property
     def message(self) -> str:
         if self.on_read_only_root:
-            return f"SMS Genie {self.version} installed on the read-only root; the box restarts to run it."
-        return f"SMS Genie {self.version} installed (was {self.before or 'none'}); the data dir is unchanged."
+            return say("SMS Genie {version} installed on the read-only root; the box restarts to run it.",
+                       version=self.version)
+        return say("SMS Genie {version} installed (was {before}); the data dir is unchanged.", version=self.version,
+                   before=self.before or say("none"))
 
 
 def verify_file(path: str | os.PathLike, public_key: Ed25519PublicKey) -> Bundle:
@@ -70,14 +73,14 @@ def install_upload(data_dir: str | os.PathLike, public_key: Ed25519PublicKey | N
         return None
     try:
         if public_key is None:
-            raise UpdateError("this box has no vendor key in its config, so no update can be checked")
+            raise UpdateError(say("this box has no vendor key in its config, so no update can be checked"))
         installed = install_file(waiting, public_key, prefix)
     except SmsGenieError as exc:
-        update.write_result(data_dir, {"ok": False, "message": str(exc)})
+        update.write_result(data_dir, {"ok": False, "message": to_json(message_of(exc))})
         raise
     finally:
         Path(waiting).unlink(missing_ok=True)
-    update.write_result(data_dir, {"ok": True, "message": installed.message, "version": installed.version,
+    update.write_result(data_dir, {"ok": True, "message": to_json(installed.message), "version": installed.version,
                                    "before": installed.before})
     return installed
 
@@ -87,7 +90,8 @@ def restart_into(installed: Installed) -> None:
     command = ["systemctl", "reboot"] if installed.on_read_only_root else ["systemctl", "restart", SERVICE]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise UpdateError(f"installed, but '{' '.join(command)}' failed: {done.stderr.strip()}")
+        raise UpdateError(say("installed, but '{command}' failed: {why}", command=" ".join(command),
+                              why=done.stderr.strip()))
 
 
 def _install_under_overlay(path: str | os.PathLike, public_key: Ed25519PublicKey) -> str:
@@ -99,5 +103,5 @@ def _install_under_overlay(path: str | os.PathLike, public_key: Ed25519PublicKey
         done = subprocess.run(["overlayroot-chroot", "/bin/sh", "-c", inner], stdin=f, capture_output=True,
                               text=True)
     if done.returncode != 0:
-        raise UpdateError(f"the install on the read-only root failed: {done.stderr.strip()[-300:]}")
+        raise UpdateError(say("the install on the read-only root failed: {why}", why=done.stderr.strip()[-300:]))
     return version

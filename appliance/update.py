@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from appliance import board
 from appliance.errors import SmsGenieError
 from appliance.files import fsync_dir, sha256_file
+from appliance.text import say
 
 FORMAT = "smsgenie-update-1"
 DOMAIN = b"smsgenie update bundle v1\n"  # a signature over one kind of file is never valid for another
@@ -82,7 +83,7 @@ def wheel_version(path: Path) -> str:
     """smsgenie-0.2.0-py3-none-any.whl -> 0.2.0"""
     parts = path.name.split("-")
     if len(parts) < 5 or parts[0] != "smsgenie" or not path.name.endswith(".whl"):
-        raise UpdateError(f"{path.name} is not an smsgenie wheel (smsgenie-VERSION-py3-none-any.whl)")
+        raise UpdateError(say("{file} is not an smsgenie wheel (smsgenie-VERSION-py3-none-any.whl)", file=path.name))
     return parts[1]
 
 
@@ -91,14 +92,14 @@ def make(private_key: Ed25519PrivateKey, wheels: list[Path], out: Path, *, notes
     """The vendor's side: a signed bundle of ``wheels`` (exactly one of them smsgenie's) at ``out``."""
     ours = [w for w in wheels if w.name.startswith("smsgenie-")]
     if len(ours) != 1:
-        raise UpdateError("a bundle needs exactly one smsgenie-*.whl (and the wheels it depends on)")
+        raise UpdateError(say("a bundle needs exactly one smsgenie-*.whl (and the wheels it depends on)"))
     names = [w.name for w in wheels]
     if len(set(names)) != len(names):
-        raise UpdateError("two wheels with the same file name")
+        raise UpdateError(say("two wheels with the same file name"))
     files = {f"wheels/{w.name}": sha256_file(w) for w in wheels}
     for name in files:
         if not _WHEEL_NAME.match(name):
-            raise UpdateError(f"{name}: wheel file names are letters, digits and ._+- only")
+            raise UpdateError(say("{name}: wheel file names are letters, digits and ._+- only", name=name))
     manifest = json.dumps({
         "format": FORMAT, "version": wheel_version(ours[0]),
         "created": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
@@ -125,16 +126,17 @@ def verify(path: str | os.PathLike, public_key: Ed25519PublicKey, into: str | os
     """
     path, into = Path(path), Path(into)
     if path.is_symlink():
-        raise UpdateError(f"{path} is a symbolic link, not a bundle: refused")
+        raise UpdateError(say("{path} is a symbolic link, not a bundle: refused", path=str(path)))
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise UpdateError(f"cannot read the update bundle {path}: {exc.strerror or exc}") from None
+        raise UpdateError(say("cannot read the update bundle {path}: {why}", path=str(path),
+                              why=exc.strerror or str(exc))) from None
     if size > MAX_BUNDLE_BYTES:
-        raise UpdateError(f"{path.name} is {size >> 20} MB: larger than any update bundle "
-                          f"({MAX_BUNDLE_BYTES >> 20} MB)")
+        raise UpdateError(say("{file} is {mb} MB: larger than any update bundle ({max} MB)", file=path.name,
+                              mb=size >> 20, max=MAX_BUNDLE_BYTES >> 20))
     if into.exists() and any(into.iterdir()):
-        raise UpdateError(f"{into} is not empty")
+        raise UpdateError(say("{dir} is not empty", dir=str(into)))
     into.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         return _verify(path, public_key, into)
@@ -147,7 +149,7 @@ def _verify(path: Path, public_key: Ed25519PublicKey, into: Path) -> Bundle:
     try:
         tar = tarfile.open(path, "r:")
     except (tarfile.TarError, OSError):
-        raise UpdateError(f"{path.name} is not an SMS Genie update bundle (not a tar file)") from None
+        raise UpdateError(say("{file} is not an SMS Genie update bundle (not a tar file)", file=path.name)) from None
     with tar:
         by_name = _members(tar, path.name)
         manifest = tar.extractfile(by_name[MANIFEST]).read()
@@ -155,17 +157,17 @@ def _verify(path: Path, public_key: Ed25519PublicKey, into: Path) -> Bundle:
         try:
             public_key.verify(base64.b64decode(signature.strip(), validate=True), DOMAIN + manifest)
         except (binascii.Error, ValueError, InvalidSignature):
-            raise BundleForged(f"{path.name} is not signed by your vendor's key, or was changed after signing: "
-                               f"refused, nothing installed. Get the bundle again from the vendor") from None
+            raise BundleForged(say("{file} is not signed by your vendor's key, or was changed after signing: "
+                                   "refused, nothing installed. Get the bundle again from the vendor",
+                                   file=path.name)) from None
         info, version, files = _read_manifest(manifest, path.name)
         listed, present = set(files), set(by_name) - {MANIFEST, SIGNATURE}
         if listed != present:
             extra, missing = sorted(present - listed), sorted(listed - present)
-            raise UpdateError(f"{path.name} does not match its manifest"
-                              + (f": not listed {', '.join(extra)}" if extra else "")
-                              + (f": missing {', '.join(missing)}" if missing else "") + "; refused")
+            raise UpdateError(say("{file} does not match its manifest: {what}; refused", file=path.name, what="; ".join(
+                [*([f"+ {', '.join(extra)}"] if extra else []), *([f"- {', '.join(missing)}"] if missing else [])])))
         if not any(n.startswith(f"wheels/smsgenie-{version}-") for n in listed):
-            raise UpdateError(f"{path.name} has no smsgenie {version} wheel")
+            raise UpdateError(say("{file} has no smsgenie {version} wheel", file=path.name, version=version))
         (into / "wheels").mkdir(mode=0o700)
         for name in sorted(listed):
             _extract_checked(tar, by_name[name], into / name, files[name], path.name)
@@ -179,20 +181,22 @@ def _members(tar: tarfile.TarFile, name: str) -> dict[str, tarfile.TarInfo]:
     try:
         members = tar.getmembers()
     except (tarfile.TarError, EOFError):
-        raise UpdateError(f"{name} is damaged (cut short?): copy it again") from None
+        raise UpdateError(say("{file} is damaged (cut short?): copy it again", file=name)) from None
     by_name: dict[str, tarfile.TarInfo] = {}
     for m in members:
         if not m.isfile():
-            raise UpdateError(f"{name} holds {m.name!r}, which is not a plain file: refused")
+            raise UpdateError(say("{file} holds {member}, which is not a plain file: refused", file=name,
+                                  member=repr(m.name)))
         if m.name in by_name:
-            raise UpdateError(f"{name} holds {m.name!r} twice: refused")
+            raise UpdateError(say("{file} holds {member} twice: refused", file=name, member=repr(m.name)))
         if m.name not in (MANIFEST, SIGNATURE) and not _WHEEL_NAME.match(m.name):
-            raise UpdateError(f"{name} holds {m.name!r}, which no update bundle has: refused")
+            raise UpdateError(say("{file} holds {member}, which no update bundle has: refused", file=name,
+                                  member=repr(m.name)))
         by_name[m.name] = m
     if MANIFEST not in by_name or SIGNATURE not in by_name:
-        raise UpdateError(f"{name} has no signed manifest: not an SMS Genie update bundle")
+        raise UpdateError(say("{file} has no signed manifest: not an SMS Genie update bundle", file=name))
     if by_name[MANIFEST].size > MAX_MANIFEST_BYTES or by_name[SIGNATURE].size > 1024:
-        raise UpdateError(f"{name}'s manifest is too large for one: refused")
+        raise UpdateError(say("{file}'s manifest is too large for one: refused", file=name))
     return by_name
 
 
@@ -202,12 +206,12 @@ def _read_manifest(manifest: bytes, name: str) -> tuple[dict, str, dict[str, str
         info = json.loads(manifest)
         version, files = str(info["version"]), dict(info["files"])
         if info["format"] != FORMAT:
-            raise UpdateError(f"{name} is a {info['format']!r} bundle; this box reads {FORMAT!r}: "
-                              f"update in two steps (ask the vendor)")
+            raise UpdateError(say("{file} is a {format} bundle; this box reads {ours}: update in two steps (ask the "
+                                  "vendor)", file=name, format=repr(info["format"]), ours=repr(FORMAT)))
     except (ValueError, KeyError, TypeError):
-        raise UpdateError(f"{name}'s manifest is signed but unreadable: ask the vendor") from None
+        raise UpdateError(say("{file}'s manifest is signed but unreadable: ask the vendor", file=name)) from None
     if not _VERSION.match(version):
-        raise UpdateError(f"{name}: {version!r} is not a version")
+        raise UpdateError(say("{file}: {version} is not a version", file=name, version=repr(version)))
     return info, version, files
 
 
@@ -219,8 +223,8 @@ def _extract_checked(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path
             h.update(chunk)
             out.write(chunk)
     if h.hexdigest() != sha256:
-        raise UpdateError(f"{name}: {member.name} is not the file the vendor signed (its hash differs): "
-                          f"the bundle was damaged or changed; refused, nothing installed")
+        raise UpdateError(say("{file}: {member} is not the file the vendor signed (its hash differs): the bundle "
+                              "was damaged or changed; refused, nothing installed", file=name, member=member.name))
 
 
 def current_version(prefix: str | os.PathLike) -> str | None:
@@ -242,7 +246,7 @@ def install(bundle: Bundle, prefix: str | os.PathLike, *, python: str | None = N
     prefix = Path(prefix)
     before = current_version(prefix)
     if before == bundle.version:
-        raise UpdateError(f"SMS Genie {bundle.version} is already installed")
+        raise UpdateError(say("SMS Genie {version} is already installed", version=bundle.version))
     releases = prefix / "releases"
     releases.mkdir(parents=True, exist_ok=True)
     release = releases / bundle.version
@@ -264,9 +268,10 @@ def install(bundle: Bundle, prefix: str | os.PathLike, *, python: str | None = N
         if done.returncode != 0:
             shutil.rmtree(release, ignore_errors=True)
             why = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise UpdateError(f"SMS Genie {bundle.version} did not install ({Path(cmd[0]).name} "
-                              f"{' '.join(cmd[1:3])}): {' / '.join(why) or 'exit ' + str(done.returncode)}; "
-                              f"the box stays on {before or 'the release it has'}")
+            raise UpdateError(say("SMS Genie {version} did not install ({step}): {why}; the box stays on {before}",
+                                  version=bundle.version, step=f"{Path(cmd[0]).name} {' '.join(cmd[1:3])}",
+                                  why=" / ".join(why) or f"exit {done.returncode}",
+                                  before=before or say("the release it has")))
     tmp = prefix / "current.new"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(Path("releases") / bundle.version)
@@ -307,7 +312,7 @@ def updates_dir(data_dir: str | os.PathLike) -> Path:
     refuses a symbolic link here (it would send root's writes elsewhere)."""
     d = Path(data_dir) / UPDATES_DIR
     if d.is_symlink():
-        raise UpdateError(f"{d} is a symbolic link, not the updates directory: refused")
+        raise UpdateError(say("{dir} is a symbolic link, not the updates directory: refused", dir=str(d)))
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     return d
 

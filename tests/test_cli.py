@@ -73,6 +73,31 @@ def test_the_shop_s_commands_speak_chinese_to_a_chinese_terminal(runner, tmp_pat
     assert runner.invoke(cli, ["resume"]).output == "Sending was not paused.\n"
 
 
+def test_the_record_the_book_and_the_lists_speak_chinese_too(runner, tmp_path, monkeypatch):
+    """The opt-out list, the keyword lists, the record, the customer book and the shop under LANG=zh_CN.UTF-8:
+    Chinese, and one of the command's own refusals too."""
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    said = {
+        "optout": runner.invoke(cli, ["optout", "add", "13800138000", "--reason", "来电要求"]).output,
+        "optout list": runner.invoke(cli, ["optout", "list"]).output,
+        "keywords": runner.invoke(cli, ["keywords", "list"]).output,
+        "audit": runner.invoke(cli, ["audit", "verify"]).output,
+        "customers": runner.invoke(cli, ["customers", "list"]).output,
+        "shop": runner.invoke(cli, ["shop"]).output,
+        "inbox": runner.invoke(cli, ["inbox"]).output,
+    }
+    assert said["optout"] == "138****8000 已加入退订名单。\n"
+    assert "店铺录入" in said["optout list"] and "供应商名单：第 " in said["keywords"]
+    assert said["audit"].startswith("短信记录完好：") and said["customers"].startswith("1 位顾客")
+    assert said["shop"].startswith("店铺：") and said["inbox"] == "还没有收到短信。\n"
+    english = re.compile(r"[A-Za-z]{3,} [a-z]{3,} [a-z]{3,}")
+    assert not {k: v for k, v in said.items() if english.search(v)}, said
+    refused = runner.invoke(cli, ["keywords", "remove", "没有这个词"])
+    assert refused.exit_code == 1 and "不在店铺自己的名单上" in refused.output
+
+
 def plain_signature(tmp_path):
     """A shop whose signature and footer are plain GSM-7 (the tests of the GSM-7 price need one)."""
     from appliance.settings import ShopSettings

@@ -474,7 +474,8 @@ def test_customers_cli(tmp_path):
     assert listed["customers"][0]["number"] == "138****8000" and listed["customers"][0]["consent"] == "unknown"
     out = runner.invoke(cli, [*base, "customers", "consent", "13800138000", "--reference", "表 12"]).output
     assert "Consent of 138****8000 recorded" in out
-    assert "consent: given - paper form 表 12" in runner.invoke(cli, [*base, "customers", "show", "13800138000"]).output
+    shown = runner.invoke(cli, [*base, "customers", "show", "13800138000"]).output
+    assert "consent: agreed - paper form 表 12" in shown
     bad = runner.invoke(cli, [*base, "customers", "show", "13900139000"])
     assert bad.exit_code == 1 and "no customer" in bad.output and "Traceback" not in bad.output
     out = runner.invoke(cli, [*base, "customers", "erase", "13800138000", "--yes"]).output

@@ -681,6 +681,8 @@ def test_the_admin_uploads_an_update_and_the_page_shows_the_installer_verdict(tm
     assert result.exit_code == 0, result.output
     page = admin.get("/admin/").get_data(as_text=True)
     assert "SMS Genie 5.0.0 installed" in page and "An update is being installed." not in page
+    admin.get("/lang/zh_CN")  # the installer's verdict in the page's language
+    assert "短信精灵 5.0.0 已安装（原为 " in admin.get("/admin/").get_data(as_text=True)
 
 
 def test_only_an_admin_with_the_form_token_can_upload_an_update(tmp_path, app, admin, staff, vendor_keys):

@@ -18,6 +18,7 @@ from appliance.files import write_new
 from appliance.keywords import KeywordStore, verify_list
 from appliance.policy import caps_for
 from appliance.settings import CAP_FIELDS, read_settings, save_caps, save_setting
+from appliance.text import from_json
 from appliance.vendor import parse_public_key
 from web.credit import this_device
 from web.i18n import gettext, translate
@@ -34,8 +35,11 @@ def _render(error=None, done=None, new_token=None, status=200):
     fingerprint = parse_public_key(cfg.vendor.public_key)[1] if cfg.vendor.public_key else None
     from appliance.device import format_device_id  # noqa: PLC0415
     waiting = updates.pending(cfg.data_dir)
+    result = updates.last_result(cfg.data_dir)
+    if result:  # the installer's words (a Text kept as JSON) in the page's language
+        result = {**result, "message": translate(from_json(result.get("message")))}
     return render_template("admin.html", settings=values, error=error, done=done, new_token=new_token,
-                           version=package_version("smsgenie"), update_result=updates.last_result(cfg.data_dir),
+                           version=package_version("smsgenie"), update_result=result,
                            update_waiting_minutes=None if waiting is None else
                            int((datetime.now().timestamp() - waiting.stat().st_mtime) // 60),
                            keywords=KeywordStore(db(), clock()).all(), users=accounts().all(),

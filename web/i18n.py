@@ -18,8 +18,8 @@ from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, format_datetime, format_decimal, gettext, lazy_gettext, ngettext
 
-from appliance.consent import SOURCES
 from appliance.text import Text, message_of, unstored
+from appliance.words import words
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 SOURCE = Path(__file__).parent / "translations"
@@ -70,26 +70,10 @@ def translate(message) -> str:
     return _fill(message, gettext)
 
 
-#: The domain's fixed words a page shows (a consent state, a run's outcome, a column's role), in the reader's
-#: language.
-WORDS = {
-    "given": lazy_gettext("agreed"), "unknown": lazy_gettext("not known"), "refused": lazy_gettext("refused"),
-    "birthday": lazy_gettext("every birthday"), "monthly": lazy_gettext("monthly"), "weekly": lazy_gettext("weekly"),
-    "queued": lazy_gettext("queued"), "skipped": lazy_gettext("skipped"), "marketing": lazy_gettext("marketing"),
-    "transactional": lazy_gettext("transactional"), "number": lazy_gettext("phone number"),
-    "name": lazy_gettext("name"), "tags": lazy_gettext("tags"), "field": lazy_gettext("a field of the shop's own"),
-    # a user's role; an opt-out list's change
-    "admin": lazy_gettext("admin"), "staff": lazy_gettext("staff"),
-    "add": lazy_gettext("added"), "remove": lazy_gettext("removed"),
-}
-
-
 def word(value) -> str:
-    """One of :data:`WORDS`, or where a consent or refusal came from (appliance/consent.py), in the page's
-    language; anything else as it is."""
-    if value in WORDS:
-        return str(WORDS[value])
-    return translate(SOURCES.get(value, value)) if isinstance(value, str) else translate(value)
+    """A code of the domain (a consent's state or source, a run's outcome, a column's role: appliance/words.py)
+    in the page's language; anything else as it is."""
+    return translate(words(value)) if isinstance(value, str) else translate(value)
 
 
 @functools.lru_cache(maxsize=4)

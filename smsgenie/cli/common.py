@@ -18,6 +18,7 @@ from appliance.device import this_device_id as _this_device_id
 from appliance.errors import SmsGenieError
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
+from appliance.text import say
 from hw.errors import HardwareError
 
 #: A data dir may hold its own config (the demo writes one): used when no --config is given.
@@ -86,8 +87,8 @@ def vendor_public_key(config: Config, purpose: str):
     from appliance.vendor import parse_public_key  # noqa: PLC0415 - cryptography only when needed
 
     if not config.vendor.public_key:
-        raise click.ClickException(f"no vendor key in {config.source}: add the [vendor] public_key line your "
-                                   f"vendor gave you ({purpose}), then try again")
+        raise refusal(say("no vendor key in {config}: add the [vendor] public_key line your vendor gave you "
+                          "({purpose}), then try again", config=config.source, purpose=purpose))
     return parse_public_key(config.vendor.public_key)
 
 
@@ -115,6 +116,16 @@ def echo(*parts) -> None:
     """Print one line for a person: each part a Text made with ``say()`` (in the reader's language, see
     :func:`said`) or a plain string (a name, a number: as it is)."""
     click.echo("".join(said(p) for p in parts))
+
+
+def refusal(text) -> click.ClickException:
+    """A command's own refusal - ``raise refusal(say("..."))`` - said in the reader's language."""
+    return click.ClickException(said(text))
+
+
+def usage(text) -> click.UsageError:
+    """A wrong command line (exit status 2), said in the reader's language."""
+    return click.UsageError(said(text))
 
 
 def friendly_errors(fn):

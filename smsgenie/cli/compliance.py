@@ -12,15 +12,25 @@ import click
 
 from appliance import shop
 from appliance.audit import day_span
+from appliance.consent import source_words
 from appliance.errors import SettingsError
 from appliance.inbox import Inbox
 from appliance.keywords import KeywordStore, verify_list
 from appliance.optout import OptOuts
 from appliance.privacy import mask_number
 from appliance.settings import read_settings, save_caps, save_setting
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural, vendor_public_key
+from appliance.text import say
+from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, refusal, said, vendor_public_key
 
 # --- opt-outs ---------------------------------------------------------------------------------------
+
+
+def _rows(n: int):
+    return say("{n} row", n=f"{n:,}") if n == 1 else say("{n} rows", n=f"{n:,}")
+
+
+def _words(n: int):
+    return say("{n} word", n=f"{n:,}") if n == 1 else say("{n} words", n=f"{n:,}")
 
 
 @click.group()
@@ -38,7 +48,8 @@ def optout_add(g: Globals, number: str, reason: str) -> None:
     q = g.open_queue()
     e164 = g.e164(number)
     added = OptOuts(q.db, q.clock).add(e164, "manual", reason)
-    click.echo(f"{mask_number(e164)} {'added to' if added else 'was already on'} the opt-out list.")
+    echo(say("{number} added to the opt-out list.", number=mask_number(e164)) if added else
+         say("{number} was already on the opt-out list.", number=mask_number(e164)))
 
 
 @optout.command("remove")
@@ -51,7 +62,8 @@ def optout_remove(g: Globals, number: str, reason: str) -> None:
     q = g.open_queue()
     e164 = g.e164(number)
     removed = OptOuts(q.db, q.clock).remove(e164, reason)
-    click.echo(f"{mask_number(e164)} {'removed from' if removed else 'was not on'} the opt-out list.")
+    echo(say("{number} removed from the opt-out list.", number=mask_number(e164)) if removed else
+         say("{number} was not on the opt-out list.", number=mask_number(e164)))
 
 
 @optout.command("list")
@@ -67,10 +79,10 @@ def optout_list(g: Globals, as_json: bool, full: bool) -> None:
         click.echo(json.dumps(shown, ensure_ascii=False))
         return
     if not shown:
-        click.echo("Nobody has opted out.")
+        echo(say("Nobody has opted out."))
     for e in shown:
-        click.echo(f"{datetime.fromtimestamp(e['added_at']):%Y-%m-%d %H:%M}  {e['number']:<16} {e['source']:<7} "
-                   f"{e['reason']}")
+        echo(f"{datetime.fromtimestamp(e['added_at']):%Y-%m-%d %H:%M}  {e['number']:<16} ",
+             f"{said(source_words(e['source'])):<7} {e['reason']}")
 
 
 # --- forbidden words ---------------------------------------------------------------------------------
@@ -87,18 +99,19 @@ def keywords() -> None:
 @friendly_errors
 def keywords_import(g: Globals, file: str) -> None:
     """Replace the vendor's list with a signed list FILE from the vendor."""
-    public_key = vendor_public_key(g.config, "the vendor's keyword list is checked with it")[0]
+    public_key = vendor_public_key(g.config, say("the vendor's keyword list is checked with it"))[0]
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"cannot read {file}: {exc}") from None
+        raise refusal(say("cannot read {file}: {why}", file=file, why=str(exc))) from None
     signed = verify_list(text, public_key)
     q = g.open_queue()
     if KeywordStore(q.db, q.clock).replace_vendor(signed):
-        click.echo(f"Imported the vendor's list version {signed.version} of {signed.issued}: "
-                   f"{plural(len(signed.words), 'word')}.")
+        echo(say("Imported the vendor's list version {version} of {issued}: {words}.", version=signed.version,
+                 issued=signed.issued, words=_words(len(signed.words))))
     else:
-        click.echo(f"The box has the vendor's list version {signed.version} already: nothing changed.")
+        echo(say("The box has the vendor's list version {version} already: nothing changed.",
+                 version=signed.version))
 
 
 @keywords.command("add")
@@ -110,7 +123,7 @@ def keywords_add(g: Globals, words: tuple[str, ...], note: str) -> None:
     """Add the shop's own forbidden WORDS."""
     q = g.open_queue()
     n = KeywordStore(q.db, q.clock).add_local(list(words), note)
-    click.echo(f"Added {plural(n, 'word')} to the shop's list.")
+    echo(say("Added {words} to the shop's list.", words=_words(n)))
 
 
 @keywords.command("remove")
@@ -121,8 +134,9 @@ def keywords_remove(g: Globals, word: str) -> None:
     """Remove one of the shop's own words (the vendor's list cannot be edited here)."""
     q = g.open_queue()
     if not KeywordStore(q.db, q.clock).remove_local(word):
-        raise click.ClickException(f"{word!r} is not on the shop's list (the vendor's list changes only by import)")
-    click.echo(f"Removed {word!r}.")
+        raise refusal(say("{word} is not on the shop's list (the vendor's list changes only by import)",
+                          word=repr(word)))
+    echo(say("Removed {word}.", word=repr(word)))
 
 
 @keywords.command("list")
@@ -139,14 +153,17 @@ def keywords_list(g: Globals, as_json: bool) -> None:
     vendor_n = sum(1 for k in entries if k.source == "vendor")
     current = KeywordStore(q.db, q.clock).vendor_list()
     if current is None:
-        click.echo("No list from the vendor yet: marketing lists are refused until one is imported "
-                   "(smsgenie keywords import FILE).")
+        echo(say("No list from the vendor yet: marketing lists are refused until one is imported "
+                 "(smsgenie keywords import FILE)."))
+    elif current.issued:
+        echo(say("The vendor's list: version {version}, issued {issued}.", version=current.version,
+                 issued=current.issued))
     else:
-        click.echo(f"The vendor's list: version {current.version}" + (f", issued {current.issued}"
-                                                                     if current.issued else "") + ".")
-    click.echo(f"{vendor_n} from the vendor, {len(entries) - vendor_n} the shop's own.")
+        echo(say("The vendor's list: version {version}.", version=current.version))
+    echo(say("{vendor} from the vendor, {own} the shop's own.", vendor=vendor_n, own=len(entries) - vendor_n))
     for k in entries:
-        click.echo(f"  {k.source:<6} {k.word}" + (f"  ({k.note})" if k.note else ""))
+        source = said(say("vendor") if k.source == "vendor" else say("shop"))
+        echo(f"  {source:<6} {k.word}", f"  ({k.note})" if k.note else "")
 
 
 # --- the inbox and the record -----------------------------------------------------------------------
@@ -169,11 +186,13 @@ def inbox(g: Globals, as_json: bool, limit: int, full: bool) -> None:
         click.echo(json.dumps(items, ensure_ascii=False))
         return
     if not items:
-        click.echo("No texts received yet.")
+        echo(say("No texts received yet."))
     for m in items:
-        text = m["text"] if m["text"] is not None else f"[could not be read: {m['problem']}]"
-        extra = f"  [{m['parts_received']} of {m['parts']} parts]" if m["parts"] and not m["complete"] else ""
-        click.echo(f"{m['sent_at'] or '-':<26} {m['sender']:<16} {text}{extra}")
+        text = m["text"] if m["text"] is not None else said(say("[could not be read: {problem}]",
+                                                                 problem=m["problem"]))
+        extra = said(say("  [{received} of {parts} parts]", received=m["parts_received"], parts=m["parts"])) \
+            if m["parts"] and not m["complete"] else ""
+        echo(f"{m['sent_at'] or '-':<26} {m['sender']:<16} {text}{extra}")
 
 
 @click.group()
@@ -188,8 +207,8 @@ def audit_verify(g: Globals) -> None:
     """Check that no row of the record was edited, deleted or inserted."""
     verdict = g.open_queue().audit.verify()
     if not verdict.ok:
-        raise click.ClickException(f"the record has been tampered with: {verdict.problem}")
-    click.echo(f"The record is intact: {plural(verdict.rows, 'row')}, head {verdict.head[:16]}.")
+        raise refusal(say("the record has been tampered with: {problem}", problem=verdict.problem))
+    echo(say("The record is intact: {rows}, head {head}.", rows=_rows(verdict.rows), head=verdict.head[:16]))
 
 
 @audit.command("export")
@@ -209,13 +228,13 @@ def audit_export(g: Globals, start: datetime, end: datetime, number: str | None,
     try:
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise click.ClickException(f"{out_path} already exists: choose a new file name") from None
+        raise refusal(say("{file} already exists: choose a new file name", file=out_path)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
+        raise refusal(say("cannot write {file}: {why}", file=out_path, why=exc.strerror)) from None
     with os.fdopen(fd, "wb") as f:
         manifest = export_box(f, g.open_queue(), g.box_dir, span)
-    click.echo(f"Wrote {plural(manifest['rows'], 'row')} to {out_path}, signed by this box (key "
-               f"{manifest['box_key_id']}). Check it anywhere with: smsgenie audit verify-export {out_path}")
+    echo(say("Wrote {rows} to {file}, signed by this box (key {key}). Check it anywhere with: smsgenie audit "
+             "verify-export {file}", rows=_rows(manifest["rows"]), file=out_path, key=manifest["box_key_id"]))
 
 
 @audit.command("verify-export")
@@ -228,15 +247,16 @@ def audit_verify_export(file: str, key: str | None) -> None:
 
     m = export.check(file, key)
     span = m["range"]
-    click.echo(f"The export is intact: {plural(m['rows'], 'row')} from {span['from']} to {span['to']}"
-               f"{' to ' + mask_number(span['number']) if span['number'] else ''}, made {m['created']} by box "
-               f"{m['device']} ({m['shop']['name'] or 'no shop name'}"
-               f"{', ' + m['shop']['licence'] if m['shop']['licence'] else ''}).")
+    to = said(say(" to {number}", number=mask_number(span["number"]))) if span["number"] else ""
+    shop_name = m["shop"]["name"] or said(say("no shop name"))
+    echo(say("The export is intact: {rows} from {start} to {end}{to}, made {created} by box {device} ({shop}).",
+             rows=_rows(m["rows"]), start=span["from"], end=span["to"], to=to, created=m["created"],
+             device=m["device"], shop=shop_name + (f", {m['shop']['licence']}" if m["shop"]["licence"] else "")))
     if key:
-        click.echo(f"Signed by the box key you gave ({m['box_key_id']}).")
+        echo(say("Signed by the box key you gave ({key}).", key=m["box_key_id"]))
     else:
-        click.echo(f"Signed by box key {m['box_key_id']}: compare it with the key the vendor recorded for this box "
-                   f"(or give it with --key) - anyone can sign with a key of their own.")
+        echo(say("Signed by box key {key}: compare it with the key the vendor recorded for this box (or give it "
+                 "with --key) - anyone can sign with a key of their own.", key=m["box_key_id"]))
 
 
 @audit.command("prune")
@@ -245,7 +265,7 @@ def audit_verify_export(file: str, key: str | None) -> None:
 def audit_prune(g: Globals) -> None:
     """Delete rows older than the retention setting (never under 180 days); the daemon does this daily."""
     n = g.open_queue().audit.prune(g.shop()["audit_retention_days"])
-    click.echo(f"Pruned {plural(n, 'row')}.")
+    echo(say("Pruned {rows}.", rows=_rows(n)))
 
 
 # --- the shop's settings ------------------------------------------------------------------------------
@@ -300,8 +320,8 @@ def shop_identity(g: Globals, name: str | None, licence: str | None) -> None:
     if name is not None or licence is not None:
         current = shop.save(db, current.name if name is None else name,
                             current.licence if licence is None else licence)
-    click.echo(f"Shop: {current.name or '(not set: smsgenie shop --name ...)'}; "
-               f"licence: {current.licence or '(none)'}")
+    echo(say("Shop: {name}; licence: {licence}", name=current.name or said(say("(not set: smsgenie shop --name ...)")),
+             licence=current.licence or said(say("(none)"))))
 
 
 COMMANDS = (optout, keywords, inbox, audit, settings_group, shop_identity)

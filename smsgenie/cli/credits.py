@@ -32,7 +32,7 @@ def device_id(g: Globals) -> None:
 @friendly_errors
 def topup(g: Globals, code: tuple[str, ...]) -> None:
     """Redeem a top-up CODE from the vendor (dashes and spaces are fine)."""
-    public_key, key_id = vendor_public_key(g.config, "top-up codes are checked with it")
+    public_key, key_id = vendor_public_key(g.config, say("top-up codes are checked with it"))
     q = g.open_queue()
     verified = topups.verify(" ".join(code), public_key, key_id, common.this_device_id(g.config.data_dir),
                              date.fromtimestamp(q.clock.time()))

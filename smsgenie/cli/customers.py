@@ -17,7 +17,13 @@ from appliance.intake import Intake
 from appliance.privacy import mask_number
 from appliance.recurring import EVERY, RecurringSends
 from appliance.saved import SavedTemplates
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals, plural
+from appliance.text import say
+from appliance.words import words
+from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, said, usage
+
+
+def _customers(n: int):
+    return say("{n} customer", n=f"{n:,}") if n == 1 else say("{n} customers", n=f"{n:,}")
 
 
 @click.group()
@@ -48,12 +54,15 @@ def import_(g: Globals, file: str, attest: str, dry_run: bool, as_json: bool) ->
     if as_json:
         click.echo(json.dumps(answer, ensure_ascii=False))
         return
-    verb = "Would import" if dry_run else "Imported"
-    click.echo(f"{verb} {result.name}: {answer['new']} new, {answer['updated']} updated, {answer['unchanged']} "
-               f"unchanged, {answer['refused']} refused; consent attested for {answer['consent_attested']}.")
-    click.echo("  columns: " + ", ".join(f"{c} -> {r}" for c, r in result.columns.items()))
+    counts = {k: answer[k] for k in ("new", "updated", "unchanged", "refused", "consent_attested")}
+    echo(say("Would import {name}: {new} new, {updated} updated, {unchanged} unchanged, {refused} refused; consent "
+             "attested for {consent_attested}.", name=result.name, **counts) if dry_run else
+         say("Imported {name}: {new} new, {updated} updated, {unchanged} unchanged, {refused} refused; consent "
+             "attested for {consent_attested}.", name=result.name, **counts))
+    echo(say("  columns: "), ", ".join(f"{c} -> {said(words(r))}" for c, r in result.columns.items()))
     for r in result.refused_rows[:50]:
-        click.echo(f"  row {r['row']}: {r['value'] or '(empty)'}: {r['reason']}")
+        echo(say("  row {row}: {value}: {reason}", row=r["row"], value=r["value"] or said(say("(empty)")),
+                 reason=r["reason"]))
 
 
 @customers.command("export")
@@ -73,7 +82,7 @@ def export_(g: Globals, file: str | None, tag: str | None) -> None:
     else:
         n = export(book, sys.stdout, tag=tag)
         return
-    click.echo(f"Wrote {plural(n, 'customer')} to {file}.")
+    echo(say("Wrote {customers} to {file}.", customers=_customers(n), file=file))
 
 
 @customers.command("list")
@@ -95,9 +104,9 @@ def list_(g: Globals, search: str, tag: str | None, consent: str | None, limit: 
             {"number": _shown(c.number, full), "name": c.name, "birthday": c.birthday, "tags": c.tags,
              "fields": c.fields, "consent": c.consent} for c in found]}, ensure_ascii=False))
         return
-    click.echo(f"{plural(total, 'customer')}" + (f" (showing {len(found)})" if total > len(found) else ""))
+    echo(_customers(total), say(" (showing {n})", n=len(found)) if total > len(found) else "")
     for c in found:
-        click.echo(f"  {_shown(c.number, full):<16} {c.name or '-':<8} {c.consent:<8} {','.join(c.tags)}")
+        echo(f"  {_shown(c.number, full):<16} {c.name or '-':<8} {said(words(c.consent)):<8} {','.join(c.tags)}")
 
 
 @customers.command("show")
@@ -110,13 +119,15 @@ def show(g: Globals, number: str, full: bool) -> None:
     q = g.open_queue()
     e164 = g.e164(number)
     c = Book(q.db, q.clock).get(e164)
-    click.echo(f"{_shown(c.number, full)}  {c.name}  birthday {c.birthday or '-'}  tags {', '.join(c.tags) or '-'}")
+    echo(f"{_shown(c.number, full)}  {c.name}  ", say("birthday {day}  tags {tags}", day=c.birthday or "-",
+                                                      tags=", ".join(c.tags) or "-"))
     for k, v in c.fields.items():
-        click.echo(f"  {k}: {v}")
-    click.echo(f"  consent: {c.consent}" + (f" - {c.evidence.evidence}" if c.evidence else ""))
+        echo(f"  {k}: {v}")
+    echo(say("  consent: {state}", state=words(c.consent)), f" - {said(c.evidence.evidence)}" if c.evidence else "")
     for e in Consent(q.db, q.clock).history(e164):
-        click.echo(f"    {datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M} {e.state:<8} {e.evidence}"
-                   f"{' by ' + e.recorded_by if e.recorded_by else ''}{' - ' + e.note if e.note else ''}")
+        by = said(say(" by {who}", who=e.recorded_by)) if e.recorded_by else ""
+        echo(f"    {datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M} {said(words(e.state)):<8} {said(e.evidence)}{by}",
+             f" - {e.note}" if e.note else "")
 
 
 @customers.command("tag")
@@ -129,7 +140,8 @@ def tag_(g: Globals, tag: str, numbers: tuple[str, ...], remove: bool) -> None:
     """Put TAG on (or take it off) the customers NUMBERS."""
     q = g.open_queue()
     n = Book(q.db, q.clock).tag([g.e164(x) for x in numbers], tag, by="cli", remove=remove)
-    click.echo(f"{'Untagged' if remove else 'Tagged'} {plural(n, 'customer')} {tag}.")
+    echo(say("Untagged {customers} {tag}.", customers=_customers(n), tag=tag) if remove else
+         say("Tagged {customers} {tag}.", customers=_customers(n), tag=tag))
 
 
 @customers.command("consent")
@@ -143,7 +155,8 @@ def consent_(g: Globals, number: str, source: str, reference: str) -> None:
     q = g.open_queue()
     e164 = g.e164(number)
     event = Consent(q.db, q.clock).give(e164, source, reference, by="cli")
-    click.echo(f"Consent of {mask_number(e164)} recorded ({SOURCES[source]} {reference}; event #{event}).")
+    echo(say("Consent of {number} recorded ({source} {reference}; event #{event}).", number=mask_number(e164),
+             source=SOURCES[source], reference=reference, event=event))
 
 
 @customers.command("ask")
@@ -156,7 +169,8 @@ def ask(g: Globals, numbers: tuple[str, ...], counter: bool) -> None:
     q = g.open_queue()
     n = Asking(q.db, q.clock).ask(Intake(q.db, q.clock, g.config), [g.e164(x) for x in numbers],
                                   origin="counter" if counter else "asked", by="cli")
-    click.echo(f"Queued the question to {plural(n, 'customer')} (others consented already or have one open).")
+    echo(say("Queued the question to {customers} (others consented already or have one open).",
+             customers=_customers(n)))
 
 
 @customers.command("erase")
@@ -169,12 +183,13 @@ def erase(g: Globals, number: str, yes: bool) -> None:
     q = g.open_queue()
     e164 = g.e164(number)
     if not yes:
-        click.confirm(f"Erase {mask_number(e164)}? The lawful record keeps its rows until their retention ends",
-                      abort=True)
+        click.confirm(said(say("Erase {number}? The lawful record keeps its rows until their retention ends",
+                               number=mask_number(e164))), abort=True)
     done = Erasure(q.db, q.clock).erase(e164, by="cli")
-    click.echo(f"Erased {mask_number(e164)}: {done['messages']} messages and {done['inbound']} texts masked, "
-               f"{done['messages_cancelled']} waiting messages cancelled"
-               + ("; the refusal is kept so they are never texted" if done["kept_refusal"] else "") + ".")
+    echo(say("Erased {number}: {messages} messages and {inbound} texts masked, {cancelled} waiting messages "
+             "cancelled", number=mask_number(e164), messages=done["messages"], inbound=done["inbound"],
+             cancelled=done["messages_cancelled"]),
+         say("; the refusal is kept so they are never texted") if done["kept_refusal"] else "", ".")
 
 
 @customers.command("recurring")
@@ -194,18 +209,19 @@ def recurring(g: Globals, name: str | None, every: str | None, day: int | None, 
     sends = RecurringSends(q.db, q.clock)
     if name:
         if not every or not text:
-            raise click.UsageError("--add needs --every and --text")
+            raise usage(say("--add needs --every and --text"))
         rid = sends.add(name, every, text, at=at, by="cli", day=day, tag=tag,
                         kind="transactional" if transactional else "marketing")
-        click.echo(f"Recurring send #{rid} {name!r} added.")
+        echo(say("Recurring send #{id} {name} added.", id=rid, name=repr(name)))
         return
     for r in sends.all():
-        when = {"birthday": "every birthday", "monthly": f"monthly on the {r.day}",
-                "weekly": f"weekly on day {r.day}"}[r.every]
-        click.echo(f"#{r.id} {r.name}: {when} at {r.at}, {r.tag or 'all customers'}"
-                   f"{'' if r.enabled else ' (off)'}")
+        when = {"birthday": say("every birthday"), "monthly": say("monthly on the {day}", day=r.day),
+                "weekly": say("weekly on day {day}", day=r.day)}[r.every]
+        echo(say("#{id} {name}: {when} at {at}, {who}", id=r.id, name=r.name, when=when, at=r.at,
+                 who=r.tag or said(say("all customers"))), "" if r.enabled else say(" (off)"))
     for run in sends.runs(10):
-        click.echo(f"  {run['day']} {run['name']}: {run['outcome']} {run['messages'] or ''} {run['reason']}")
+        echo(f"  {run['day']} {run['name']}: {said(words(run['outcome']))} {run['messages'] or ''} ",
+             said(run["reason"]) if run["reason"] else "")
 
 
 @customers.command("templates")
@@ -220,13 +236,13 @@ def templates(g: Globals, name: str | None, text: str | None, delete_id: int | N
     store = SavedTemplates(q.db, q.clock)
     if name:
         if not text:
-            raise click.UsageError("--save needs --text")
-        click.echo(f"Saved template #{store.save(name, text, by='cli')} {name!r}.")
+            raise usage(say("--save needs --text"))
+        echo(say("Saved template #{id} {name}.", id=store.save(name, text, by="cli"), name=repr(name)))
     elif delete_id is not None:
-        click.echo("Deleted." if store.delete(delete_id) else f"No saved template #{delete_id}.")
+        echo(say("Deleted.") if store.delete(delete_id) else say("No saved template #{id}.", id=delete_id))
     else:
         for t in store.all():
-            click.echo(f"#{t.id} {t.name}: {t.text}")
+            echo(f"#{t.id} {t.name}: {t.text}")
 
 
 COMMANDS = (customers,)

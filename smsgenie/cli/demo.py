@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from smsgenie.cli.common import Globals, friendly_errors, setup_logging
+from smsgenie.cli.common import Globals, echo, friendly_errors, setup_logging
 
 
 @click.command()
@@ -33,5 +33,5 @@ def demo(ctx: click.Context, until_idle: bool, latency: float, port: int, open_b
         setup_logging(g.verbose)
     if open_browser is None:
         open_browser = not until_idle
-    ctx.exit(run_demo(data_dir, until_idle=until_idle, latency=latency, echo=click.echo, port=port,
+    ctx.exit(run_demo(data_dir, until_idle=until_idle, latency=latency, echo=echo, port=port,
                       open_browser=open_browser))

@@ -6,7 +6,9 @@ import click
 
 from appliance.accounts import AccountError, Accounts
 from appliance.clock import SystemClock
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals
+from appliance.text import message_of, say
+from appliance.words import words
+from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, refusal, said
 
 
 def _accounts(g: Globals) -> Accounts:
@@ -21,12 +23,11 @@ def setup_pin(g: Globals, fresh: bool) -> None:
     """Print the set-up PIN that creates the first admin on the page (also on the counter panel)."""
     accounts = _accounts(g)
     if accounts.any_users():
-        raise click.ClickException("this box is set up: log in on the page (an admin can add users there; "
-                                   "'smsgenie users reset-password NAME' if the password is lost)")
+        raise refusal(say("this box is set up: log in on the page (an admin can add users there; "
+                          "'smsgenie users reset-password NAME' if the password is lost)"))
     pin = accounts.new_setup_pin() if fresh else accounts.setup_pin()
     if pin is None:
-        raise click.ClickException("there is no set-up PIN now (too many wrong tries?): "
-                                   "'smsgenie setup-pin --new' makes one")
+        raise refusal(say("there is no set-up PIN now (too many wrong tries?): 'smsgenie setup-pin --new' makes one"))
     click.echo(pin)
 
 
@@ -40,7 +41,7 @@ def users() -> None:
 @friendly_errors
 def users_list(g: Globals) -> None:
     for user in _accounts(g).all():
-        click.echo(f"{user.username:<20} {user.role}")
+        echo(f"{user.username:<20} ", words(user.role))
 
 
 @users.command("reset-password")
@@ -53,15 +54,16 @@ def users_reset_password(g: Globals, name: str, password_file) -> None:
     accounts = _accounts(g)
     user = accounts.by_name(name)
     if user is None:
-        raise click.ClickException(f"no user called {name!r}; 'smsgenie users list' shows them")
+        raise refusal(say("no user called {name}; 'smsgenie users list' shows them", name=repr(name)))
     password = (password_file.readline().rstrip("\n") if password_file else
-                click.prompt(f"New password for {name}", hide_input=True, confirmation_prompt=True))
+                click.prompt(said(say("New password for {name}", name=name)), hide_input=True,
+                             confirmation_prompt=True))
     try:
         accounts.set_password(user.id, password)
     except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise refusal(message_of(exc)) from None
     accounts.unlock(name)
-    click.echo(f"{name} has a new password; tell them, and they sign in again everywhere.")
+    echo(say("{name} has a new password; tell them, and they sign in again everywhere.", name=name))
 
 
 @users.command("unlock")
@@ -71,8 +73,8 @@ def users_reset_password(g: Globals, name: str, password_file) -> None:
 def users_unlock(g: Globals, name: str) -> None:
     """Let NAME try again at once after wrong passwords slowed their account down."""
     if not _accounts(g).unlock(name):
-        raise click.ClickException(f"no user called {name!r}; 'smsgenie users list' shows them")
-    click.echo(f"{name} may sign in again at once.")
+        raise refusal(say("no user called {name}; 'smsgenie users list' shows them", name=repr(name)))
+    echo(say("{name} may sign in again at once.", name=name))
 
 
 COMMANDS = (setup_pin, users)

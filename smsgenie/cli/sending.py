@@ -22,7 +22,7 @@ from appliance.simhealth import SimHolds
 from appliance.states import state_words
 from appliance.status import status as build_status
 from appliance.text import Text, say
-from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, said
+from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, refusal, said, usage
 
 AT_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
 
@@ -43,7 +43,8 @@ def send(g: Globals, file: str, text: str | None, template: str | None, start_at
          transactional: bool, dry_run: bool, as_json: bool) -> None:
     """Check FILE (CSV or XLSX) row by row, price it, and queue a message for every good row."""
     if (text is None) == (template is None):
-        raise click.UsageError("give --text (the same text for everyone) or --template (with {column} fields)")
+        raise usage(say("give --text (the same text for everyone) or --template (with {fields} fields)",
+                        fields="{column}"))
     q = g.open_queue()
     intake = Intake(q.db, q.clock, g.config)
     at = intake.check_start(start_at.timestamp()) if start_at else None
@@ -72,7 +73,7 @@ def send(g: Globals, file: str, text: str | None, template: str | None, start_at
         if queued and not DataDirLock.held(g.box_dir):
             echo(say("Note: the smsgenie daemon is not running; the messages go out when it starts."))
     if not preview.accepted:
-        raise click.ClickException(f"no row of {preview.list_name} can be sent (see the reasons above)")
+        raise refusal(say("no row of {name} can be sent (see the reasons above)", name=preview.list_name))
 
 
 class RowProgress:
@@ -262,7 +263,7 @@ def resume(g: Globals) -> None:
 def requeue(g: Globals, uncertain: bool, ids: tuple[int, ...]) -> None:
     """Send uncertain messages again (only the parts not confirmed by the network)."""
     if not uncertain:
-        raise click.UsageError("say what to requeue: --uncertain")
+        raise usage(say("say what to requeue: --uncertain"))
     n = g.open_queue().requeue_uncertain(ids or None)
     echo(say("Requeued {n} uncertain message.", n=n) if n == 1 else say("Requeued {n} uncertain messages.", n=n))
 
@@ -293,7 +294,7 @@ def sim_resume(g: Globals, label: str) -> None:
     """Let the held SIM of modem LABEL send again (once the carrier says it is fine)."""
     q = g.open_queue()
     if not SimHolds(q.db, q.clock).release(label):
-        raise click.ClickException(f"the SIM of {label} is not held (smsgenie sim list)")
+        raise refusal(say("the SIM of {label} is not held (smsgenie sim list)", label=label))
     click.echo(f"The SIM of {label} sends again (the daemon takes it up within seconds).")
 
 
@@ -324,7 +325,7 @@ def carrier_clear(g: Globals, number: str) -> None:
     q = g.open_queue()
     e164 = g.e164(number)
     if not NumberCarriers(q.db, q.clock).clear(e164):
-        raise click.ClickException(f"{mask_number(e164)} has no carrier of its own (its prefix decides)")
+        raise refusal(say("{number} has no carrier of its own (its prefix decides)", number=mask_number(e164)))
     click.echo(f"{mask_number(e164)} is routed by its prefix again.")
 
 

@@ -17,13 +17,24 @@ from appliance.db import Database
 from appliance.device import format_device_id
 from appliance.errors import SmsGenieError
 from appliance.sdnotify import Notifier
+from appliance.text import say
 from hw.errors import HardwareError
 from smsgenie.box import RunningBox
 from smsgenie.cli import common
-from smsgenie.cli.common import Globals, friendly_errors, pass_globals, setup_logging, vendor_public_key
+from smsgenie.cli.common import (
+    Globals,
+    echo,
+    friendly_errors,
+    pass_globals,
+    refusal,
+    said,
+    setup_logging,
+    usage,
+    vendor_public_key,
+)
 
 log = logging.getLogger("smsgenie")
-UPDATES_CHECKED = "update bundles are checked with it"
+UPDATES_CHECKED = say("update bundles are checked with it")
 
 
 @click.command()
@@ -43,8 +54,8 @@ def run(g: Globals) -> None:
     except (SmsGenieError, HardwareError):
         raise  # one line, from friendly_errors
     except Exception as exc:  # a bug: the log above has its traceback; the exit status makes systemd restart us
-        raise click.ClickException(f"the box stopped on an unexpected fault ({type(exc).__name__}: {exc}); "
-                                   f"the log above says where") from None
+        raise refusal(say("the box stopped on an unexpected fault ({fault}); the log above says where",
+                          fault=f"{type(exc).__name__}: {exc}")) from None
 
 
 @click.command()
@@ -54,7 +65,7 @@ def init(g: Globals) -> None:
     """Make a new, empty box in the data dir (the first 'smsgenie run' does this too)."""
     data_dir = g.config.data_dir
     Database.in_data_dir(data_dir).close()
-    click.echo(f"A new box is ready in {data_dir}.")
+    echo(say("A new box is ready in {dir}.", dir=data_dir))
 
 
 @click.group("clock")
@@ -74,10 +85,10 @@ def clock_reset(g: Globals) -> None:
         db.close()
     now = f"{datetime.now():%Y-%m-%d %H:%M}"
     if before is None:
-        click.echo(f"The clock mark is now {now}.")
+        echo(say("The clock mark is now {now}.", now=now))
     else:
-        click.echo(f"The clock mark was {datetime.fromtimestamp(before):%Y-%m-%d %H:%M}; now {now}. "
-                   f"Sending no longer waits for the clock.")
+        echo(say("The clock mark was {before}; now {now}. Sending no longer waits for the clock.",
+                 before=f"{datetime.fromtimestamp(before):%Y-%m-%d %H:%M}", now=now))
 
 
 @click.group("update")
@@ -92,10 +103,10 @@ def update_group() -> None:
 def update_verify(g: Globals, file: str) -> None:
     """Check FILE's signature and contents; install nothing."""
     b = installer.verify_file(file, vendor_public_key(g.config, UPDATES_CHECKED)[0])
-    click.echo(f"Good bundle: SMS Genie {b.version}, made {b.created}, {len(b.files)} wheel(s), signed by "
-               f"your vendor.")
+    echo(say("Good bundle: SMS Genie {version}, made {created}, {n} wheel(s), signed by your vendor.",
+             version=b.version, created=b.created, n=len(b.files)))
     if b.notes:
-        click.echo(f"Notes: {b.notes}")
+        echo(say("Notes: {notes}", notes=b.notes))
 
 
 @update_group.command("install")
@@ -114,13 +125,13 @@ def update_install(g: Globals, file: str | None, from_upload: bool, prefix: str,
         key = vendor_public_key(config, UPDATES_CHECKED)[0] if config.vendor.public_key else None
         installed = installer.install_upload(config.data_dir, key, prefix)
         if installed is None:
-            click.echo("No uploaded bundle waiting.")
+            echo(say("No uploaded bundle waiting."))
             return
     elif file:
         installed = installer.install_file(file, vendor_public_key(config, UPDATES_CHECKED)[0], prefix)
     else:
-        raise click.UsageError("name the bundle FILE, or --from-upload")
-    click.echo(installed.message)
+        raise usage(say("name the bundle FILE, or --from-upload"))
+    echo(installed.message)
     if restart:
         installer.restart_into(installed)
 
@@ -129,9 +140,10 @@ def _passphrase(passphrase_file, *, new: bool) -> str:
     if passphrase_file is not None:
         return passphrase_file.readline().rstrip("\n")
     if new:
-        return click.prompt("Backup passphrase (at least 8 characters; keep it with the stick's label: "
-                            "without it the backup cannot be opened)", hide_input=True, confirmation_prompt=True)
-    return click.prompt("Backup passphrase", hide_input=True)
+        return click.prompt(said(say("Backup passphrase (at least 8 characters; keep it with the stick's label: "
+                                     "without it the backup cannot be opened)")), hide_input=True,
+                            confirmation_prompt=True)
+    return click.prompt(said(say("Backup passphrase")), hide_input=True)
 
 
 @click.command()
@@ -146,8 +158,9 @@ def backup(g: Globals, dest: str, passphrase_file) -> None:
     info = backups.make(g.box_dir, dest, _passphrase(passphrase_file, new=True),
                         device_id=format_device_id(common.this_device_id(g.config.data_dir)),
                         version=package_version("smsgenie"))
-    click.echo(f"Backed up {info.messages} messages (record head {info.audit_head[:16]}) to {info.path}; "
-               f"read back and checked. Unmount the stick before pulling it out: sudo umount {dest}")
+    echo(say("Backed up {messages} messages (record head {head}) to {path}; read back and checked. Unmount the "
+             "stick before pulling it out: sudo umount {dest}", messages=info.messages, head=info.audit_head[:16],
+             path=info.path, dest=dest))
 
 
 @click.command()
@@ -160,14 +173,15 @@ def backup(g: Globals, dest: str, passphrase_file) -> None:
 def restore(g: Globals, file: str, force: bool, passphrase_file) -> None:
     """Restore a backup made by 'smsgenie backup' (stop the daemon first: sudo systemctl stop smsgenie)."""
     info, aside = backups.restore(file, g.config.data_dir, _passphrase(passphrase_file, new=False), force=force)
-    click.echo(f"Restored {info.messages} messages from the backup made {info.created} on box {info.device_id}.")
+    echo(say("Restored {messages} messages from the backup made {created} on box {device}.",
+             messages=info.messages, created=info.created, device=info.device_id))
     if aside is not None:
-        click.echo(f"What the data dir held before is in {aside}.")
+        echo(say("What the data dir held before is in {aside}.", aside=str(aside)))
     here = format_device_id(common.this_device_id(g.config.data_dir))
     if info.device_id != here:
-        click.echo(f"This box is {here}, not {info.device_id}: the credit balance came with the backup; top-up "
-                   f"codes made for {info.device_id} do not work here. Do not use the old card again.")
-    click.echo("Start the daemon again: sudo systemctl start smsgenie")
+        echo(say("This box is {here}, not {device}: the credit balance came with the backup; top-up codes made for "
+                 "{device} do not work here. Do not use the old card again.", here=here, device=info.device_id))
+    echo(say("Start the daemon again: sudo systemctl start smsgenie"))
 
 
 @click.command()
@@ -176,13 +190,13 @@ def restore(g: Globals, file: str, force: bool, passphrase_file) -> None:
 def certificate(g: Globals) -> None:
     """Show the box's CA (what a shop's computers trust for the HTTPS page) and its fingerprint."""
     if not g.config.web.https:
-        raise click.ClickException(f"the page is not HTTPS ([web] tls = \"off\" or no [web] listen in "
-                                   f"{g.config.source}): there is no certificate to trust")
+        raise refusal(say("the page is not HTTPS ([web] tls = \"off\" or no [web] listen in {config}): there is "
+                          "no certificate to trust", config=g.config.source))
     found = certs.fingerprint(g.box_dir)
     if found is None:
-        raise click.ClickException("the box has made no certificate yet: 'smsgenie run' makes it at its first start")
-    click.echo(f"CA certificate: {Path(g.config.data_dir) / certs.TLS_DIR / 'ca.crt'} "
-               f"(also at http://<box>/smsgenie-ca.crt when [web] redirect_from is set)")
+        raise refusal(say("the box has made no certificate yet: 'smsgenie run' makes it at its first start"))
+    echo(say("CA certificate: {path} (also at http://<box>/smsgenie-ca.crt when [web] redirect_from is set)",
+             path=str(Path(g.config.data_dir) / certs.TLS_DIR / "ca.crt")))
     click.echo("SHA-256: " + " ".join(found[i:i + 4] for i in range(0, len(found), 4)))
 
 

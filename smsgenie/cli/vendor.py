@@ -11,10 +11,11 @@ from appliance import update
 from appliance.device import parse_device_id
 from appliance.keywords import baseline as package_baseline
 from appliance.keywords import read_words, sign_list
+from appliance.text import say
 from appliance.vendor import keygen as make_key
 from appliance.vendor import load_private_key, write_codes_csv
 from appliance.vendor import mint as make_codes
-from smsgenie.cli.common import friendly_errors, plural
+from smsgenie.cli.common import echo, friendly_errors, refusal, said
 
 
 @click.group()
@@ -28,8 +29,8 @@ def vendor() -> None:
 def keygen(out_dir: str) -> None:
     """Make a vendor signing key: vendor.key (keep it secret) and vendor.pub (for the boxes)."""
     key_path, pub_path = make_key(out_dir)
-    click.echo(f"Wrote {key_path} (mode 0600: keep it secret and backed up) and {pub_path}.")
-    click.echo("Put this line in each box's config:")
+    echo(say("Wrote {key} (mode 0600: keep it secret and backed up) and {pub}.", key=str(key_path), pub=str(pub_path)))
+    echo(say("Put this line in each box's config:"))
     click.echo(f'[vendor]\npublic_key = "{pub_path.read_text().strip()}"')
 
 
@@ -45,22 +46,24 @@ def sign_keywords(key_path: str, version: int | None, baseline: bool, files: tup
     baseline words (then give OUT alone)."""
     words_file, out = (None, files[0]) if len(files) == 1 else files[:2]
     if len(files) > 2 or (baseline and words_file) or (not baseline and not words_file):
-        raise click.ClickException("give the words file and OUT, or --baseline and OUT")
+        raise refusal(say("give the words file and OUT, or --baseline and OUT"))
     if baseline:
         shipped, words = package_baseline()
         version = version or shipped
     else:
         if version is None:
-            raise click.ClickException("give the list's --version: higher than the last list you signed")
+            raise refusal(say("give the list's --version: higher than the last list you signed"))
         words = read_words(Path(words_file).read_text(encoding="utf-8-sig"))
     if not words:
-        raise click.ClickException(f"{words_file} has no words (one per line)")
+        raise refusal(say("{file} has no words (one per line)", file=words_file))
     try:
         with open(out, "x", encoding="utf-8") as f:
             f.write(sign_list(load_private_key(key_path), words, date.today(), version))
     except FileExistsError:
-        raise click.ClickException(f"{out} already exists: choose a new file name") from None
-    click.echo(f"Signed {plural(len(words), 'word')} into {out} (version {version}).")
+        raise refusal(say("{file} already exists: choose a new file name", file=out)) from None
+    n = len(words)
+    echo(say("Signed {words} into {file} (version {version}).", file=out, version=version,
+             words=say("{n} word", n=f"{n:,}") if n == 1 else say("{n} words", n=f"{n:,}")))
 
 
 @vendor.command()
@@ -79,16 +82,18 @@ def mint(key_path: str, device: str, credits: int, count: int, expires: datetime
     dev = parse_device_id(device)
     last_day = expires.date() if expires else None
     if last_day is not None and last_day < date.today():
-        raise click.ClickException(f"--expires {last_day} has already passed: give the last day the codes may "
-                                   f"be redeemed, today or later")
+        raise refusal(say("--expires {day} has already passed: give the last day the codes may be redeemed, "
+                          "today or later", day=str(last_day)))
     codes = make_codes(load_private_key(key_path), dev, credits, count=count, expires=last_day,
                        min_keywords=min_keywords)
     if csv_path:
         try:
             write_codes_csv(csv_path, codes, dev, credits, last_day)
         except OSError as exc:
-            raise click.ClickException(f"cannot write {csv_path}: {exc.strerror}") from None
-        click.echo(f"Wrote {plural(len(codes), 'code')} to {csv_path}.")
+            raise refusal(say("cannot write {file}: {why}", file=csv_path, why=exc.strerror)) from None
+        n = len(codes)
+        echo(say("Wrote {codes} to {file}.", file=csv_path,
+                 codes=say("{n} code", n=f"{n:,}") if n == 1 else say("{n} codes", n=f"{n:,}")))
         return
     for _serial, code in codes:
         click.echo(code)
@@ -110,12 +115,12 @@ def check_receipt(box_key: str, receipts: tuple[str, ...]) -> None:
         codes += [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.is_file() else [given]
     checked = [receipt.read(code, box_key) for code in codes]
     for r in checked:
-        click.echo(f"OK  {r}")
+        echo(say("OK  {receipt}", receipt=str(r)))
     problems = receipt.rollbacks(checked)
     if problems:
-        raise click.ClickException("; ".join(problems))
+        raise refusal("; ".join(said(p) for p in problems))
     if len(checked) > 1:
-        click.echo(f"The record only grew across these {len(checked)} receipts.")
+        echo(say("The record only grew across these {n} receipts.", n=len(checked)))
 
 
 @vendor.command("bundle")
@@ -129,9 +134,9 @@ def bundle(key_path: str, out: str, notes: str, wheels: tuple[str, ...]) -> None
 
     scripts/make-update-bundle gathers the aarch64 wheels and calls this."""
     if Path(out).exists():
-        raise click.ClickException(f"{out} already exists: choose a new file name")
+        raise refusal(say("{file} already exists: choose a new file name", file=out))
     update.make(load_private_key(key_path), [Path(w) for w in wheels], Path(out), notes=notes)
-    click.echo(f"Signed {len(wheels)} wheel(s) into {out}.")
+    echo(say("Signed {n} wheel(s) into {file}.", n=len(wheels), file=out))
 
 
 COMMANDS = (vendor,)

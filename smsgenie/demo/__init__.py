@@ -49,6 +49,8 @@ from appliance.privacy import mask_number
 from appliance.sendlists import SendLists
 from appliance.sendqueue import SendQueue
 from appliance.settings import save_setting, setting_is_set
+from appliance.states import state_words
+from appliance.text import say
 from hw.display import EMULATED_FRAME
 from hw.modem.sim import FAILED, SimulatedModem
 from smsgenie.box import RunningBox
@@ -72,7 +74,9 @@ REJECTING_PHONE = "+8613512340013"   # the phone refuses the message (failed del
 UNASSIGNED = "+8613612340014"        # the network says the number is not assigned (+CMS ERROR: 1)
 REPLYING = "+8613812340001"          # this customer replies 退订
 
-Echo = Callable[[str], None]
+#: Prints one line for a person: its parts, each a Text made with say() or a plain str (smsgenie.cli.common.echo
+#: says them in the reader's language).
+Echo = Callable[..., None]
 
 
 def run_demo(data_dir: Path, *, until_idle: bool, latency: float, echo: Echo, timeout: float = 180.0,
@@ -102,13 +106,14 @@ def _run(data_dir: Path, sim: SimulatedModem, *, fresh: bool, until_idle: bool, 
     db = Database.in_data_dir(data_dir)
     q = SendQueue(db, SystemClock())
     buyer = CreditBuyer(q, key_dir, public_line, device, echo)
-    echo(f"This box is {format_device_id(device)}; the demo vendor key is in {key_dir}.")
+    echo(say("This box is {device}; the demo vendor key is in {dir}.", device=format_device_id(device),
+             dir=str(key_dir)))
     if fresh:
         _set_up(config, q, buyer, echo)
         sim.inject_sms(REPLYING, "退订")  # arrived while the box was off; read when the daemon starts
     else:
-        echo(f"This folder was set up by an earlier demo: no credit bought and no list queued this time; the box "
-             f"sends what is left. (Delete {data_dir} for a fresh demo.)")
+        echo(say("This folder was set up by an earlier demo: no credit bought and no list queued this time; the box "
+                 "sends what is left. (Delete {dir} for a fresh demo.)", dir=str(data_dir)))
     try:
         box = RunningBox(config)
         _introduce(box, data_dir, echo, open_browser)
@@ -116,16 +121,17 @@ def _run(data_dir: Path, sim: SimulatedModem, *, fresh: bool, until_idle: bool, 
         code = _drive(box, q, buyer if fresh else None, until_idle=until_idle, timeout=timeout, echo=echo,
                       walk_in=walk_in)
         time.sleep(0.1)
-        echo(f"Sent {len(sim.accepted)} SMS parts to the simulated network this run. Balance: "
-             f"{q.ledger.balance()} credits.")
+        echo(say("Sent {n} SMS parts to the simulated network this run. Balance: {balance} credits.",
+                 n=len(sim.accepted), balance=q.ledger.balance()))
         inbound = Inbox(db, q.clock).latest_parts(limit=5)
         if inbound:
-            echo(f"Inbox: {len(inbound)} message(s), latest: {inbound[0]['text']!r}")
+            echo(say("Inbox: {n} message(s), latest: {text}", n=len(inbound), text=repr(inbound[0]["text"])))
     finally:
         db.close()
-    echo(f"Data directory: {data_dir}")
-    echo(f"See the result:  .venv/bin/smsgenie --data-dir {data_dir} status --json")
-    echo(f"Config written:  {data_dir / 'config.toml'} (used by any smsgenie command given --data-dir {data_dir})")
+    echo(say("Data directory: {dir}", dir=str(data_dir)))
+    echo(say("See the result:  .venv/bin/smsgenie --data-dir {dir} status --json", dir=str(data_dir)))
+    echo(say("Config written:  {file} (used by any smsgenie command given --data-dir {dir})",
+             file=str(data_dir / "config.toml"), dir=str(data_dir)))
     return code
 
 
@@ -169,30 +175,34 @@ def _set_up(config: Config, q: SendQueue, buyer: "CreditBuyer", echo: Echo) -> N
     if not setting_is_set(config.data_dir, "quiet_hours"):
         # A demo sends whenever it is run; a shop's box starts with quiet hours (21:00-08:00).
         save_setting(config.data_dir, "quiet_hours", "")
-        echo("Quiet hours are off in the demo (a shop's box holds marketing lists 21:00-08:00).")
+        echo(say("Quiet hours are off in the demo (a shop's box holds marketing lists 21:00-08:00)."))
     with resources.as_file(resources.files("smsgenie.demo") / "customers.csv") as path:
         book = BookImport(q.db, q.clock).apply(path, by="demo", attestation=ATTESTATION)
-    echo(f"The customer book: {book.counts['new']} members imported, their consent on record (the paper form).")
+    echo(say("The customer book: {n} members imported, their consent on record (the paper form).",
+             n=book.counts["new"]))
     intake = Intake(q.db, q.clock, config)
     for file, template, label, kind in LISTS:
         with resources.as_file(resources.files("smsgenie.demo") / file) as path:
             queued, preview = intake.queue_file(path, template, name=label, kind=kind, by="demo")
-        echo(f"Queued {queued.count if queued else 0} x {label}: {preview.credits_needed} SMS parts.")
+        echo(say("Queued {n} x {label}: {parts} SMS parts.", n=queued.count if queued else 0, label=label,
+                 parts=preview.credits_needed))
         for r in preview.refused_rows:
-            echo(f"  refused row {r.row}: {r.reason}" + (f" - {r.detail}" if r.reason == "blocked by a forbidden word"
-                                                         else ""))
+            echo(say("  refused row {row}: {reason}", row=r.row, reason=r.reason),
+                 say(" - {detail}", detail=r.detail) if r.reason == "blocked by a forbidden word" else "")
     Asking(q.db, q.clock).ask(intake, [WALK_IN], origin="counter", by="demo")
-    echo(f"A walk-in customer ({mask_number(WALK_IN)}) said yes at the counter: the box asks them by SMS to confirm.")
+    echo(say("A walk-in customer ({number}) said yes at the counter: the box asks them by SMS to confirm.",
+             number=mask_number(WALK_IN)))
 
 
 def _introduce(box: RunningBox, data_dir: Path, echo: Echo, open_browser: bool) -> None:
-    echo(f"Simulated SIM7600 on {box.config.modem.port}; the daemon is sending (Ctrl-C to stop).")
-    echo(f"The shop's page: open {box.url}/" + (f" and set up the admin with the set-up PIN {box.setup_pin}"
-                                                 if box.setup_pin else " and log in as the admin you set up"))
+    echo(say("Simulated SIM7600 on {port}; the daemon is sending (Ctrl-C to stop).", port=box.config.modem.port))
+    echo(say("The shop's page: open {url}/ and set up the admin with the set-up PIN {pin}", url=box.url,
+             pin=box.setup_pin) if box.setup_pin else
+         say("The shop's page: open {url}/ and log in as the admin you set up", url=box.url))
     if open_browser and not _open_page(f"{box.url}/"):
-        echo("  (no graphical browser here: open the address above on any computer that can reach it)")
-    echo(f"The counter panel (simulated OLED): {box.url}/device (as the admin), or the file "
-         f"{data_dir / EMULATED_FRAME}")
+        echo(say("  (no graphical browser here: open the address above on any computer that can reach it)"))
+    echo(say("The counter panel (simulated OLED): {url}/device (as the admin), or the file {file}", url=box.url,
+             file=str(data_dir / EMULATED_FRAME)))
 
 
 def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_idle: bool, timeout: float,
@@ -205,18 +215,19 @@ def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_
     if not until_idle and link is not None:
         keyboard = KeyboardButtons(link)
         if keyboard.start():
-            echo("  its buttons: the arrow keys, Enter (OK), Esc (Back), h (hold Back: home)")
+            echo(say("  its buttons: the arrow keys, Enter (OK), Esc (Back), h (hold Back: home)"))
     start, last = time.monotonic(), None
     try:
         while thread.is_alive():
             counts = _counts(q)
             line = "  ".join(f"{k} {v}" for k, v in counts.items() if v or k in ("queued", "sent", "delivered"))
             if line != last:
-                echo(f"  {line}")
+                echo("  ", *[part for k, v in counts.items() if v or k in ("queued", "sent", "delivered")
+                             for part in (state_words(k), f" {v}  ")])
                 last = line
             shortfall = q.waiting_for_credit()
             if shortfall and buyer is not None:
-                echo(f"  sending paused, {shortfall}")
+                echo(say("  sending paused, {why}", why=shortfall))
                 buyer.buy(100)
                 buyer = None
             if walk_in is not None:
@@ -225,7 +236,7 @@ def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_
                     and (walk_in is None or walk_in.done)):
                 break
             if until_idle and time.monotonic() - start > timeout:
-                echo("The demo did not finish in time.")
+                echo(say("The demo did not finish in time."))
                 return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -254,7 +265,8 @@ class WalkIn:
             evidence = Consent(self.q.db, self.q.clock).evidence(WALK_IN)
             if evidence is not None and evidence.state == "given":
                 self.done = True
-                self.echo(f"  {mask_number(WALK_IN)} replied Y: consent recorded ({evidence.evidence})")
+                self.echo(say("  {number} replied Y: consent recorded ({evidence})", number=mask_number(WALK_IN),
+                              evidence=evidence.evidence))
 
 
 class CreditBuyer:
@@ -272,7 +284,8 @@ class CreditBuyer:
         public_key, key_id = vendor.parse_public_key(self.public_line)
         verified = topup.verify(code, public_key, key_id, self.device, date.fromtimestamp(self.q.clock.time()))
         balance = topup.redeem(self.q, verified, boxkey.load(self.q.db.path.parent))
-        self.echo(f"  top-up code {code[:23]}... redeemed: +{credits} credits, balance {balance}")
+        self.echo(say("  top-up code {code}... redeemed: +{credits} credits, balance {balance}", code=code[:23],
+                      credits=credits, balance=balance))
 
 
 def _counts(q: SendQueue) -> dict[str, int]:
