@@ -39,7 +39,7 @@ def test_the_carrier_commands(tmp_path):
     run = lambda *a: CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "carrier", *a])  # noqa: E731
     assert "138****8000 is a China Telecom number now." in run("set", "138 0013 8000", "电信").output
     listed = run("list").output
-    assert "138****8000  China Telecom" in listed and "manual" in listed
+    assert "138****8000  China Telecom" in listed and "set by the shop" in listed
     assert "+8613800138000" in run("list", "--full").output
     assert "routed by its prefix again" in run("clear", "13800138000").output
     again = run("clear", "13800138000")

@@ -282,8 +282,8 @@ def sim_list(g: Globals) -> None:
     holds = SimHolds(q.db, q.clock)
     for m in g.config.modems:
         held = holds.current(m.label)
-        click.echo(f"{m.label}: " + (f"held since {datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}: "
-                                     f"{said(held['why'])}" if held else "sending"))
+        echo(f"{m.label}: ", say("held since {at}: {why}", at=f"{datetime.fromtimestamp(held['at']):%Y-%m-%d %H:%M}",
+                                  why=held["why"]) if held else state_words("sending"))
 
 
 @sim.command("resume")
@@ -295,7 +295,7 @@ def sim_resume(g: Globals, label: str) -> None:
     q = g.open_queue()
     if not SimHolds(q.db, q.clock).release(label):
         raise refusal(say("the SIM of {label} is not held (smsgenie sim list)", label=label))
-    click.echo(f"The SIM of {label} sends again (the daemon takes it up within seconds).")
+    echo(say("The SIM of {label} sends again (the daemon takes it up within seconds).", label=label))
 
 
 @click.group()
@@ -313,7 +313,8 @@ def carrier_set(g: Globals, number: str, name: str, note: str) -> None:
     """Route NUMBER as a CARRIER number (China Mobile, China Unicom, China Telecom, China Broadnet; 移动...)."""
     q = g.open_queue()
     e164 = g.e164(number)
-    click.echo(f"{mask_number(e164)} is a {NumberCarriers(q.db, q.clock).set(e164, name, note)} number now.")
+    carrier = NumberCarriers(q.db, q.clock).set(e164, name, note)
+    echo(say("{number} is a {carrier} number now.", number=mask_number(e164), carrier=carrier_words(carrier)))
 
 
 @carrier.command("clear")
@@ -326,7 +327,7 @@ def carrier_clear(g: Globals, number: str) -> None:
     e164 = g.e164(number)
     if not NumberCarriers(q.db, q.clock).clear(e164):
         raise refusal(say("{number} has no carrier of its own (its prefix decides)", number=mask_number(e164)))
-    click.echo(f"{mask_number(e164)} is routed by its prefix again.")
+    echo(say("{number} is routed by its prefix again.", number=mask_number(e164)))
 
 
 @carrier.command("list")
@@ -338,10 +339,11 @@ def carrier_list(g: Globals, full: bool) -> None:
     q = g.open_queue()
     rows = NumberCarriers(q.db, q.clock).rows()
     if not rows:
-        click.echo("No number has a carrier of its own: every one goes by its prefix.")
+        echo(say("No number has a carrier of its own: every one goes by its prefix."))
     for r in rows:
-        click.echo(f"{r['number'] if full else mask_number(r['number'])}  {r['carrier']:<15} {r['source']:<8} "
-                   f"{datetime.fromtimestamp(r['at']):%Y-%m-%d}  {r['note'] or ''}")
+        source = said(say("set by the shop") if r["source"] == "manual" else say("learned"))
+        echo(f"{r['number'] if full else mask_number(r['number'])}  {said(carrier_words(r['carrier'])):<15} "
+             f"{source:<8} {datetime.fromtimestamp(r['at']):%Y-%m-%d}  {r['note'] or ''}")
 
 
 
