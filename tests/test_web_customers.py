@@ -203,6 +203,37 @@ def test_the_api_sends_to_a_group_through_the_gate_once_per_key(client, box):
     assert len(box.messages()) == 1
 
 
+def test_the_api_keeps_saved_templates_and_reads_conversations_and_recurring_sends(client, box):
+    """Saved templates (scope send), a customer's conversation and the recurring sends (scope customers)."""
+    from appliance.inbox import Inbox
+    from appliance.recurring import RecurringSends
+
+    send, book = token(box, "send"), token(box, "customers")
+    made = client.post("/api/v1/templates", headers=send, json={"name": "会员日", "text": "{姓名}您好！周六9折"})
+    assert made.status_code == 200 and made.get_json()["template"]["fields"] == ["姓名"]
+    tid = made.get_json()["template"]["id"]
+    bad = client.post("/api/v1/templates", headers=send, json={"name": "坏的", "text": "{姓名您好"})
+    assert bad.status_code == 400 and "unmatched brace" in bad.get_json()["error"]
+    assert client.post("/api/v1/templates", headers=send, json={"name": "x"}).status_code == 400
+    assert [t["name"] for t in client.get("/api/v1/templates", headers=send).get_json()["templates"]] == ["会员日"]
+    assert client.get("/api/v1/templates", headers=book).status_code == 403  # templates are the send scope's
+    assert client.delete(f"/api/v1/templates/{tid}", headers=send).get_json() == {"deleted": tid}
+    assert client.delete(f"/api/v1/templates/{tid}", headers=send).status_code == 404
+
+    c = Book(box.db, box.clock).save("+8613800138000", by="cli", name="张伟")
+    Inbox(box.db, box.clock).store("+8613800138000", None, "几点开门？", "00")
+    talk = client.get(f"/api/v1/customers/{c.id}/conversation", headers=book)
+    assert talk.status_code == 200 and talk.get_json()["messages"][0]["text"] == "几点开门？"
+    assert talk.get_json()["messages"][0]["direction"] == "in"
+    assert client.get("/api/v1/customers/999/conversation", headers=book).status_code == 404
+    assert client.get(f"/api/v1/customers/{c.id}/conversation", headers=send).status_code == 403
+
+    RecurringSends(box.db, box.clock).add("生日祝福", "birthday", "{姓名}生日快乐", at="10:00", by="user:1")
+    sends = client.get("/api/v1/recurring", headers=book).get_json()
+    assert sends["recurring"][0]["name"] == "生日祝福" and sends["recurring"][0]["at"] == "10:00"
+    assert sends["runs"] == []
+
+
 def test_saved_templates_fill_the_send_pages(admin, box):
     r = post(admin, "/templates", {"name": "会员日", "text": "{姓名}您好！本周六会员日全场9折"})
     assert r.status_code == 302

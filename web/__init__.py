@@ -92,6 +92,7 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
         admin,
         api,
         api_customers,
+        api_shop,
         auth,
         credit,
         customers,
@@ -106,10 +107,11 @@ def create_app(config: Config, *, clock: Clock | None = None, testing: bool = Fa
 
     state.init_app(app)
     for bp in (auth.bp, dashboard.bp, send.bp, history.bp, customers.bp, recurring.bp, credit.bp, admin.bp, device.bp,
-               saved.bp, api.bp, api_customers.bp):
+               saved.bp, api.bp, api_customers.bp, api_shop.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # the API authenticates each call with a token, not a cookie
     csrf.exempt(api_customers.bp)
+    csrf.exempt(api_shop.bp)
 
     _answers(app, config)
     return app

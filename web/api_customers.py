@@ -25,7 +25,8 @@ from web.state import clock, config, db, queue
 bp = Blueprint("api_customers", __name__, url_prefix="/api/v1")
 
 
-def _body() -> dict:
+def body_of() -> dict:
+    """The request's JSON object (anything else: an empty one)."""
     try:
         body = request.get_json(silent=True)
     except RecursionError:
@@ -68,7 +69,7 @@ def list_customers():
 @scope_required("customers")
 def upsert_customer():
     """Add a customer or change what the body gives (name, birthday, tags, fields); the others stay."""
-    body = _body()
+    body = body_of()
     try:
         number = _number(body)
         for key, kind in (("name", str), ("birthday", str), ("tags", list), ("fields", dict)):
@@ -96,7 +97,7 @@ def get_customer(cid: int):
 @scope_required("customers")
 def record_consent():
     """Consent with its evidence: {"number", "source": "paper" | "import-attested", "reference"}."""
-    body = _body()
+    body = body_of()
     try:
         number = _number(body)
         event = Consent(db(), clock()).give(number, str(body.get("source", "paper")), str(body.get("reference", "")),
@@ -111,7 +112,7 @@ def record_consent():
 @scope_required("customers")
 def opt_out():
     """The customer asked not to get texts: {"number", "reason"}."""
-    body = _body()
+    body = body_of()
     try:
         number = _number(body)
         if not isinstance(body.get("reason"), str) or not body["reason"].strip():
@@ -134,7 +135,7 @@ def groups():
 @scope_required("send")
 def send_to_group(tag: str):
     """Send ``text`` (merge fields from the book: {姓名}, {积分}...) to a group; '*' is every customer."""
-    body = _body()
+    body = body_of()
     text, transactional = body.get("text"), body.get("transactional", False)
     if not isinstance(text, str) or not text.strip() or not isinstance(transactional, bool):
         return jsonify(error="send {\"text\": \"...\", \"transactional\": false}"), 400
