@@ -29,7 +29,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import ConsentError
 from appliance.forbidden import normalise
-from appliance.text import say
+from appliance.text import Text, say
 
 UNKNOWN, GIVEN, REFUSED = "unknown", "given", "refused"
 STATES = (UNKNOWN, GIVEN, REFUSED)
@@ -77,14 +77,13 @@ class Event:
     note: str
 
     @property
-    def evidence(self) -> str:
-        """The evidence in one line, as the record and the page show it."""
-        out = source_words(self.source)
-        if self.reference:
-            out += f" {self.reference}"
+    def evidence(self) -> Text:
+        """The evidence in one line, as the record (in English) and a person (in their language) read it."""
+        reference = f" {self.reference}" if self.reference else ""
         if self.inbound_id is not None:
-            out += f" (inbound #{self.inbound_id})"
-        return out
+            return say("{source}{reference} (inbound #{id})", source=source_words(self.source), reference=reference,
+                       id=self.inbound_id)
+        return say("{source}{reference}", source=source_words(self.source), reference=reference)
 
 
 def basis_words(conn: sqlite3.Connection, basis: str | None, kind: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.text import Text, say
+
 STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "uncertain")
 MARKETING, TRANSACTIONAL = "marketing", "transactional"
 KINDS = (MARKETING, TRANSACTIONAL)
@@ -52,9 +54,17 @@ class Shortfall:
     needed: int
     balance: int
 
+    @property
+    def text(self) -> Text:
+        """Why sending waits, for a person (the page, the panel, the command line translate it)."""
+        if self.needed == 1:
+            return say("out of credit: message {id} needs 1 credit, the balance is {balance}. Top up to resume",
+                       id=self.message_id, balance=self.balance)
+        return say("out of credit: message {id} needs {n} credits, the balance is {balance}. Top up to resume",
+                   id=self.message_id, n=self.needed, balance=self.balance)
+
     def __str__(self) -> str:
-        return (f"out of credit: message {self.message_id} needs {self.needed} credit"
-                f"{'s' if self.needed != 1 else ''}, the balance is {self.balance}. Top up to resume")
+        return str(self.text)
 
 
 @dataclass(frozen=True)

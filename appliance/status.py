@@ -138,7 +138,7 @@ def status(config: Config, queue: SendQueue) -> dict:
         "progress": progress(queue.db, now).as_dict(),
         "sent_total": queue.sent_total(),
         "balance": queue.ledger.balance(),
-        "paused": str(shortfall) if shortfall else None,
+        "paused": shortfall.text if shortfall else None,  # a Text: English in JSON, translated on the page
         "sending_paused": SendingPause(queue.db, queue.clock).current(),
         "modem": modems[0],
         "modems": modems,

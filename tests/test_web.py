@@ -782,6 +782,18 @@ def test_every_page_in_chinese_shows_no_english_sentence(app, box, tmp_path):
     assert "<td>更正</td>" in shown["/topup"] and "<td>管理员</td>" in shown["/admin/"]
 
 
+def test_out_of_credit_is_said_in_chinese_on_the_dashboard(admin, box):
+    """Why sending waits for credit, the commonest thing a shop sees, in the page's language."""
+    from appliance.plan import plan_message
+
+    box.enqueue(None, ["+8613800138000"], plan_message("hi"), "YL08")  # no credit: sending waits
+    assert "out of credit: message" in admin.get("/").get_data(as_text=True)
+    admin.get("/lang/zh_CN")
+    page = admin.get("/").get_data(as_text=True)
+    assert "余额不足：短信" in page and "out of credit" not in page
+    assert admin.get("/status.json").get_json()["paused"].startswith("余额不足")
+
+
 def test_the_modems_own_words_and_why_sending_waits_reach_the_page_in_chinese(app):
     """The daemon writes a modem's state and why sending waits to the database as Text (appliance/text.py
     to_json): the page reads them back and says them in the reader's language."""

@@ -47,6 +47,7 @@ def snapshot() -> dict:
         m["detail"], m["paused"] = translate(m["detail"]), m["paused"] and translate(m["paused"])
         if m["held"]:
             m["held"] = {**m["held"], "why": translate(m["held"]["why"])}
+    data["paused"] = data["paused"] and translate(data["paused"])  # why sending waits for credit
     held = data["sending_paused"]
     if held:  # who paused, in the page's language
         data["sending_paused"] = {**held, "by": translate(paused_by_words(held["by"]))}

@@ -57,7 +57,7 @@ def balance(g: Globals, as_json: bool) -> None:
         return
     echo(say("Balance: {balance} credits.", balance=value))
     if shortfall:
-        echo(say("Sending is paused, {why}.", why=shortfall))
+        echo(say("Sending is paused, {why}.", why=shortfall.text))
 
 
 @click.command()

@@ -227,7 +227,7 @@ def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_
                 last = line
             shortfall = q.waiting_for_credit()
             if shortfall and buyer is not None:
-                echo(say("  sending paused, {why}", why=shortfall))
+                echo(say("  sending paused, {why}", why=shortfall.text))
                 buyer.buy(100)
                 buyer = None
             if walk_in is not None:
