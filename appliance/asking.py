@@ -113,7 +113,7 @@ class Asking:
                     return None  # a yes to nothing asked is just a text
                 event = self.consent.record(conn, number, GIVEN, ORIGIN_SOURCE[ask["origin"]],
                                             reference=f"question #{ask['id']}", by="sms", inbound_id=inbound_id,
-                                            note=f"replied {text.strip()!r}")
+                                            note=say("replied {text}", text=repr(text.strip())))
                 conn.execute("UPDATE consent_ask SET answered_at = ?, answer = 'yes', inbound_id = ? WHERE id = ?",
                              (now, inbound_id, ask["id"]))
             log.info("%s consented by SMS (event %d)", mask_number(number), event)

@@ -29,7 +29,7 @@ from appliance.clock import Clock
 from appliance.db import Database
 from appliance.errors import ConsentError
 from appliance.forbidden import normalise
-from appliance.text import Text, say
+from appliance.text import Text, say, stored, unstored
 
 UNKNOWN, GIVEN, REFUSED = "unknown", "given", "refused"
 STATES = (UNKNOWN, GIVEN, REFUSED)
@@ -75,6 +75,10 @@ class Event:
     recorded_by: str
     inbound_id: int | None
     note: str
+    """Why, in the words of whoever recorded it; a Text when the box wrote it (kept as JSON: appliance/text.py)."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "note", unstored(self.note))
 
     @property
     def evidence(self) -> Text:
@@ -116,7 +120,8 @@ class Consent:
         now = self.clock.time()
         event = conn.execute(
             "INSERT INTO consent_event (number, at, state, source, reference, recorded_by, inbound_id, note)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (number, now, state, source, reference, by, inbound_id, note)).lastrowid
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (number, now, state, source, reference, by, inbound_id, stored(note))).lastrowid
         conn.execute(
             "INSERT INTO customer (number, consent, consent_event, created_at, created_by, updated_at, updated_by)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (number) DO UPDATE SET consent = excluded.consent,"

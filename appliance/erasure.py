@@ -29,7 +29,7 @@ from appliance.db import Database
 from appliance.errors import CustomerNotFound
 from appliance.messages import FINISHED
 from appliance.privacy import mask_number
-from appliance.text import say
+from appliance.text import say, stored
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Erasure:
             conn.execute("INSERT INTO consent_event (number, at, state, source, recorded_by, note)"
                          " VALUES (?, ?, ?, 'erased', ?, ?)", (masked if not refused else number, now,
                                                               REFUSED if refused else "unknown", by,
-                                                              "customer erased from the book"))
+                                                              stored(say("customer erased from the book"))))
         done["kept_refusal"] = refused
         log.info("customer %s erased by %s: %s", masked, by, done)
         return done

@@ -15,6 +15,7 @@ from appliance.clock import Clock
 from appliance.consent import REFUSED, Consent
 from appliance.db import Database
 from appliance.forbidden import normalise
+from appliance.text import unstored
 
 #: Words that mean "no more texts", in their normalised form.
 WORDS = ("退订", "unsubscribe", "stop", "td", "t")
@@ -61,7 +62,7 @@ class OptOuts:
     def all(self) -> list[OptOut]:
         rows = self.db.execute("SELECT c.number, e.at, e.source, e.note FROM customer c JOIN consent_event e"
                                " ON e.id = c.consent_event WHERE c.consent = 'refused' ORDER BY e.at, e.id")
-        return [OptOut(r[0], r[1], r[2], r[3]) for r in rows]
+        return [OptOut(r[0], r[1], r[2], unstored(r[3])) for r in rows]
 
     def log(self, number: str | None = None) -> list[dict]:
         """The opt-out list's changes: refusals ("add") and refusals taken back ("remove"), oldest first."""
@@ -70,4 +71,4 @@ class OptOuts:
                + (" AND number = ?" if number else "") + " ORDER BY id")
         return [{"id": r["id"], "at": r["at"], "number": r["number"],
                  "action": "add" if r["state"] == REFUSED else "remove", "source": r["source"],
-                 "reason": r["note"]} for r in self.db.execute(sql, (number,) if number else ())]
+                 "reason": unstored(r["note"])} for r in self.db.execute(sql, (number,) if number else ())]

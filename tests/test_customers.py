@@ -421,6 +421,21 @@ def test_erasure_masks_the_customer_everywhere_and_the_record_still_verifies(box
     assert box.audit.verify().ok
 
 
+def test_the_box_s_own_notes_on_consent_are_said_in_the_reader_s_language(box):
+    """A note the box writes on a consent event (an erasure, a reply) reads in Chinese on a Chinese page or
+    terminal, and stays English where a machine or the record reads it."""
+    from web.i18n import translator
+
+    Book(box.db, box.clock).save(OPTED, by="cli", name="老王")
+    OptOuts(box.db, box.clock).add(OPTED, "sms", "TD")
+    Erasure(box.db, box.clock).erase(OPTED, by="cli")
+    note = Consent(box.db, box.clock).history(OPTED)[0].note
+    assert note == "customer erased from the book" and translator("zh_CN")(note) == "顾客已从名册删除"
+    reasons = [e["reason"] for e in OptOuts(box.db, box.clock).log(OPTED)]
+    assert reasons == ["TD", "customer erased from the book"]  # the customer's own word stays as they wrote it
+    assert translator("zh_CN")(reasons[1]) == "顾客已从名册删除"
+
+
 def test_erasing_someone_who_refused_keeps_the_refusal_and_nothing_else(box):
     Book(box.db, box.clock).save(OPTED, by="cli", name="老王", fields={"积分": "5"})
     OptOuts(box.db, box.clock).add(OPTED, "sms", "TD")

@@ -82,7 +82,7 @@ def optout_list(g: Globals, as_json: bool, full: bool) -> None:
         echo(say("Nobody has opted out."))
     for e in shown:
         echo(f"{datetime.fromtimestamp(e['added_at']):%Y-%m-%d %H:%M}  {e['number']:<16} ",
-             f"{said(source_words(e['source'])):<7} {e['reason']}")
+             f"{said(source_words(e['source'])):<7} {said(e['reason'])}")
 
 
 # --- forbidden words ---------------------------------------------------------------------------------

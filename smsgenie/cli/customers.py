@@ -127,7 +127,7 @@ def show(g: Globals, number: str, full: bool) -> None:
     for e in Consent(q.db, q.clock).history(e164):
         by = said(say(" by {who}", who=e.recorded_by)) if e.recorded_by else ""
         echo(f"    {datetime.fromtimestamp(e.at):%Y-%m-%d %H:%M} {said(words(e.state)):<8} {said(e.evidence)}{by}",
-             f" - {e.note}" if e.note else "")
+             f" - {said(e.note)}" if e.note else "")
 
 
 @customers.command("tag")
