@@ -39,10 +39,17 @@ def model(path: str | os.PathLike = MODEL_PATH) -> str:
         return ""
 
 
-def takes_rpi_gpio(machine: str, board: str) -> bool:
-    """Whether RPi.GPIO belongs on this machine: an ARM Pi that is not of the Pi 5 family. An unknown ARM
-    board (an image being built, for every model) takes it: lgpio still comes first where both load."""
-    return machine in ARM and not _RP1.search(board)
+def takes_rpi_gpio(board: str) -> bool:
+    """Whether RPi.GPIO belongs on an ARM board: any Pi but the Pi 5 family. An unknown ARM board (an image
+    being built, for every model) takes it: lgpio still comes first where both load."""
+    return not _RP1.search(board)
+
+
+def _board_extra(machine: str | None, model_path: str | os.PathLike) -> str:
+    """The extra this board takes: "" off a Pi, "pi" (lgpio and RPi.GPIO) or "pi5" (lgpio alone)."""
+    if (machine or os.uname().machine) not in ARM:
+        return ""
+    return "pi" if takes_rpi_gpio(model(model_path)) else "pi5"
 
 
 def has_rpi_gpio_wheel(prefix: str | os.PathLike) -> bool:
@@ -52,14 +59,10 @@ def has_rpi_gpio_wheel(prefix: str | os.PathLike) -> bool:
 
 def extras(prefix: str | os.PathLike, *, machine: str | None = None,
            model_path: str | os.PathLike = MODEL_PATH) -> str:
-    """The extra an update installs here: "" off a Pi, "pi" where RPi.GPIO belongs and its wheel was built
-    on this box, else "pi5" (lgpio alone)."""
-    machine = machine or os.uname().machine
-    if machine not in ARM:
-        return ""
-    if takes_rpi_gpio(machine, model(model_path)) and has_rpi_gpio_wheel(prefix):
-        return "pi"
-    return "pi5"
+    """The extra an update installs here: the board's, but "pi5" (lgpio alone) where RPi.GPIO's wheel was
+    never built on this box (an update has no compiler)."""
+    extra = _board_extra(machine, model_path)
+    return "pi5" if extra == "pi" and not has_rpi_gpio_wheel(prefix) else extra
 
 
 def rpi_gpio_requirement() -> str:
@@ -73,12 +76,8 @@ def rpi_gpio_requirement() -> str:
 
 def plan(*, machine: str | None = None, model_path: str | os.PathLike = MODEL_PATH) -> tuple[str, str]:
     """(extra, RPi.GPIO requirement to build or "") for install.sh, which builds before it installs."""
-    machine = machine or os.uname().machine
-    if machine not in ARM:
-        return "", ""
-    if takes_rpi_gpio(machine, model(model_path)):
-        return "pi", rpi_gpio_requirement()
-    return "pi5", ""
+    extra = _board_extra(machine, model_path)
+    return extra, rpi_gpio_requirement() if extra == "pi" else ""
 
 
 if __name__ == "__main__":  # install.sh: python -m appliance.board

@@ -131,7 +131,7 @@ def model_file(tmp_path, text):
 def test_rpi_gpio_goes_on_every_pi_but_the_pi_5_family(tmp_path, model, takes):
     path = model_file(tmp_path, model)
     assert board.model(path) == model
-    assert board.takes_rpi_gpio("aarch64", board.model(path)) is takes
+    assert board.takes_rpi_gpio(board.model(path)) is takes
     extra, requirement = board.plan(machine="aarch64", model_path=path)
     assert extra == ("pi" if takes else "pi5")
     assert bool(requirement) is takes
