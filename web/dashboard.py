@@ -19,7 +19,7 @@ from appliance.recurring import RecurringSends
 from appliance.sendlists import SendLists
 from appliance.simhealth import SimHolds
 from appliance.status import signal_bars, status
-from web.i18n import gettext, translate
+from web.i18n import gettext, state_label, translate
 from web.state import (
     admin_required,
     clock,
@@ -30,7 +30,6 @@ from web.state import (
     may_steer,
     queue,
     safe_next,
-    state_label,
 )
 
 bp = Blueprint("dash", __name__)

@@ -18,6 +18,9 @@ from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, format_datetime, format_decimal, gettext, lazy_gettext, ngettext
 
+from appliance.ledger import kind_words
+from appliance.phones import carrier_words
+from appliance.states import state_words
 from appliance.text import Text, message_of, unstored
 from appliance.words import words
 
@@ -70,6 +73,22 @@ def translate(message) -> str:
     return _fill(message, gettext)
 
 
+def state_label(code: str | None) -> str:
+    """A message's, list's or modem's state (a code in the database and the API) in the page's language
+    (appliance/states.py: the same words as the command line's)."""
+    return translate(state_words(code))
+
+
+def carrier_label(name: str | None) -> str:
+    """A carrier as the domain names it (appliance/phones.py) in the page's language."""
+    return translate(carrier_words(name))
+
+
+def ledger_kind_label(kind: str) -> str:
+    """A credit entry's kind (top-up, charged ...) in the page's language."""
+    return translate(kind_words(kind))
+
+
 def word(value) -> str:
     """A code of the domain (a consent's state or source, a run's outcome, a column's role: appliance/words.py)
     in the page's language; anything else as it is."""
@@ -108,6 +127,9 @@ def init_app(app: Flask, data_dir: Path) -> None:
     app.jinja_env.filters["tr"] = translate
     app.jinja_env.filters["unstored"] = lambda value: translate(unstored(value))
     app.jinja_env.filters["word"] = word
+    app.jinja_env.filters["state"] = state_label
+    app.jinja_env.filters["carrier"] = carrier_label
+    app.jinja_env.filters["ledger_kind"] = ledger_kind_label
     app.jinja_env.globals.update(_=gettext, ngettext=ngettext, LANGUAGES=LANGUAGES,
                                  current_language=select_locale, format_datetime=format_datetime,
                                  format_decimal=format_decimal)

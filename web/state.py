@@ -10,12 +10,9 @@ from flask import Flask, current_app, g, redirect, request, session, url_for
 from appliance.accounts import Accounts, User
 from appliance.db import Database
 from appliance.jobs import Jobs
-from appliance.ledger import kind_words
-from appliance.phones import carrier_words
 from appliance.privacy import mask_number
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
-from appliance.states import state_words
 
 
 def config():
@@ -188,28 +185,6 @@ def who(by: str | None) -> str:
     return rest if kind.startswith("user:") else _("API token %(name)s", name=rest)
 
 
-def carrier_label(name: str | None) -> str:
-    """A carrier as the domain names it (appliance/phones.py) in the page's language."""
-    from web.i18n import translate  # noqa: PLC0415 - web.i18n reads this module
-
-    return translate(carrier_words(name))
-
-
-def ledger_kind_label(kind: str) -> str:
-    """A credit entry's kind (top-up, charged ...) in the page's language."""
-    from web.i18n import translate  # noqa: PLC0415 - web.i18n reads this module
-
-    return translate(kind_words(kind))
-
-
-def state_label(code: str | None) -> str:
-    """A message's, list's or modem's state (a code in the database and the API) in the page's language
-    (appliance/states.py: the same words as the command line's)."""
-    from web.i18n import translate  # noqa: PLC0415 - web.i18n reads this module
-
-    return translate(state_words(code))
-
-
 def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def close_db(exc):
@@ -220,9 +195,6 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["number"] = show_number
     app.jinja_env.filters["when"] = when
-    app.jinja_env.filters["state"] = state_label
     app.jinja_env.filters["who"] = who
-    app.jinja_env.filters["carrier"] = carrier_label
-    app.jinja_env.filters["ledger_kind"] = ledger_kind_label
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["may_steer"] = may_steer
