@@ -18,7 +18,7 @@ from appliance.device import this_device_id as _this_device_id
 from appliance.errors import SmsGenieError
 from appliance.sendqueue import SendQueue
 from appliance.settings import read_settings
-from appliance.text import say
+from appliance.text import Text, say
 from hw.errors import HardwareError
 
 #: A data dir may hold its own config (the demo writes one): used when no --config is given.
@@ -145,5 +145,18 @@ def setup_logging(verbose: int) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
+#: Counted things a person reads: (one, many). English has plurals; the catalogue gives Chinese one word for both.
+NOUNS = {
+    "message": (say("{n} message"), say("{n} messages")),
+    "part": (say("{n} SMS part"), say("{n} SMS parts")),
+    "row": (say("{n} row"), say("{n} rows")),
+    "word": (say("{n} word"), say("{n} words")),
+    "customer": (say("{n} customer"), say("{n} customers")),
+    "code": (say("{n} code"), say("{n} codes")),
+}
+
+
+def counted(n: int, noun: str) -> Text:
+    """``n`` of a :data:`NOUNS` thing, grouped by thousands: counted(1200, "row") is "1,200 rows" (1,200 行)."""
+    one, many = NOUNS[noun]
+    return say((one if n == 1 else many).template, n=f"{n:,}")

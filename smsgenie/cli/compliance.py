@@ -20,17 +20,9 @@ from appliance.optout import OptOuts
 from appliance.privacy import mask_number
 from appliance.settings import read_settings, save_caps, save_setting
 from appliance.text import say
-from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, refusal, said, vendor_public_key
+from smsgenie.cli.common import Globals, counted, echo, friendly_errors, pass_globals, refusal, said, vendor_public_key
 
 # --- opt-outs ---------------------------------------------------------------------------------------
-
-
-def _rows(n: int):
-    return say("{n} row", n=f"{n:,}") if n == 1 else say("{n} rows", n=f"{n:,}")
-
-
-def _words(n: int):
-    return say("{n} word", n=f"{n:,}") if n == 1 else say("{n} words", n=f"{n:,}")
 
 
 @click.group()
@@ -108,7 +100,7 @@ def keywords_import(g: Globals, file: str) -> None:
     q = g.open_queue()
     if KeywordStore(q.db, q.clock).replace_vendor(signed):
         echo(say("Imported the vendor's list version {version} of {issued}: {words}.", version=signed.version,
-                 issued=signed.issued, words=_words(len(signed.words))))
+                 issued=signed.issued, words=counted(len(signed.words), "word")))
     else:
         echo(say("The box has the vendor's list version {version} already: nothing changed.",
                  version=signed.version))
@@ -123,7 +115,7 @@ def keywords_add(g: Globals, words: tuple[str, ...], note: str) -> None:
     """Add the shop's own forbidden WORDS."""
     q = g.open_queue()
     n = KeywordStore(q.db, q.clock).add_local(list(words), note)
-    echo(say("Added {words} to the shop's list.", words=_words(n)))
+    echo(say("Added {words} to the shop's list.", words=counted(n, "word")))
 
 
 @keywords.command("remove")
@@ -208,7 +200,7 @@ def audit_verify(g: Globals) -> None:
     verdict = g.open_queue().audit.verify()
     if not verdict.ok:
         raise refusal(say("the record has been tampered with: {problem}", problem=verdict.problem))
-    echo(say("The record is intact: {rows}, head {head}.", rows=_rows(verdict.rows), head=verdict.head[:16]))
+    echo(say("The record is intact: {rows}, head {head}.", rows=counted(verdict.rows, "row"), head=verdict.head[:16]))
 
 
 @audit.command("export")
@@ -234,7 +226,7 @@ def audit_export(g: Globals, start: datetime, end: datetime, number: str | None,
     with os.fdopen(fd, "wb") as f:
         manifest = export_box(f, g.open_queue(), g.box_dir, span)
     echo(say("Wrote {rows} to {file}, signed by this box (key {key}). Check it anywhere with: smsgenie audit "
-             "verify-export {file}", rows=_rows(manifest["rows"]), file=out_path, key=manifest["box_key_id"]))
+             "verify-export {file}", rows=counted(manifest["rows"], "row"), file=out_path, key=manifest["box_key_id"]))
 
 
 @audit.command("verify-export")
@@ -250,7 +242,7 @@ def audit_verify_export(file: str, key: str | None) -> None:
     to = said(say(" to {number}", number=mask_number(span["number"]))) if span["number"] else ""
     shop_name = m["shop"]["name"] or said(say("no shop name"))
     echo(say("The export is intact: {rows} from {start} to {end}{to}, made {created} by box {device} ({shop}).",
-             rows=_rows(m["rows"]), start=span["from"], end=span["to"], to=to, created=m["created"],
+             rows=counted(m["rows"], "row"), start=span["from"], end=span["to"], to=to, created=m["created"],
              device=m["device"], shop=shop_name + (f", {m['shop']['licence']}" if m["shop"]["licence"] else "")))
     if key:
         echo(say("Signed by the box key you gave ({key}).", key=m["box_key_id"]))
@@ -265,7 +257,7 @@ def audit_verify_export(file: str, key: str | None) -> None:
 def audit_prune(g: Globals) -> None:
     """Delete rows older than the retention setting (never under 180 days); the daemon does this daily."""
     n = g.open_queue().audit.prune(g.shop()["audit_retention_days"])
-    echo(say("Pruned {rows}.", rows=_rows(n)))
+    echo(say("Pruned {rows}.", rows=counted(n, "row")))
 
 
 # --- the shop's settings ------------------------------------------------------------------------------

@@ -19,11 +19,7 @@ from appliance.recurring import EVERY, RecurringSends
 from appliance.saved import SavedTemplates
 from appliance.text import say
 from appliance.words import words
-from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, said, usage
-
-
-def _customers(n: int):
-    return say("{n} customer", n=f"{n:,}") if n == 1 else say("{n} customers", n=f"{n:,}")
+from smsgenie.cli.common import Globals, counted, echo, friendly_errors, pass_globals, said, usage
 
 
 @click.group()
@@ -82,7 +78,7 @@ def export_(g: Globals, file: str | None, tag: str | None) -> None:
     else:
         n = export(book, sys.stdout, tag=tag)
         return
-    echo(say("Wrote {customers} to {file}.", customers=_customers(n), file=file))
+    echo(say("Wrote {customers} to {file}.", customers=counted(n, "customer"), file=file))
 
 
 @customers.command("list")
@@ -104,7 +100,7 @@ def list_(g: Globals, search: str, tag: str | None, consent: str | None, limit: 
             {"number": _shown(c.number, full), "name": c.name, "birthday": c.birthday, "tags": c.tags,
              "fields": c.fields, "consent": c.consent} for c in found]}, ensure_ascii=False))
         return
-    echo(_customers(total), say(" (showing {n})", n=len(found)) if total > len(found) else "")
+    echo(counted(total, "customer"), say(" (showing {n})", n=len(found)) if total > len(found) else "")
     for c in found:
         echo(f"  {_shown(c.number, full):<16} {c.name or '-':<8} {said(words(c.consent)):<8} {','.join(c.tags)}")
 
@@ -140,8 +136,8 @@ def tag_(g: Globals, tag: str, numbers: tuple[str, ...], remove: bool) -> None:
     """Put TAG on (or take it off) the customers NUMBERS."""
     q = g.open_queue()
     n = Book(q.db, q.clock).tag([g.e164(x) for x in numbers], tag, by="cli", remove=remove)
-    echo(say("Untagged {customers} {tag}.", customers=_customers(n), tag=tag) if remove else
-         say("Tagged {customers} {tag}.", customers=_customers(n), tag=tag))
+    echo(say("Untagged {customers} {tag}.", customers=counted(n, "customer"), tag=tag) if remove else
+         say("Tagged {customers} {tag}.", customers=counted(n, "customer"), tag=tag))
 
 
 @customers.command("consent")
@@ -170,7 +166,7 @@ def ask(g: Globals, numbers: tuple[str, ...], counter: bool) -> None:
     n = Asking(q.db, q.clock).ask(Intake(q.db, q.clock, g.config), [g.e164(x) for x in numbers],
                                   origin="counter" if counter else "asked", by="cli")
     echo(say("Queued the question to {customers} (others consented already or have one open).",
-             customers=_customers(n)))
+             customers=counted(n, "customer")))
 
 
 @customers.command("erase")

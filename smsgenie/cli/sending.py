@@ -21,8 +21,8 @@ from appliance.sendlist import count_rows
 from appliance.simhealth import SimHolds
 from appliance.states import state_words
 from appliance.status import status as build_status
-from appliance.text import Text, say
-from smsgenie.cli.common import Globals, echo, friendly_errors, pass_globals, refusal, said, usage
+from appliance.text import say
+from smsgenie.cli.common import Globals, counted, echo, friendly_errors, pass_globals, refusal, said, usage
 
 AT_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
 
@@ -118,26 +118,14 @@ class RowProgress:
             self.stream.flush()
 
 
-def _messages(n: int) -> Text:
-    return say("{n} message", n=f"{n:,}") if n == 1 else say("{n} messages", n=f"{n:,}")
-
-
-def _parts(n: int) -> Text:
-    return say("{n} SMS part", n=f"{n:,}") if n == 1 else say("{n} SMS parts", n=f"{n:,}")
-
-
-def _rows(n: int) -> Text:
-    return say("{n} row", n=f"{n:,}") if n == 1 else say("{n} rows", n=f"{n:,}")
-
-
 def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
     n = preview.accepted
     parts = preview.credits_needed
-    done = _messages(queued if not dry_run else n)
+    done = counted(queued if not dry_run else n, "message")
     echo(say("Would queue {messages} from {name} ({parts} in all; numbers from column '{column}').", messages=done,
-             name=preview.list_name, parts=_parts(parts), column=preview.phone_column) if dry_run else
+             name=preview.list_name, parts=counted(parts, "part"), column=preview.phone_column) if dry_run else
          say("Queued {messages} from {name} ({parts} in all; numbers from column '{column}').", messages=done,
-             name=preview.list_name, parts=_parts(parts), column=preview.phone_column))
+             name=preview.list_name, parts=counted(parts, "part"), column=preview.phone_column))
     if n:
         encodings = ", ".join(f"{count} {'GSM-7' if enc == 'gsm7' else 'UCS-2'}"
                               for enc, count in sorted(preview.by_encoding.items()))
@@ -148,7 +136,7 @@ def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
         echo(say("  credits needed {parts}, balance {balance}", parts=parts, balance=preview.balance),
              "" if preview.enough_credit else say(" - not enough: sending will pause until a top-up"))
         first = preview.samples[0]
-        echo(say("  first message ({to}, {parts}): {text}", to=first["to"], parts=_parts(first["parts"]),
+        echo(say("  first message ({to}, {parts}): {text}", to=first["to"], parts=counted(first["parts"], "part"),
                  text=first["text"]))
     if preview.forced_ucs2_by:
         extra = preview.ucs2_extra_credits
@@ -167,7 +155,7 @@ def print_preview(preview: Preview, *, queued: int, dry_run: bool) -> None:
 
 def _print_refused(preview: Preview) -> None:
     reasons = ", ".join(f"{said(reason)} {count}" for reason, count in preview.refused_by_reason.most_common())
-    echo(say("{rows} refused ({reasons}):", rows=_rows(preview.refused), reasons=reasons))
+    echo(say("{rows} refused ({reasons}):", rows=counted(preview.refused, "row"), reasons=reasons))
     for r in preview.refused_rows[:50]:
         shown = mask_number(r.value) if r.reason in (DUPLICATE, OPTED_OUT) else r.value
         said_by_reason = r.value and r.reason in (INVALID, NOT_MOBILE, DUPLICATE)
@@ -212,9 +200,10 @@ def _print_progress(p: dict) -> None:
     left = said(say(", about {n} min left", n=f"{p['minutes_left']:.0f}")) if p["minutes_left"] else ""
     echo(say("Pace:   {messages} messages ({parts} SMS parts) a minute; {waiting} waiting ({waiting_parts} parts)"
              "{left}", messages=p["messages_per_minute"], parts=p["parts_per_minute"],
-             waiting=_messages(p["waiting_messages"]), waiting_parts=p["waiting_parts"], left=left))
-    echo(say("Today:  {messages} sent ({parts} SMS parts), {failed} failed", messages=_messages(
-        p["sent_today_messages"]), parts=p["sent_today_parts"], failed=p["failed_today"]))
+             waiting=counted(p["waiting_messages"], "message"), waiting_parts=p["waiting_parts"], left=left))
+    echo(say("Today:  {messages} sent ({parts} SMS parts), {failed} failed",
+             messages=counted(p["sent_today_messages"], "message"), parts=p["sent_today_parts"],
+             failed=p["failed_today"]))
     lst = p["active_list"]
     if lst:
         eta = said(say(", about {n} min left", n=f"{lst['minutes_left']:.0f}")) if lst["minutes_left"] else ""

@@ -15,7 +15,7 @@ from appliance.text import say
 from appliance.vendor import keygen as make_key
 from appliance.vendor import load_private_key, write_codes_csv
 from appliance.vendor import mint as make_codes
-from smsgenie.cli.common import echo, friendly_errors, refusal, said
+from smsgenie.cli.common import counted, echo, friendly_errors, refusal, said
 
 
 @click.group()
@@ -61,9 +61,8 @@ def sign_keywords(key_path: str, version: int | None, baseline: bool, files: tup
             f.write(sign_list(load_private_key(key_path), words, date.today(), version))
     except FileExistsError:
         raise refusal(say("{file} already exists: choose a new file name", file=out)) from None
-    n = len(words)
-    echo(say("Signed {words} into {file} (version {version}).", file=out, version=version,
-             words=say("{n} word", n=f"{n:,}") if n == 1 else say("{n} words", n=f"{n:,}")))
+    echo(say("Signed {words} into {file} (version {version}).", words=counted(len(words), "word"), file=out,
+             version=version))
 
 
 @vendor.command()
@@ -91,9 +90,7 @@ def mint(key_path: str, device: str, credits: int, count: int, expires: datetime
             write_codes_csv(csv_path, codes, dev, credits, last_day)
         except OSError as exc:
             raise refusal(say("cannot write {file}: {why}", file=csv_path, why=exc.strerror)) from None
-        n = len(codes)
-        echo(say("Wrote {codes} to {file}.", file=csv_path,
-                 codes=say("{n} code", n=f"{n:,}") if n == 1 else say("{n} codes", n=f"{n:,}")))
+        echo(say("Wrote {codes} to {file}.", codes=counted(len(codes), "code"), file=csv_path))
         return
     for _serial, code in codes:
         click.echo(code)
