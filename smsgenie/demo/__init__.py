@@ -220,11 +220,10 @@ def _drive(box: RunningBox, q: SendQueue, buyer: "CreditBuyer | None", *, until_
     try:
         while thread.is_alive():
             counts = _counts(q)
-            line = "  ".join(f"{k} {v}" for k, v in counts.items() if v or k in ("queued", "sent", "delivered"))
-            if line != last:
-                echo("  ", *[part for k, v in counts.items() if v or k in ("queued", "sent", "delivered")
-                             for part in (state_words(k), f" {v}  ")])
-                last = line
+            shown = {k: v for k, v in counts.items() if v or k in ("queued", "sent", "delivered")}
+            if shown != last:
+                echo("  ", *[part for k, v in shown.items() for part in (state_words(k), f" {v}  ")])
+                last = shown
             shortfall = q.waiting_for_credit()
             if shortfall and buyer is not None:
                 echo(say("  sending paused, {why}", why=shortfall.text))
