@@ -57,6 +57,15 @@ def scope_required(scope: str):
     return decorate
 
 
+def body_of() -> dict:
+    """The request's JSON object (anything else, or JSON nested deeper than any request needs: an empty one)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    return body if isinstance(body, dict) else {}
+
+
 @bp.route("/messages", methods=["POST"])
 @token_required
 @scope_required("send")

@@ -19,19 +19,10 @@ from appliance.intake import Intake
 from appliance.messages import MARKETING, TRANSACTIONAL
 from appliance.optout import OptOuts
 from appliance.settings import read_settings
-from web.api import MAX_KEY, scope_required, token_required
+from web.api import MAX_KEY, body_of, scope_required, token_required
 from web.state import clock, config, db, queue
 
 bp = Blueprint("api_customers", __name__, url_prefix="/api/v1")
-
-
-def body_of() -> dict:
-    """The request's JSON object (anything else: an empty one)."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None
-    return body if isinstance(body, dict) else {}
 
 
 def _json(c: Customer) -> dict:

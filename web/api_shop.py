@@ -15,8 +15,7 @@ from appliance.recurring import RecurringSends
 from appliance.replies import Replies
 from appliance.saved import Saved, SavedTemplates
 from appliance.text import unstored
-from web.api import scope_required, token_required
-from web.api_customers import body_of
+from web.api import body_of, scope_required, token_required
 from web.state import clock, db
 
 bp = Blueprint("api_shop", __name__, url_prefix="/api/v1")
